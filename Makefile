@@ -1,0 +1,33 @@
+# Two commands on a fresh machine: `make run` (set up, run the default pipeline) and `make test`.
+VENV    ?= .venv
+PYTHON  ?= python3
+CORES   ?= $(shell nproc 2>/dev/null || echo 2)
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.lesionbench-installed
+
+.PHONY: run test lint report clean-results setup
+
+setup: $(STAMP)
+
+# The lock pins torch==2.14.1 / torchvision==0.29.1 (see README "Installation"); the project itself is
+# installed editable and without dependencies so the lock alone decides every version.
+$(STAMP): envs/requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r envs/requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+run: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" snakemake --workflow-profile workflow/profiles/laptop --cores $(CORES)
+	PATH="$(abspath $(BIN)):$$PATH" snakemake --workflow-profile workflow/profiles/laptop --cores $(CORES) \
+		--report results/report.html
+
+test: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
+
+lint: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" snakemake --lint
+
+clean-results:
+	rm -rf results figures .snakemake

@@ -1,0 +1,3 @@
+"""lesionbench: does Dice hide boundary-quality differences on small lesions?"""
+
+__version__ = "0.1.0"

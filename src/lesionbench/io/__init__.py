@@ -1,0 +1,1 @@
+"""File formats of the pipeline (see docs/contracts.md); every stage reads and writes through here."""

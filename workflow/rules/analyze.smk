@@ -1,0 +1,1 @@
+# Stage rules: analyze (filled in by its issue).

@@ -1,0 +1,1 @@
+# Stage rules: evaluate (filled in by its issue).

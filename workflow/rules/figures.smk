@@ -1,0 +1,1 @@
+# Stage rules: figures (filled in by its issue).

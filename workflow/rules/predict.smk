@@ -1,0 +1,1 @@
+# Stage rules: predict (filled in by its issue).
