@@ -1,0 +1,50 @@
+"""Lesions as connected components: the one labelling and size definition used by every stage.
+
+Connectivity is full (8 in 2D, 26 in 3D) everywhere, per DESIGN section 2.
+"""
+
+from __future__ import annotations
+
+import cc3d
+import numpy as np
+
+FULL_CONNECTIVITY = {2: 8, 3: 26}
+
+
+def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """Label the connected components of a binary 2D/3D mask with full connectivity.
+
+    Returns (labels, n): labels is uint32 with 0 = background and 1..n in raster-scan order of each
+    component's first voxel (deterministic).
+    """
+    mask = np.asarray(mask)
+    if mask.ndim not in FULL_CONNECTIVITY:
+        raise ValueError(f"mask must be 2D or 3D, got shape {mask.shape}")
+    labels, n = cc3d.connected_components(np.ascontiguousarray(mask != 0), connectivity=FULL_CONNECTIVITY[mask.ndim],
+                                          return_N=True, out_dtype=np.uint32)
+    return labels, int(n)
+
+
+def component_voxels(labels: np.ndarray, n: int) -> np.ndarray:
+    """Voxel count of components 1..n (index i holds component i+1)."""
+    return np.bincount(labels.ravel(), minlength=n + 1)[1:].astype(np.int64)
+
+
+def largest_slice_areas(labels: np.ndarray, n: int) -> np.ndarray:
+    """Per component 1..n: its area in pixels, in 2D; for volumes its largest area in any slice along axis 0."""
+    if labels.ndim == 2:
+        return component_voxels(labels, n)
+    areas = np.zeros(n, np.int64)
+    for k in range(labels.shape[0]):
+        counts = np.bincount(labels[k].ravel(), minlength=n + 1)[1:]
+        np.maximum(areas, counts, out=areas)
+    return areas
+
+
+def size_fractions(labels: np.ndarray, n: int) -> np.ndarray:
+    """Lesion-to-image area fraction of components 1..n (DESIGN section 2).
+
+    2D: pixels / (H*W). 3D: largest axial (axis 0) slice area of the lesion / (H*W).
+    """
+    plane = labels.shape[-2] * labels.shape[-1]
+    return largest_slice_areas(labels, n) / float(plane)

@@ -1,0 +1,1 @@
+"""The data stage: acquisition, preparation, splitting, lesion enumeration and checks."""
