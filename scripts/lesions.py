@@ -1,0 +1,7 @@
+"""Rule lesions: one row per reference lesion, and the test-split size quartile edges."""
+from lesionbench.data import stage
+from lesionbench.runtime import rule_logging
+
+with rule_logging(snakemake.log[0]):  # noqa: F821
+    stage.lesions(snakemake.wildcards.dataset, snakemake.input.prepared, snakemake.input.split,
+                  snakemake.output.lesions, snakemake.output.quartiles)

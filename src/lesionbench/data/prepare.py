@@ -1,0 +1,130 @@
+"""Preparation: one identical recipe for every source - normalize intensities, optionally resize, save.
+
+Works one case at a time and in place where it can, so a 512x512x900 CT volume stays far below 4 GB.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+from ..io.atomic import write_csv
+from ..io.cases import Case, save_case
+from .sources import RawCase, SourceError, get_adapter
+
+log = logging.getLogger(__name__)
+
+
+def normalize(image: np.ndarray, cfg: dict) -> np.ndarray:
+    """Return a float32 copy of ``image`` (C, ...) normalized per channel.
+
+    - ``zscore``: (x - mean) / std over the channel's non-background voxels (background = voxels equal to
+      the channel minimum, e.g. the zero padding around a brain or outside a fundus disc);
+    - ``window``: clip to ``window: [lo, hi]`` and scale to [0, 1] (CT in Hounsfield units);
+    - ``minmax``: the 0.5 and 99.5 percentiles map to 0 and 1 (clipped);
+    - ``none``: unchanged.
+    """
+    method = cfg.get("normalization", "zscore")
+    out = image.astype(np.float32, copy=True)
+    for c in range(out.shape[0]):
+        channel = out[c]
+        if method == "zscore":
+            lo = channel.min()
+            fg = channel[channel > lo]
+            sample = fg if fg.size >= 0.01 * channel.size else channel.ravel()
+            mean, std = float(sample.mean()), float(sample.std())
+            channel -= mean
+            channel /= std if std > 0 else 1.0
+        elif method == "window":
+            lo, hi = (float(v) for v in cfg.get("window", (-100, 200)))
+            np.clip(channel, lo, hi, out=channel)
+            channel -= lo
+            channel /= hi - lo
+        elif method == "minmax":
+            lo, hi = np.percentile(channel, [0.5, 99.5])
+            np.clip(channel, lo, hi, out=channel)
+            channel -= lo
+            channel /= (hi - lo) if hi > lo else 1.0
+        elif method != "none":
+            raise ValueError(f"unknown normalization {method!r}")
+    return out
+
+
+def resize_case(case: RawCase, size: tuple[int, int], image: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                                   np.ndarray | None, tuple]:
+    """Resize in-plane (last two axes) to ``size``: linear for the image, and for masks linear on the 0/1
+    map then >= 0.5 (area-like, so a lesion is not lost to nearest-neighbour sampling luck). Spacing scales."""
+    old = image.shape[-2:]
+    factors = (size[0] / old[0], size[1] / old[1])
+    lead = (1.0,) * (image.ndim - 2)
+    image = ndimage.zoom(image, lead + factors, order=1, prefilter=False, grid_mode=True, mode="nearest")
+
+    def resize_mask(m):
+        if m is None:
+            return None
+        z = ndimage.zoom(m.astype(np.float32), (1.0,) * (m.ndim - 2) + factors, order=1, prefilter=False,
+                         grid_mode=True, mode="nearest")
+        return (z >= 0.5).astype(np.uint8)
+
+    spacing = tuple(case.spacing[:-2]) + (case.spacing[-2] / factors[0], case.spacing[-1] / factors[1])
+    return image, resize_mask(case.mask), resize_mask(case.ignore), spacing
+
+
+def prepare_case(raw: RawCase, dataset: str, pre_cfg: dict) -> Case:
+    """RawCase -> prepared Case (normalized float32 image, binary masks, spacing after resize)."""
+    image = normalize(raw.image, pre_cfg)
+    mask, ignore, spacing = raw.mask.astype(np.uint8, copy=False), raw.ignore, raw.spacing
+    size = pre_cfg.get("resize")
+    if size:
+        image, mask, ignore, spacing = resize_case(raw, tuple(int(s) for s in size), image)
+    if ignore is not None:
+        mask = mask * (ignore == 0).astype(np.uint8)  # a voxel is never both lesion and ignored
+    case = Case(case_id=raw.case_id, image=image, mask=mask, spacing=tuple(float(s) for s in spacing),
+                ignore=ignore, affine=raw.affine if not size else _scaled_affine(raw, spacing),
+                axis_order=raw.axis_order, dataset=dataset, source=raw.source)
+    case.check()
+    return case
+
+
+def _scaled_affine(raw: RawCase, spacing) -> np.ndarray | None:
+    """Source affine with its in-plane voxel axes rescaled after a resize (so predictions still overlay)."""
+    if raw.affine is None or raw.axis_order is None:
+        return None
+    affine = np.array(raw.affine, float)
+    for a, source_axis in enumerate(raw.axis_order):
+        affine[:3, source_axis] *= spacing[a] / raw.spacing[a]
+    return affine
+
+
+def prepare_dataset(name: str, ds_cfg: dict, manifest: pd.DataFrame, split: pd.DataFrame, raw_dir: Path,
+                    out_dir: Path, cases_csv: Path) -> pd.DataFrame:
+    """Prepare every case of ``split`` into ``out_dir`` and write the ``cases.csv`` index."""
+    adapter = get_adapter(ds_cfg["source"])
+    rows = manifest.set_index("case_id")
+    missing = sorted(set(split["case_id"]) - set(rows.index))
+    if missing:
+        raise SourceError(f"split lists cases absent from the raw manifest: {missing[:10]}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records = []
+    for case_id, split_name in zip(split["case_id"], split["split"]):
+        row = {"case_id": case_id, **rows.loc[case_id].to_dict()}
+        try:
+            raw = adapter.read_case(row, ds_cfg, raw_dir)
+            case = prepare_case(raw, name, ds_cfg.get("preprocessing", {}))
+        except ValueError as exc:
+            raise SourceError(f"data set {name!r}, case {case_id!r} ({row.get('image')}): {exc}") from exc
+        save_case(case, out_dir)
+        records.append({
+            "case_id": case_id, "split": split_name, "ndim": case.ndim,
+            "shape": "x".join(str(s) for s in case.mask.shape),
+            "spacing": "x".join(f"{s:.6g}" for s in case.spacing),
+            "channels": case.image.shape[0], "has_ignore": case.ignore is not None,
+        })
+        log.info("prepared %s (%s, shape %s)", case_id, split_name, case.mask.shape)
+    table = pd.DataFrame(records).sort_values("case_id").reset_index(drop=True)
+    write_csv(table, cases_csv)
+    return table

@@ -1,0 +1,92 @@
+"""File-level steps of the data stage, one function per rule (the rule scripts only call these)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from ..io.atomic import write_csv, write_json
+from ..io.cases import load_case
+from . import checks, lesions as lesion_mod
+from .prepare import prepare_dataset
+from .sources import get_adapter
+from .split import make_split
+
+log = logging.getLogger(__name__)
+
+MANIFEST_COLUMNS = ["case_id", "image", "mask", "official_split"]
+
+
+def read_table(path, columns: list[str]) -> pd.DataFrame:
+    """Read a pipeline CSV, failing with the file name if it lacks required columns."""
+    try:
+        table = pd.read_csv(path, dtype={"case_id": str}, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ValueError(f"{path}: unreadable table ({exc})") from exc
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: missing columns {missing}")
+    return table
+
+
+def acquire(name: str, acquire_cfg: dict, raw_dir: Path, manifest_path: Path) -> pd.DataFrame:
+    raw_dir = Path(raw_dir)
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    manifest = get_adapter(acquire_cfg["source"]).acquire(name, acquire_cfg, raw_dir)
+    missing = [c for c in MANIFEST_COLUMNS if c not in manifest.columns]
+    if missing:
+        raise ValueError(f"source {acquire_cfg['source']!r} returned a manifest without {missing}")
+    manifest = manifest.sort_values("case_id").reset_index(drop=True)
+    write_csv(manifest, manifest_path)
+    log.info("%s: %d cases acquired", name, len(manifest))
+    return manifest
+
+
+def split(name: str, split_cfg: dict, manifest_path: Path, split_path: Path) -> pd.DataFrame:
+    manifest = read_table(manifest_path, MANIFEST_COLUMNS)
+    table = make_split(manifest, split_cfg, where=str(manifest_path))
+    write_csv(table, split_path)
+    log.info("%s: split %s", name, table["split"].value_counts().to_dict())
+    return table
+
+
+def prepare(name: str, prepare_cfg: dict, manifest_path: Path, split_path: Path, raw_dir: Path,
+            prepared_dir: Path, cases_path: Path) -> pd.DataFrame:
+    manifest = read_table(manifest_path, MANIFEST_COLUMNS)
+    table = read_table(split_path, ["case_id", "split"])
+    return prepare_dataset(name, prepare_cfg, manifest, table, Path(raw_dir), Path(prepared_dir), Path(cases_path))
+
+
+def lesions(name: str, prepared_dir: Path, split_path: Path, lesions_path: Path, quartiles_path: Path):
+    table = read_table(split_path, ["case_id", "split"])
+    rows = lesion_mod.lesion_table(name, lambda c: load_case(prepared_dir, c, mmap=True, image=False).mask, table)
+    test_sizes = rows.loc[rows["split"] == "test", "size_fraction"]
+    edges = lesion_mod.quartile_edges(test_sizes, dataset=name)
+    write_csv(rows, lesions_path)
+    write_csv(pd.DataFrame([edges])[lesion_mod.QUARTILE_COLUMNS], quartiles_path)
+    log.info("%s: %d lesions, test quartile edges %s", name, len(rows), edges)
+    return rows, edges
+
+
+def validate(name: str, prepared_dir: Path, split_path: Path, cases_path: Path, lesions_path: Path,
+             quartiles_path: Path, report_path: Path) -> dict:
+    report = checks.validate_dataset(
+        name, Path(prepared_dir), read_table(split_path, ["case_id", "split"]),
+        read_table(cases_path, ["case_id", "split"]),
+        read_table(lesions_path, lesion_mod.LESION_COLUMNS),
+        read_table(quartiles_path, lesion_mod.QUARTILE_COLUMNS))
+    write_json(report, report_path)
+    log.info("%s: validation passed %s", name, report["cases"])
+    return report
+
+
+def summary(names: list[str], datasets: dict, split_paths: list, lesion_paths: list, quartile_paths: list,
+            out_path: Path) -> pd.DataFrame:
+    splits = {n: read_table(p, ["case_id", "split"]) for n, p in zip(names, split_paths)}
+    les = {n: read_table(p, lesion_mod.LESION_COLUMNS) for n, p in zip(names, lesion_paths)}
+    quart = {n: read_table(p, lesion_mod.QUARTILE_COLUMNS) for n, p in zip(names, quartile_paths)}
+    table = checks.dataset_summary(names, datasets, splits, les, quart)
+    write_csv(table, out_path)
+    return table

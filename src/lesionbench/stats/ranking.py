@@ -1,0 +1,134 @@
+"""Model orders under each metric and the reversals between Dice and the boundary metrics.
+
+Order rule: better value first (higher for Dice, IoU, contour F1, NSD, recall; lower for HD95, ASD and FP per
+case). Values equal to 10 decimal places are ties, broken by model name (alphabetical), so every order is a
+strict, reproducible ranking. Kendall tau compares two such rankings (scipy.stats.kendalltau; with strict
+rankings tau-b equals tau-a); with fewer than two models it is defined as 1.0 (nothing can reverse).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import kendalltau
+
+from .tables import BOUNDARY_METRICS, HIGHER_IS_BETTER, POOLED, STRATA
+
+TIE_DECIMALS = 10
+ORDER_SEPARATOR = " > "
+
+
+def order_models(values: dict, metric: str) -> list[str]:
+    """Models best first under ``metric``; ties (equal to TIE_DECIMALS places) broken by model name."""
+    sign = -1.0 if HIGHER_IS_BETTER[metric] else 1.0
+    return sorted(values, key=lambda m: (sign * round(float(values[m]), TIE_DECIMALS) + 0.0, m))
+
+
+def ranks(order: list[str]) -> dict:
+    """1-based rank of each model in an order."""
+    return {m: i + 1 for i, m in enumerate(order)}
+
+
+def kendall_tau(order_a: list[str], order_b: list[str]) -> float:
+    """Kendall tau between two strict orders of the same models (1.0 = same order, -1.0 = reversed)."""
+    if sorted(order_a) != sorted(order_b):
+        raise ValueError(f"orders rank different models: {order_a} vs {order_b}")
+    if len(order_a) < 2:
+        return 1.0
+    ra, rb = ranks(order_a), ranks(order_b)
+    models = sorted(order_a)
+    tau = kendalltau([ra[m] for m in models], [rb[m] for m in models]).statistic
+    return float(tau)
+
+
+def ranking_reversals(estimates: pd.DataFrame) -> pd.DataFrame:
+    """One row per data set x stratum x boundary metric comparing the model order under Dice with it.
+
+    ``estimates``: point estimates with columns dataset, model, stratum, metric, value (all models of a data
+    set present for each stratum and metric that is defined).
+    """
+    rows = []
+    for (dataset, stratum), group in estimates.groupby(["dataset", "stratum"], sort=False):
+        table = group.pivot(index="model", columns="metric", values="value")
+        if "dice" not in table:
+            continue
+        dice_values = table["dice"].to_dict()
+        dice_order = order_models(dice_values, "dice")
+        leader = dice_order[0]
+        for metric in BOUNDARY_METRICS:
+            if metric not in table:
+                continue
+            values = table[metric].to_dict()
+            order = order_models(values, metric)
+            rows.append({
+                "dataset": dataset, "stratum": stratum, "metric": metric, "n_models": len(order),
+                "dice_order": ORDER_SEPARATOR.join(dice_order), "metric_order": ORDER_SEPARATOR.join(order),
+                "order_changed": order != dice_order, "dice_leader": leader, "metric_leader": order[0],
+                "leader_changed": order[0] != leader, "dice_leader_rank": ranks(order)[leader],
+                "kendall_tau": kendall_tau(dice_order, order),
+                "dice_spread": float(max(dice_values.values()) - min(dice_values.values())),
+                "metric_spread": float(max(values.values()) - min(values.values())),
+            })
+    columns = ["dataset", "stratum", "metric", "n_models", "dice_order", "metric_order", "order_changed",
+               "dice_leader", "metric_leader", "leader_changed", "dice_leader_rank", "kendall_tau",
+               "dice_spread", "metric_spread"]
+    out = pd.DataFrame(rows, columns=columns)
+    return sort_rows(out, ["dataset", "stratum", "metric"])
+
+
+def reversal_summary(reversals: pd.DataFrame) -> pd.DataFrame:
+    """How often the Dice leader is not the leader of a boundary metric, over the data sets (pooled excluded).
+
+    One row per stratum x metric, plus metric ``any`` per stratum: the Dice leader loses the lead under at
+    least one boundary metric.
+    """
+    per = reversals[reversals["dataset"] != POOLED]
+    rows = []
+    for stratum in STRATA:
+        s = per[per["stratum"] == stratum]
+        if s.empty:
+            continue
+        for metric in BOUNDARY_METRICS + ("any",):
+            if metric == "any":
+                g = s.groupby("dataset", sort=True).agg(leader_changed=("leader_changed", "any"),
+                                                        order_changed=("order_changed", "any"),
+                                                        kendall_tau=("kendall_tau", "min")).reset_index()
+            else:
+                g = s[s["metric"] == metric]
+            if g.empty:
+                continue
+            n = len(g)
+            changed = sorted(g.loc[g["leader_changed"], "dataset"])
+            rows.append({
+                "stratum": stratum, "metric": metric, "n_datasets": n,
+                "n_leader_changed": len(changed), "share_leader_changed": len(changed) / n,
+                "n_order_changed": int(g["order_changed"].sum()), "share_order_changed": float(g["order_changed"].mean()),
+                "mean_kendall_tau": float(g["kendall_tau"].mean()),
+                "datasets_leader_changed": ";".join(changed) if changed else "none",
+            })
+    columns = ["stratum", "metric", "n_datasets", "n_leader_changed", "share_leader_changed", "n_order_changed",
+               "share_order_changed", "mean_kendall_tau", "datasets_leader_changed"]
+    return sort_rows(pd.DataFrame(rows, columns=columns), ["stratum", "metric"])
+
+
+METRIC_ORDER = ("dice", "iou", "hd95", "asd", "contour_f1", "nsd", "lesion_recall", "fp_per_case", "any")
+
+
+def sort_rows(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Stable sort: data sets alphabetically with ``pooled`` last, strata overall, Q1..Q4, metrics in the
+    order of the metric list, every other key alphabetically."""
+    if df.empty:
+        return df.reset_index(drop=True)
+    sort_keys = {}
+    for key in keys:
+        col = df[key]
+        if key == "dataset":
+            sort_keys[key] = col.map(lambda d: (d == POOLED, d))
+        elif key in ("stratum", "quartile"):
+            sort_keys[key] = col.map(lambda s: STRATA.index(s) if s in STRATA else len(STRATA))
+        elif key == "metric":
+            sort_keys[key] = col.map(lambda m: METRIC_ORDER.index(m) if m in METRIC_ORDER else len(METRIC_ORDER))
+        else:
+            sort_keys[key] = col
+    order = sorted(range(len(df)), key=lambda i: tuple(sort_keys[k].iloc[i] for k in keys))
+    return df.iloc[order].reset_index(drop=True)

@@ -1,0 +1,299 @@
+"""Reading and checking the inputs of the statistics: per-case and per-lesion metric tables, the test split,
+the reference lesion table and the quartile edges (docs/contracts.md).
+
+Every check fails with StudyTableError naming the file and the problem, so no case or lesion is ever dropped
+silently: each per-case table must list exactly the test cases of ``split.csv``, each per-lesion table
+exactly the test-split reference lesions of ``lesions.csv`` (plus its false-positive lesions), and the
+lesion counts of both tables must agree.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+# Case-level metrics (also computed per lesion), then the two detection statistics.
+CASE_METRICS = ("dice", "iou", "hd95", "asd", "contour_f1", "nsd")
+DETECTION_METRICS = ("lesion_recall", "fp_per_case")
+METRICS = CASE_METRICS + DETECTION_METRICS
+BOUNDARY_METRICS = ("hd95", "asd", "contour_f1")
+HIGHER_IS_BETTER = {"dice": True, "iou": True, "hd95": False, "asd": False, "contour_f1": True, "nsd": True,
+                    "lesion_recall": True, "fp_per_case": False}
+QUARTILES = ("Q1", "Q2", "Q3", "Q4")
+STRATA = ("overall",) + QUARTILES
+POOLED = "pooled"
+
+PER_CASE_COLUMNS = ("dataset", "model", "seed", "case_id", "ref_empty", "pred_empty", "ref_voxels",
+                    "pred_voxels") + CASE_METRICS + ("n_ref_lesions", "n_hit_lesions", "n_fp_lesions")
+PER_LESION_COLUMNS = ("dataset", "model", "seed", "case_id", "kind", "lesion_id", "voxels", "size_fraction",
+                      "detected") + CASE_METRICS
+LESION_COLUMNS = ("dataset", "case_id", "split", "lesion_id", "size_fraction")
+QUARTILE_COLUMNS = ("dataset", "n_lesions", "min", "q25", "q50", "q75", "max")
+SPLIT_COLUMNS = ("case_id", "split")
+KINDS = ("reference", "false_positive")
+STRING_COLUMNS = {"dataset": str, "model": str, "case_id": str, "kind": str, "split": str}
+
+
+class StudyTableError(ValueError):
+    """An input table of the statistics is missing, malformed or inconsistent; the message names it."""
+
+
+@dataclass
+class DatasetTables:
+    """Everything the statistics read for one data set, checked for consistency."""
+
+    dataset: str
+    per_case: pd.DataFrame      # all models and seeds, PER_CASE_COLUMNS
+    per_lesion: pd.DataFrame    # all models and seeds, PER_LESION_COLUMNS
+    test_cases: tuple[str, ...]  # sorted
+    reference: pd.DataFrame     # test-split reference lesions: case_id, lesion_id, size_fraction
+    edges: dict                 # min, q25, q50, q75, max, n_lesions of the test-split lesion sizes
+    models: tuple[str, ...]
+    seeds: tuple[int, ...]
+
+
+def read_table(path: str | os.PathLike, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Read a CSV, keep identifiers as strings and check the required columns are present."""
+    path = Path(path)
+    if not path.is_file():
+        raise StudyTableError(f"{path}: missing")
+    try:
+        df = pd.read_csv(path, dtype=STRING_COLUMNS, keep_default_na=False, na_values=["", "nan", "NaN"])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise StudyTableError(f"{path}: unreadable CSV ({exc})") from exc
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise StudyTableError(f"{path}: missing columns {missing} (has {list(df.columns)})")
+    df = df[list(columns)].copy()
+    for col in columns:
+        if col in STRING_COLUMNS:
+            df[col] = df[col].astype(object)
+        if df[col].isna().any():
+            first = int(np.flatnonzero(df[col].isna().to_numpy())[0])
+            raise StudyTableError(f"{path}: column {col!r} is empty or NaN in row {first + 2}")
+    return df
+
+
+def _as_bool(series: pd.Series, path: Path, column: str) -> pd.Series:
+    if series.dtype == bool:
+        return series
+    mapping = {"true": True, "false": False, "1": True, "0": False, "1.0": True, "0.0": False}
+    text = series.astype(str).str.strip().str.lower()
+    bad = ~text.isin(list(mapping))
+    if bad.any():
+        raise StudyTableError(f"{path}: column {column!r} holds non-boolean values {sorted(set(text[bad]))[:5]}")
+    return text.map(mapping).astype(bool)
+
+
+def _numeric(df: pd.DataFrame, columns, path: Path) -> None:
+    for col in columns:
+        values = pd.to_numeric(df[col], errors="coerce")
+        if values.isna().any():
+            raise StudyTableError(f"{path}: column {col!r} holds non-numeric values "
+                                  f"{sorted(set(df.loc[values.isna(), col].astype(str)))[:5]}")
+        if not np.isfinite(values.to_numpy(float)).all():
+            raise StudyTableError(f"{path}: column {col!r} holds infinite values")
+        df[col] = values.astype(float)
+
+
+def read_metric_table(path: str | os.PathLike, kind: str) -> pd.DataFrame:
+    """Read one per_case.csv (``kind='case'``) or per_lesion.csv (``kind='lesion'``) and check its types."""
+    path = Path(path)
+    columns = PER_CASE_COLUMNS if kind == "case" else PER_LESION_COLUMNS
+    df = read_table(path, columns)
+    if df.empty and kind == "case":
+        raise StudyTableError(f"{path}: no rows")
+    _numeric(df, CASE_METRICS, path)
+    df["seed"] = pd.to_numeric(df["seed"], errors="coerce")
+    if df["seed"].isna().any():
+        raise StudyTableError(f"{path}: column 'seed' is not an integer")
+    df["seed"] = df["seed"].astype(int)
+    ids = df[["dataset", "model", "seed"]].drop_duplicates()
+    if len(ids) > 1:
+        raise StudyTableError(f"{path}: one table must hold one data set x model x seed, found "
+                              f"{ids.to_dict('records')[:3]}")
+    if kind == "case":
+        for col in ("ref_empty", "pred_empty"):
+            df[col] = _as_bool(df[col], path, col)
+        _numeric(df, ("ref_voxels", "pred_voxels", "n_ref_lesions", "n_hit_lesions", "n_fp_lesions"), path)
+        if df["case_id"].duplicated().any():
+            raise StudyTableError(f"{path}: duplicate case_id {sorted(df.loc[df.case_id.duplicated(), 'case_id'])[:5]}")
+    else:
+        df["detected"] = _as_bool(df["detected"], path, "detected")
+        _numeric(df, ("voxels", "size_fraction"), path)
+        df["lesion_id"] = df["lesion_id"].astype(int)
+        bad = ~df["kind"].isin(KINDS)
+        if bad.any():
+            raise StudyTableError(f"{path}: column 'kind' must be one of {KINDS}, found {sorted(set(df.kind[bad]))}")
+        if df.duplicated(["case_id", "kind", "lesion_id"]).any():
+            raise StudyTableError(f"{path}: duplicate (case_id, kind, lesion_id) rows")
+    df["source_file"] = str(path)
+    return df
+
+
+def read_quartiles(path: str | os.PathLike, dataset: str) -> dict:
+    path = Path(path)
+    df = read_table(path, QUARTILE_COLUMNS)
+    rows = df[df["dataset"] == dataset]
+    if len(rows) != 1:
+        raise StudyTableError(f"{path}: expected one row for data set {dataset!r}, found {len(rows)}")
+    _numeric(rows := rows.copy(), QUARTILE_COLUMNS[1:], path)
+    edges = {k: float(rows[k].iloc[0]) for k in QUARTILE_COLUMNS[2:]}
+    edges["n_lesions"] = int(rows["n_lesions"].iloc[0])
+    if not (edges["min"] <= edges["q25"] <= edges["q50"] <= edges["q75"] <= edges["max"]):
+        raise StudyTableError(f"{path}: quartile edges are not increasing: {edges}")
+    return edges
+
+
+def read_split(path: str | os.PathLike) -> tuple[str, ...]:
+    """Sorted test case ids of a split.csv."""
+    path = Path(path)
+    df = read_table(path, SPLIT_COLUMNS)
+    test = sorted(df.loc[df["split"] == "test", "case_id"])
+    if not test:
+        raise StudyTableError(f"{path}: no test cases")
+    return tuple(test)
+
+
+def read_reference_lesions(path: str | os.PathLike, dataset: str) -> pd.DataFrame:
+    """Test-split reference lesions of lesions.csv: case_id, lesion_id, size_fraction."""
+    path = Path(path)
+    df = read_table(path, LESION_COLUMNS)
+    other = sorted(set(df["dataset"]) - {dataset})
+    if other:
+        raise StudyTableError(f"{path}: rows of other data sets {other} (expected only {dataset!r})")
+    df = df[df["split"] == "test"].copy()
+    _numeric(df, ("size_fraction",), path)
+    df["lesion_id"] = df["lesion_id"].astype(int)
+    return df[["case_id", "lesion_id", "size_fraction"]].sort_values(["case_id", "lesion_id"]).reset_index(drop=True)
+
+
+def _pairs(df: pd.DataFrame) -> set:
+    return set(zip(df["case_id"], df["lesion_id"]))
+
+
+def check_dataset(tables: DatasetTables, split_path, lesions_path, quartiles_path) -> None:
+    """Cross-file consistency of one data set; raises StudyTableError naming the offending file."""
+    test = set(tables.test_cases)
+    ref_pairs = _pairs(tables.reference)
+    ref_cases = set(tables.reference["case_id"])
+    if not ref_cases <= test:
+        raise StudyTableError(f"{lesions_path}: test lesions in cases not in the test split of {split_path}: "
+                              f"{sorted(ref_cases - test)[:5]}")
+    sizes = tables.reference["size_fraction"].to_numpy(float)
+    if len(sizes):
+        expect = np.percentile(sizes, [25, 50, 75])
+        got = np.array([tables.edges[k] for k in ("q25", "q50", "q75")])
+        if not np.allclose(expect, got, rtol=1e-9, atol=0) or tables.edges["n_lesions"] != len(sizes):
+            raise StudyTableError(f"{quartiles_path}: edges {got.tolist()} / n_lesions {tables.edges['n_lesions']} "
+                                  f"do not match the {len(sizes)} test lesions of {lesions_path} "
+                                  f"(expected {expect.tolist()}); is one of them stale?")
+    ref_size = dict(zip(zip(tables.reference.case_id, tables.reference.lesion_id), sizes))
+    for (model, seed), pc in tables.per_case.groupby(["model", "seed"], sort=True):
+        src = pc["source_file"].iloc[0]
+        cases = set(pc["case_id"])
+        if cases != test:
+            raise StudyTableError(f"{src}: case list differs from the test split of {split_path}: missing "
+                                  f"{sorted(test - cases)[:5]}, unexpected {sorted(cases - test)[:5]}")
+        pl = tables.per_lesion[(tables.per_lesion.model == model) & (tables.per_lesion.seed == seed)]
+        if pl.empty and ref_pairs:
+            raise StudyTableError(f"no per-lesion table for data set {tables.dataset!r}, model {model!r}, seed {seed}")
+        lsrc = pl["source_file"].iloc[0] if len(pl) else "per_lesion.csv"
+        unknown = sorted(set(pl["case_id"]) - test)
+        if unknown:
+            raise StudyTableError(f"{lsrc}: lesions in cases outside the test split: {unknown[:5]}")
+        ref = pl[pl["kind"] == "reference"]
+        pairs = _pairs(ref)
+        if pairs != ref_pairs:
+            raise StudyTableError(f"{lsrc}: reference lesions differ from the test lesions of {lesions_path}: "
+                                  f"missing {sorted(ref_pairs - pairs)[:5]}, unexpected {sorted(pairs - ref_pairs)[:5]}")
+        their = ref["size_fraction"].to_numpy(float)
+        ours = np.array([ref_size[p] for p in zip(ref.case_id, ref.lesion_id)], float)
+        if not np.allclose(their, ours, rtol=1e-6, atol=1e-12):
+            i = int(np.argmax(np.abs(their - ours)))
+            raise StudyTableError(f"{lsrc}: size_fraction of reference lesion {ref.case_id.iloc[i]}/"
+                                  f"{ref.lesion_id.iloc[i]} is {their[i]}, {lesions_path} says {ours[i]}")
+        counts = pd.DataFrame({
+            "n_ref_lesions": ref.groupby("case_id").size(),
+            "n_hit_lesions": ref.groupby("case_id")["detected"].sum(),
+            "n_fp_lesions": pl[pl["kind"] == "false_positive"].groupby("case_id").size(),
+        }).reindex(sorted(test)).fillna(0).astype(int)
+        stated = pc.set_index("case_id")[list(counts.columns)].reindex(counts.index).astype(int)
+        diff = (stated != counts).any(axis=1)
+        if diff.any():
+            case = diff.index[diff][0]
+            raise StudyTableError(f"{src}: lesion counts of case {case!r} {stated.loc[case].to_dict()} disagree "
+                                  f"with {lsrc} {counts.loc[case].to_dict()}")
+
+
+def load_dataset(dataset: str, per_case_paths, per_lesion_paths, split_path, lesions_path,
+                 quartiles_path) -> DatasetTables:
+    """Read and check one data set's inputs (all models and seeds)."""
+    pcs = [read_metric_table(p, "case") for p in per_case_paths]
+    pls = [read_metric_table(p, "lesion") for p in per_lesion_paths]
+    for df in pcs + pls:
+        if len(df) and df["dataset"].iloc[0] != dataset:
+            raise StudyTableError(f"{df['source_file'].iloc[0]}: data set {df['dataset'].iloc[0]!r}, "
+                                  f"expected {dataset!r}")
+    if not pcs:
+        raise StudyTableError(f"data set {dataset!r}: no per_case.csv given")
+    per_case = pd.concat(pcs, ignore_index=True)
+    per_lesion = pd.concat(pls, ignore_index=True) if pls else pd.DataFrame(columns=PER_LESION_COLUMNS)
+    dup = per_case.groupby(["model", "seed"])["source_file"].nunique()
+    if (dup > 1).any():
+        m, s = dup.index[dup > 1][0]
+        raise StudyTableError(f"data set {dataset!r}: model {m!r} seed {s} has more than one per_case.csv")
+    models = tuple(sorted(per_case["model"].unique()))
+    seeds = tuple(sorted(int(s) for s in per_case["seed"].unique()))
+    have = set(zip(per_case["model"], per_case["seed"]))
+    grid = {(m, s) for m in models for s in seeds}
+    if have != grid:
+        raise StudyTableError(f"data set {dataset!r}: every model needs every seed; missing per_case.csv for "
+                              f"(model, seed) {sorted(grid - have)}")
+    tables = DatasetTables(
+        dataset=dataset, per_case=per_case, per_lesion=per_lesion, test_cases=read_split(split_path),
+        reference=read_reference_lesions(lesions_path, dataset), edges=read_quartiles(quartiles_path, dataset),
+        models=models, seeds=seeds)
+    check_dataset(tables, split_path, lesions_path, quartiles_path)
+    return tables
+
+
+def dataset_of(path: str | os.PathLike) -> str:
+    """The data set a per-data-set file belongs to: its folder name (results/data/{dataset}/file.csv)."""
+    return Path(path).parent.name
+
+
+def load_study(per_case_paths, per_lesion_paths, split_paths, lesions_paths, quartiles_paths) -> dict:
+    """Read every data set: per-data-set files are matched by their folder name, metric tables by their
+    ``dataset`` column. Returns {dataset: DatasetTables} in sorted order."""
+    per_ds = {}
+    for kind, paths in (("split", split_paths), ("lesions", lesions_paths), ("quartiles", quartiles_paths)):
+        for p in paths:
+            per_ds.setdefault(dataset_of(p), {})[kind] = p
+    by_ds: dict = {}
+    for kind, paths in (("case", per_case_paths), ("lesion", per_lesion_paths)):
+        for p in paths:
+            head = read_table(p, ("dataset",))
+            if head.empty:
+                if kind == "case":
+                    raise StudyTableError(f"{p}: no rows")
+                continue  # a per-lesion table with no lesion at all adds nothing
+            by_ds.setdefault(head["dataset"].iloc[0], {"case": [], "lesion": []})[kind].append(p)
+    unknown = sorted(set(by_ds) - set(per_ds))
+    if unknown:
+        raise StudyTableError(f"metric tables for data sets {unknown} have no split.csv/lesions.csv/quartiles.csv")
+    out = {}
+    for ds in sorted(per_ds):
+        files = per_ds[ds]
+        missing = [k for k in ("split", "lesions", "quartiles") if k not in files]
+        if missing:
+            raise StudyTableError(f"data set {ds!r}: no {missing} file given")
+        if ds not in by_ds:
+            raise StudyTableError(f"data set {ds!r}: no per_case.csv given")
+        out[ds] = load_dataset(ds, by_ds[ds]["case"], by_ds[ds]["lesion"], files["split"], files["lesions"],
+                               files["quartiles"])
+    return out

@@ -1,0 +1,136 @@
+# Data stage: acquire -> split -> prepare -> lesions -> validate_data -> dataset_summary.
+# The split is computed from the raw manifest (case ids only) so that `max_cases` selects cases before
+# the expensive preparation; each rule receives only the config keys it depends on (params trigger).
+
+ACQUIRE_KEYS = ("source", "path", "synthetic", "download", "labels", "spacing")
+PREPARE_KEYS = ("source", "path", "synthetic", "labels", "spacing", "preprocessing")
+
+
+def select_keys(keys):
+    def pick(wildcards):
+        ds = config["datasets"][wildcards.dataset]
+        return {k: ds[k] for k in keys if k in ds}
+
+    return pick
+
+
+rule acquire:
+    output:
+        raw=directory(f"{R}/data/{{dataset}}/raw"),
+        manifest=f"{R}/data/{{dataset}}/raw_manifest.csv",
+    input:
+        code=code("data/sources", "data/synthetic.py", "data/stage.py"),
+    params:
+        acquire=select_keys(ACQUIRE_KEYS),
+    log:
+        f"{R}/logs/acquire/{{dataset}}.log",
+    benchmark:
+        f"{R}/benchmarks/acquire/{{dataset}}.tsv"
+    conda:
+        "../../envs/lesionbench.yaml"
+    script:
+        "../../scripts/acquire.py"
+
+
+rule split:
+    input:
+        manifest=f"{R}/data/{{dataset}}/raw_manifest.csv",
+        code=code("data/split.py"),
+    output:
+        split=f"{R}/data/{{dataset}}/split.csv",
+    params:
+        split=lambda w: config["datasets"][w.dataset]["split"],
+    log:
+        f"{R}/logs/split/{{dataset}}.log",
+    benchmark:
+        f"{R}/benchmarks/split/{{dataset}}.tsv"
+    conda:
+        "../../envs/lesionbench.yaml"
+    script:
+        "../../scripts/split.py"
+
+
+rule prepare:
+    input:
+        raw=f"{R}/data/{{dataset}}/raw",
+        manifest=f"{R}/data/{{dataset}}/raw_manifest.csv",
+        split=f"{R}/data/{{dataset}}/split.csv",
+        code=code("data/prepare.py", "data/sources", "io"),
+    output:
+        prepared=directory(f"{R}/data/{{dataset}}/prepared"),
+        cases=f"{R}/data/{{dataset}}/cases.csv",
+    params:
+        prepare=select_keys(PREPARE_KEYS),
+    resources:
+        mem_mb=4000,
+    log:
+        f"{R}/logs/prepare/{{dataset}}.log",
+    benchmark:
+        f"{R}/benchmarks/prepare/{{dataset}}.tsv"
+    conda:
+        "../../envs/lesionbench.yaml"
+    script:
+        "../../scripts/prepare.py"
+
+
+rule lesions:
+    input:
+        prepared=f"{R}/data/{{dataset}}/prepared",
+        split=f"{R}/data/{{dataset}}/split.csv",
+        code=code("data/lesions.py", "components.py"),
+    output:
+        lesions=f"{R}/data/{{dataset}}/lesions.csv",
+        quartiles=f"{R}/data/{{dataset}}/quartiles.csv",
+    log:
+        f"{R}/logs/lesions/{{dataset}}.log",
+    benchmark:
+        f"{R}/benchmarks/lesions/{{dataset}}.tsv"
+    conda:
+        "../../envs/lesionbench.yaml"
+    script:
+        "../../scripts/lesions.py"
+
+
+rule validate_data:
+    input:
+        prepared=f"{R}/data/{{dataset}}/prepared",
+        split=f"{R}/data/{{dataset}}/split.csv",
+        cases=f"{R}/data/{{dataset}}/cases.csv",
+        lesions=f"{R}/data/{{dataset}}/lesions.csv",
+        quartiles=f"{R}/data/{{dataset}}/quartiles.csv",
+        code=code("data/checks.py"),
+    output:
+        report=f"{R}/data/{{dataset}}/validation.json",
+    log:
+        f"{R}/logs/validate_data/{{dataset}}.log",
+    benchmark:
+        f"{R}/benchmarks/validate_data/{{dataset}}.tsv"
+    conda:
+        "../../envs/lesionbench.yaml"
+    script:
+        "../../scripts/validate_data.py"
+
+
+rule dataset_summary:
+    input:
+        validations=expand(f"{R}/data/{{dataset}}/validation.json", dataset=DATASETS),
+        splits=expand(f"{R}/data/{{dataset}}/split.csv", dataset=DATASETS),
+        lesions=expand(f"{R}/data/{{dataset}}/lesions.csv", dataset=DATASETS),
+        quartiles=expand(f"{R}/data/{{dataset}}/quartiles.csv", dataset=DATASETS),
+    output:
+        summary=report(f"{R}/dataset_summary.csv", caption="../report/dataset_summary.rst",
+                       category="Data sets"),
+    params:
+        names=DATASETS,
+        datasets={n: {"modality": config["datasets"][n]["modality"]} for n in DATASETS},
+    log:
+        f"{R}/logs/dataset_summary.log",
+    benchmark:
+        f"{R}/benchmarks/dataset_summary.tsv"
+    conda:
+        "../../envs/lesionbench.yaml"
+    script:
+        "../../scripts/dataset_summary.py"
+
+
+TARGETS += [f"{R}/dataset_summary.csv"]
