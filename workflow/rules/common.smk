@@ -1,4 +1,4 @@
-# Shared helpers for every rule file: result paths, the code each rule depends on, target collection.
+# Shared helpers for every stage file: result paths, the code each job depends on, target collection.
 from pathlib import Path
 
 R = config["results"]
@@ -9,18 +9,12 @@ SEEDS = [int(s) for s in config["seeds"]]
 SCRIPTS = str(Path(workflow.basedir) / "scripts")
 SRC = Path(workflow.basedir) / "src" / "lesionbench"
 
-# Each rule file appends the outputs that `rule all` must produce.
+# Each stage file appends the final outputs of the run here.
 TARGETS = []
 
 
-wildcard_constraints:
-    dataset="|".join(DATASETS),
-    model="[A-Za-z0-9_-]+",
-    seed=r"\d+",
-
-
 def code(*parts):
-    """Library files a rule's result depends on: editing them re-runs that rule (mtime trigger) and only
+    """Library files a job depends on. Editing them re-runs that job (mtime trigger) and only
     what follows it. Directories expand to their .py files."""
     files = []
     for part in parts:
@@ -31,3 +25,29 @@ def code(*parts):
 
 def dataset_config(wildcards):
     return config["datasets"][wildcards.dataset]
+
+
+def select_keys(*keys):
+    """Params function: only the named keys of the data set config block, so a job re-runs when
+    what it uses changes and not when another stage's setting does."""
+
+    def pick(wildcards):
+        ds = config["datasets"][wildcards.dataset]
+        return {k: ds[k] for k in keys if k in ds}
+
+    return pick
+
+
+# Code each source's acquisition and reading depends on (library files, for the mtime trigger).
+SOURCE_CODE = {
+    "synthetic": ["data/sources/synthetic.py", "data/sources/folder.py", "data/synthetic.py"],
+    "folder": ["data/sources/folder.py"],
+    "wmh": ["data/sources/wmh.py", "data/download.py"],
+    "lits": ["data/sources/lits.py", "data/download.py"],
+    "idrid": ["data/sources/idrid.py", "data/download.py"],
+}
+
+
+def source_code(wildcards):
+    source = config["datasets"][wildcards.dataset]["source"]
+    return code("data/sources/__init__.py", *SOURCE_CODE[source])

@@ -6,22 +6,15 @@ ACQUIRE_KEYS = ("source", "path", "synthetic", "download", "labels", "spacing")
 PREPARE_KEYS = ("source", "path", "synthetic", "labels", "spacing", "preprocessing")
 
 
-def select_keys(keys):
-    def pick(wildcards):
-        ds = config["datasets"][wildcards.dataset]
-        return {k: ds[k] for k in keys if k in ds}
-
-    return pick
-
-
 rule acquire:
     output:
         raw=directory(f"{R}/data/{{dataset}}/raw"),
         manifest=f"{R}/data/{{dataset}}/raw_manifest.csv",
     input:
-        code=code("data/sources", "data/synthetic.py", "data/stage.py"),
+        code=source_code,
+        stage=code("data/stage.py"),
     params:
-        acquire=select_keys(ACQUIRE_KEYS),
+        acquire=select_keys(*ACQUIRE_KEYS),
     log:
         f"{R}/logs/acquire/{{dataset}}.log",
     benchmark:
@@ -55,12 +48,13 @@ rule prepare:
         raw=f"{R}/data/{{dataset}}/raw",
         manifest=f"{R}/data/{{dataset}}/raw_manifest.csv",
         split=f"{R}/data/{{dataset}}/split.csv",
-        code=code("data/prepare.py", "data/sources", "io"),
+        code=source_code,
+        stage=code("data/prepare.py", "io/cases.py", "io/images.py"),
     output:
         prepared=directory(f"{R}/data/{{dataset}}/prepared"),
         cases=f"{R}/data/{{dataset}}/cases.csv",
     params:
-        prepare=select_keys(PREPARE_KEYS),
+        prepare=select_keys(*PREPARE_KEYS),
     resources:
         mem_mb=4000,
     log:

@@ -183,14 +183,15 @@ def is_junk(name: str) -> bool:
     return any(part in JUNK_NAMES or part.startswith("._") for part in PurePosixPath(name).parts)
 
 
-def safe_member_path(name: str, archive: Path) -> PurePosixPath:
-    """The member name as a relative path, or SourceError when it is absolute or climbs out with ``..``."""
+def safe_member_path(name: str, where: str | os.PathLike, what: str = "member") -> PurePosixPath:
+    """``name`` as a clean relative path; SourceError naming ``where`` when it is absolute (or has a drive)
+    or climbs out with ``..`` (an archive member or a server-supplied folder name)."""
     posix = name.replace("\\", "/")
     path = PurePosixPath(posix)
     if posix.startswith("/") or path.is_absolute() or (path.parts and ":" in path.parts[0]) \
             or ".." in path.parts:
-        raise SourceError(f"{archive}: member {name!r} points outside the extraction folder; refusing to "
-                          f"extract this archive")
+        raise SourceError(f"{where}: {what} {name!r} points outside the destination folder; refusing to "
+                          f"use it")
     parts = [p for p in path.parts if p not in ("", ".")]
     return PurePosixPath(*parts) if parts else PurePosixPath(".")
 
@@ -316,8 +317,3 @@ def extract(archive: str | os.PathLike, target: str | os.PathLike, *, root: str 
 def is_extracted(target: str | os.PathLike) -> bool:
     """True when ``target`` was completely extracted by ``extract`` (its stamp file exists)."""
     return (Path(target) / EXTRACTED_STAMP).is_file()
-
-
-def safe_relative(path: str, where: str) -> PurePosixPath:
-    """A server-supplied relative path (e.g. a Dataverse ``directoryLabel``) checked like an archive member."""
-    return safe_member_path(path, Path(where))
