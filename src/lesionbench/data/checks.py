@@ -51,9 +51,10 @@ def validate_dataset(name: str, prepared: Path, split: pd.DataFrame, cases: pd.D
         problems.append(f"quartiles.csv must have one row, has {len(quartiles)}")
     else:
         q = quartiles.iloc[0]
-        edges = [q["min"], q["q25"], q["q50"], q["q75"], q["max"]]
+        edges = pd.to_numeric(pd.Series([q["min"], q["q25"], q["q50"], q["q75"], q["max"]]),
+                              errors="coerce").to_numpy(float)
         if not np.all(np.isfinite(edges)) or not np.all(np.diff(edges) >= 0):
-            problems.append(f"quartile edges are not finite and ordered: {edges}")
+            problems.append(f"quartile edges are not finite and ordered: {edges.tolist()}")
         if int(q["n_lesions"]) != test_lesions:
             problems.append(f"quartiles.csv counts {q['n_lesions']} test lesions, lesions.csv {test_lesions}")
     if problems:

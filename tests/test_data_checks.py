@@ -1,0 +1,108 @@
+"""Checkpoint validations of the data stage: each broken invariant fails with a message naming it."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lesionbench.data import stage
+from lesionbench.data.checks import ValidationError
+
+DS = {
+    "source": "synthetic",
+    "synthetic": {"kind": "fundus", "n_cases": 12, "size": [64, 64], "seed": 4},
+    "split": {"test_fraction": 0.4, "val_fraction": 0.3, "salt": "x"},
+    "preprocessing": {"normalization": "zscore"},
+}
+
+
+@pytest.fixture()
+def built(tmp_path):
+    d = tmp_path / "ds"
+    stage.acquire("fundus", DS, d / "raw", d / "raw_manifest.csv")
+    stage.split("fundus", DS["split"], d / "raw_manifest.csv", d / "split.csv")
+    stage.prepare("fundus", DS, d / "raw_manifest.csv", d / "split.csv", d / "raw", d / "prepared", d / "cases.csv")
+    stage.lesions("fundus", d / "prepared", d / "split.csv", d / "lesions.csv", d / "quartiles.csv")
+    return d
+
+
+def run_validate(d):
+    return stage.validate("fundus", d / "prepared", d / "split.csv", d / "cases.csv", d / "lesions.csv",
+                          d / "quartiles.csv", d / "validation.json")
+
+
+def test_valid_dataset_passes_and_reports_counts(built):
+    report = run_validate(built)
+    split = pd.read_csv(built / "split.csv")
+    lesions = pd.read_csv(built / "lesions.csv")
+    assert report["cases"] == split["split"].value_counts().reindex(["train", "val", "test"]).to_dict()
+    assert sum(report["lesions"].values()) == len(lesions) > 0
+    assert json.loads((built / "validation.json").read_text()) == report
+
+
+def test_mask_of_wrong_shape_names_the_case(built):
+    case_id = pd.read_csv(built / "split.csv")["case_id"].iloc[0]
+    np.save(built / "prepared" / case_id / "mask.npy", np.zeros((3, 3), np.uint8))
+    with pytest.raises(ValidationError, match=f"case '{case_id}'.*shape"):
+        run_validate(built)
+    assert not (built / "validation.json").exists()
+
+
+def test_non_binary_mask_names_the_case(built):
+    case_id = pd.read_csv(built / "split.csv")["case_id"].iloc[1]
+    mask = np.load(built / "prepared" / case_id / "mask.npy")
+    np.save(built / "prepared" / case_id / "mask.npy", (mask * 0 + 3).astype(np.uint8))
+    with pytest.raises(ValidationError, match=f"case '{case_id}'.*values 0/1"):
+        run_validate(built)
+
+
+def test_missing_prepared_case_names_it(built):
+    import shutil
+
+    case_id = pd.read_csv(built / "split.csv")["case_id"].iloc[2]
+    shutil.rmtree(built / "prepared" / case_id)
+    with pytest.raises(ValidationError, match=f"case '{case_id}'.*missing"):
+        run_validate(built)
+
+
+def test_lesion_count_mismatch_names_the_case(built):
+    lesions = pd.read_csv(built / "lesions.csv", dtype={"case_id": str})
+    case_id = lesions["case_id"].iloc[0]
+    lesions.drop(index=0).to_csv(built / "lesions.csv", index=False)
+    with pytest.raises(ValidationError, match=f"case '{case_id}': mask has \\d+ lesions but lesions.csv lists"):
+        run_validate(built)
+
+
+def test_cases_table_must_match_split(built):
+    cases = pd.read_csv(built / "cases.csv")
+    cases.loc[0, "split"] = "test" if cases.loc[0, "split"] != "test" else "train"
+    cases.to_csv(built / "cases.csv", index=False)
+    with pytest.raises(ValidationError, match="cases.csv does not list the same cases and splits"):
+        run_validate(built)
+
+
+def test_no_test_lesions_and_bad_quartiles_are_errors(built):
+    lesions = pd.read_csv(built / "lesions.csv")
+    q = pd.read_csv(built / "quartiles.csv")
+    q.loc[0, "q25"] = np.nan
+    q.to_csv(built / "quartiles.csv", index=False)
+    with pytest.raises(ValidationError, match="quartile edges are not finite and ordered"):
+        run_validate(built)
+    lesions["split"] = "train"
+    lesions.to_csv(built / "lesions.csv", index=False)
+    with pytest.raises(ValidationError, match="test split has no reference lesions"):
+        run_validate(built)
+
+
+def test_summary_carries_counts(built, tmp_path):
+    run_validate(built)
+    out = tmp_path / "summary.csv"
+    table = stage.summary(["fundus"], {"fundus": {"modality": "fundus"}}, [built / "split.csv"],
+                          [built / "lesions.csv"], [built / "quartiles.csv"], out)
+    row = table.iloc[0]
+    split = pd.read_csv(built / "split.csv")
+    assert row["cases_test"] == (split["split"] == "test").sum()
+    assert row["lesions_test"] == pd.read_csv(built / "quartiles.csv")["n_lesions"].iloc[0]
+    assert row["q1_upper"] < row["q3_upper"]
+    assert pd.read_csv(out).shape == (1, len(table.columns))
