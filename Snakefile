@@ -5,7 +5,11 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The default run; any --configfile replaces it (list several to layer them, e.g.
+# `--configfile config/config.yaml my_overrides.yaml`), and --config key=value applies on top.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 validate(config, "workflow/schemas/config.schema.yaml")

@@ -42,7 +42,7 @@ def select_keys(*keys):
 SOURCE_CODE = {
     "synthetic": ["data/sources/synthetic.py", "data/sources/folder.py", "data/synthetic.py"],
     "folder": ["data/sources/folder.py"],
-    "wmh": ["data/sources/wmh.py", "data/download.py"],
+    "wmh": ["data/sources/wmh.py", "data/sources/lits.py", "data/download.py"],
     "lits": ["data/sources/lits.py", "data/download.py"],
     "idrid": ["data/sources/idrid.py", "data/download.py"],
 }

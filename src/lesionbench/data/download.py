@@ -24,6 +24,7 @@ import shutil
 import stat
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Callable
 from urllib.parse import unquote, urlparse
@@ -244,12 +245,25 @@ def _extract_tar(archive: Path, tmp: Path, root: str | None, include: Callable[[
                     raise SourceError(f"{archive}: member {member.name!r} is truncated "
                                       f"({dest.stat().st_size} of {member.size} bytes)")
                 count += 1
+            # tarfile ends quietly where the data stops; an uncompressed archive cut at a member boundary
+            # is recognized by its missing end-of-archive (zero) block. Compressed streams fail on their own.
+            if getattr(tar.fileobj, "comptype", None) == "tar":
+                _check_end_marker(archive, tar.offset, current)
     except SourceError:
         raise
-    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+    except (tarfile.TarError, EOFError, OSError, ValueError, zlib.error) as exc:
         at = f" at member {current!r}" if current else ""
         raise SourceError(f"{archive}: truncated or corrupt archive{at} ({exc})") from exc
     return count
+
+
+def _check_end_marker(archive: Path, offset: int, last: str | None) -> None:
+    with open(archive, "rb") as fh:
+        fh.seek(offset)
+        block = fh.read(tarfile.BLOCKSIZE)
+    if len(block) < tarfile.BLOCKSIZE or block.count(0) != tarfile.BLOCKSIZE:
+        after = f" after member {last!r}" if last else ""
+        raise SourceError(f"{archive}: truncated archive: it ends{after} without the end-of-archive block")
 
 
 def _extract_zip(archive: Path, tmp: Path, root: str | None, include: Callable[[str], bool] | None) -> int:
@@ -280,20 +294,22 @@ def _extract_zip(archive: Path, tmp: Path, root: str | None, include: Callable[[
                 count += 1
     except SourceError:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, zlib.error) as exc:
         at = f" at member {current!r}" if current else ""
         raise SourceError(f"{archive}: truncated or corrupt archive{at} ({exc})") from exc
     return count
 
 
 def extract(archive: str | os.PathLike, target: str | os.PathLike, *, root: str | None = None,
-            include: Callable[[str], bool] | None = None, stamp: dict | None = None) -> Path:
+            include: Callable[[str], bool] | None = None, check: Callable[[Path], object] | None = None,
+            stamp: dict | None = None) -> Path:
     """Extract ``archive`` (tar of any compression, or zip) into the folder ``target``, atomically.
 
     ``root``: only members under this top-level folder of the archive are extracted, with that folder
     stripped (``Task03_Liver/imagesTr/x`` -> ``target/imagesTr/x``). ``include(relative_path)`` selects
-    files. ``target`` appears complete or not at all; a stamp file (``EXTRACTED_STAMP``) records the
-    archive, the file count and ``stamp``. Raises SourceError naming the archive (and member).
+    files. ``check(folder)`` may inspect the extracted files before they are moved into place (and raise
+    to reject them). ``target`` appears complete or not at all; a stamp file (``EXTRACTED_STAMP``) records
+    the archive, the file count and ``stamp``. Raises SourceError naming the archive (and member).
     """
     archive, target = Path(archive), Path(target)
     if not archive.is_file():
@@ -307,6 +323,11 @@ def extract(archive: str | os.PathLike, target: str | os.PathLike, *, root: str 
         if count == 0:
             where = f" under {root!r}" if root else ""
             raise SourceError(f"{archive}: no files extracted{where}; is this the right archive?")
+        if check is not None:
+            try:
+                check(tmp)
+            except SourceError as exc:
+                raise SourceError(f"{archive}: extracted files are incomplete or unexpected: {exc}") from exc
         info = {"archive": archive.name, "archive_bytes": archive.stat().st_size, "files": count}
         info.update(stamp or {})
         (tmp / EXTRACTED_STAMP).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")

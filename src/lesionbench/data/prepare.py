@@ -19,6 +19,26 @@ from .sources import RawCase, SourceError, get_adapter
 log = logging.getLogger(__name__)
 
 
+def _foreground_moments(channel: np.ndarray, slab: int = 16) -> tuple[float, float]:
+    """Mean and std over voxels above the channel minimum (or all voxels if those are under 1%),
+    accumulated slab by slab in float64 so no full-size temporary is made."""
+    lo = float(channel.min())
+    flat = channel.reshape(channel.shape[0], -1) if channel.ndim > 1 else channel[None]
+    n = s1 = s2 = 0.0
+    for start in range(0, flat.shape[0], slab):
+        part = flat[start:start + slab]
+        fg = part[part > lo].astype(np.float64)
+        n += fg.size
+        s1 += fg.sum()
+        s2 += np.square(fg).sum()
+    if n < 0.01 * channel.size:
+        n = float(channel.size)
+        s1 = float(channel.sum(dtype=np.float64))
+        s2 = float(np.square(channel, dtype=np.float64).sum())
+    mean = s1 / n
+    return mean, float(np.sqrt(max(s2 / n - mean * mean, 0.0)))
+
+
 def normalize(image: np.ndarray, cfg: dict) -> np.ndarray:
     """Return a float32 copy of ``image`` (C, ...) normalized per channel.
 
@@ -33,10 +53,7 @@ def normalize(image: np.ndarray, cfg: dict) -> np.ndarray:
     for c in range(out.shape[0]):
         channel = out[c]
         if method == "zscore":
-            lo = channel.min()
-            fg = channel[channel > lo]
-            sample = fg if fg.size >= 0.01 * channel.size else channel.ravel()
-            mean, std = float(sample.mean()), float(sample.std())
+            mean, std = _foreground_moments(channel)
             channel -= mean
             channel /= std if std > 0 else 1.0
         elif method == "window":
