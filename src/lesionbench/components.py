@@ -20,7 +20,10 @@ def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     mask = np.asarray(mask)
     if mask.ndim not in FULL_CONNECTIVITY:
         raise ValueError(f"mask must be 2D or 3D, got shape {mask.shape}")
-    labels, n = cc3d.connected_components(np.ascontiguousarray(mask != 0), connectivity=FULL_CONNECTIVITY[mask.ndim],
+    # cc3d 4.1 mislabels some bool inputs (background pixels labelled, crashes on tiny 3D shapes), so it
+    # always receives uint8 0/1.
+    binary = np.ascontiguousarray(mask != 0).view(np.uint8)
+    labels, n = cc3d.connected_components(binary, connectivity=FULL_CONNECTIVITY[mask.ndim],
                                           return_N=True, out_dtype=np.uint32)
     return labels, int(n)
 

@@ -1,0 +1,186 @@
+"""Evaluate a folder of predictions against the prepared references of a data set's test split.
+
+Writes ``per_case.csv`` and ``per_lesion.csv`` (docs/contracts.md). Every test case is evaluated; a missing
+prediction file is an error naming it. Metrics follow ``lesionbench.metrics`` (docs/metrics.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..io.atomic import write_csv
+from ..io.cases import load_case, read_meta
+from ..io.predictions import prediction_path, read_prediction
+from ..metrics.case import CASE_COLUMNS, LESION_COLUMNS, evaluate_case
+
+log = logging.getLogger(__name__)
+
+KEY_COLUMNS = ["dataset", "model", "seed", "case_id"]
+PER_CASE_COLUMNS = KEY_COLUMNS + CASE_COLUMNS
+PER_LESION_COLUMNS = KEY_COLUMNS + LESION_COLUMNS
+KIND_ORDER = {"reference": 0, "false_positive": 1}
+
+
+class EvaluationError(ValueError):
+    """An input of the evaluation is missing or inconsistent; the message names the file or case."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Evaluation parameters: contour tolerance tau and lesion dilation r (mm, per data set), the distance
+    penalty (mm; None = image extent diagonal) and the postprocessing of predictions."""
+
+    tolerance_mm: float
+    dilation_mm: float
+    penalty_mm: float | None = None
+    threshold: float = 0.5
+    min_component_voxels: int = 0
+
+    def __post_init__(self):
+        checks = [("contour tolerance", self.tolerance_mm, 0.0), ("lesion dilation", self.dilation_mm, 0.0)]
+        for name, value, low in checks:
+            if value is None or not (math.isfinite(float(value)) and float(value) >= low):
+                raise EvaluationError(f"{name} must be a finite number >= {low} mm, got {value!r}")
+        if self.penalty_mm is not None and not (math.isfinite(float(self.penalty_mm)) and self.penalty_mm > 0):
+            raise EvaluationError(f"distance penalty must be a positive number of mm or null, got {self.penalty_mm!r}")
+        if not (0 < float(self.threshold) < 1):
+            raise EvaluationError(f"postprocessing threshold must lie in (0, 1), got {self.threshold!r}")
+        if int(self.min_component_voxels) != self.min_component_voxels or self.min_component_voxels < 0:
+            raise EvaluationError(f"min_component_voxels must be a non-negative integer, "
+                                  f"got {self.min_component_voxels!r}")
+
+    @classmethod
+    def from_config(cls, dataset_evaluation: dict, postprocessing: dict, distance_penalty_mm=None) -> "Settings":
+        """From the data set's ``evaluation`` block, the ``postprocessing`` block and
+        ``evaluation.distance_penalty_mm`` of the pipeline config."""
+        try:
+            return cls(tolerance_mm=float(dataset_evaluation["contour_tolerance_mm"]),
+                       dilation_mm=float(dataset_evaluation["lesion_dilation_mm"]),
+                       penalty_mm=None if distance_penalty_mm is None else float(distance_penalty_mm),
+                       threshold=float(postprocessing.get("threshold", 0.5)),
+                       min_component_voxels=int(postprocessing.get("min_component_voxels", 0)))
+        except KeyError as exc:
+            raise EvaluationError(f"evaluation settings lack {exc.args[0]!r}") from exc
+
+
+def _read_table(path, columns: list[str]) -> pd.DataFrame:
+    try:
+        table = pd.read_csv(path, dtype={"case_id": str}, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise EvaluationError(f"{path}: unreadable table ({exc})") from exc
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise EvaluationError(f"{path}: missing columns {missing}")
+    return table
+
+
+def test_case_ids(split_csv: str | os.PathLike) -> list[str]:
+    """The sorted case ids of the ``test`` split of a split.csv."""
+    table = _read_table(split_csv, ["case_id", "split"])
+    ids = sorted(table.loc[table["split"] == "test", "case_id"].astype(str))
+    if not ids:
+        raise EvaluationError(f"{split_csv}: no test cases")
+    return ids
+
+
+def model_and_seed(predictions: str | os.PathLike) -> tuple[str, int]:
+    """Model name and seed read off a predictions folder ``.../{model}/seed{seed}`` (else: folder name, 0)."""
+    path = Path(predictions).resolve()
+    match = re.fullmatch(r"seed(\d+)", path.name)
+    return (path.parent.name, int(match.group(1))) if match else (path.name, 0)
+
+
+def _check_lesions(ev, case_id: str, table: pd.DataFrame | None, where) -> None:
+    """The reference lesions found here must be those of lesions.csv (same ids, voxel counts and size
+    fractions), so per_lesion rows join it."""
+    if table is None:
+        return
+    rows = table[table["case_id"] == case_id].sort_values("lesion_id")
+    ours = np.asarray(ev.lesion_voxels, np.int64)
+    ids = rows["lesion_id"].to_numpy(np.int64)
+    theirs = rows["voxels"].to_numpy(np.int64)
+    same = len(ids) == len(ours) and np.array_equal(ids, np.arange(1, len(ours) + 1)) \
+        and np.array_equal(theirs, ours)
+    if same and "size_fraction" in rows.columns:
+        same = np.allclose(rows["size_fraction"].to_numpy(float), ev.lesion_fractions, rtol=1e-9, atol=1e-12)
+    if not same:
+        raise EvaluationError(
+            f"case {case_id!r}: the reference lesions ({len(ours)} lesions, voxels {ours[:10].tolist()}) do not "
+            f"match {where} ({len(ids)} rows, voxels {theirs[:10].tolist()}); rebuild lesions.csv from the "
+            f"same prepared masks")
+
+
+def evaluate_folder(predictions: str | os.PathLike, prepared: str | os.PathLike, case_ids: list[str], *,
+                    dataset: str, model: str, seed: int, settings: Settings,
+                    lesions: str | os.PathLike | pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-case and per-lesion tables (contract columns, sorted) of every case in ``case_ids``.
+
+    ``lesions`` (lesions.csv or its table), when given, is checked against the reference lesions found
+    here so per_lesion rows join it on ``(case_id, lesion_id)``.
+    """
+    predictions, prepared = Path(predictions), Path(prepared)
+    if not predictions.is_dir():
+        raise EvaluationError(f"{predictions}: predictions folder is missing")
+    if not prepared.is_dir():
+        raise EvaluationError(f"{prepared}: prepared cases folder is missing")
+    metas = {cid: read_meta(prepared, cid) for cid in case_ids}
+    missing = [str(prediction_path(predictions, meta)) for meta in metas.values()
+               if not prediction_path(predictions, meta).is_file()]
+    if missing:
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise EvaluationError(f"{len(missing)} of {len(case_ids)} test predictions are missing: "
+                              f"{', '.join(missing[:5])}{more}")
+    where = lesions if not isinstance(lesions, pd.DataFrame) else "lesions.csv"
+    table = lesions if isinstance(lesions, pd.DataFrame) or lesions is None else \
+        _read_table(lesions, ["case_id", "lesion_id", "voxels"])
+    if table is not None:
+        table = table.assign(case_id=table["case_id"].astype(str))
+    case_rows, lesion_rows = [], []
+    for n, cid in enumerate(case_ids, start=1):
+        case = load_case(prepared, cid, image=False)
+        pred = read_prediction(predictions, metas[cid])
+        try:
+            ev = evaluate_case(case.mask, pred, case.spacing, ignore=case.ignore, tolerance_mm=settings.tolerance_mm,
+                               dilation_mm=settings.dilation_mm, penalty_mm=settings.penalty_mm,
+                               threshold=settings.threshold, min_component_voxels=settings.min_component_voxels)
+        except ValueError as exc:
+            raise EvaluationError(f"case {cid!r}: {exc}") from exc
+        _check_lesions(ev, cid, table, where)
+        key = {"dataset": dataset, "model": model, "seed": int(seed), "case_id": cid}
+        row = ev.case_row()
+        case_rows.append({**key, **row})
+        lesion_rows += [{**key, **r} for r in ev.lesion_rows()]
+        log.info("%s %d/%d: Dice %.4f HD95 %.3f mm, %d/%d lesions hit, %d false positive", cid, n, len(case_ids),
+                 row["dice"], row["hd95"], row["n_hit_lesions"], row["n_ref_lesions"], row["n_fp_lesions"])
+    per_case = pd.DataFrame(case_rows, columns=PER_CASE_COLUMNS).sort_values("case_id", kind="stable")
+    per_lesion = pd.DataFrame(lesion_rows, columns=PER_LESION_COLUMNS)
+    if len(per_lesion):
+        per_lesion = per_lesion.sort_values(["case_id", "kind", "lesion_id"], kind="stable",
+                                            key=lambda c: c.map(KIND_ORDER) if c.name == "kind" else c)
+    for name, frame in (("per_case", per_case), ("per_lesion", per_lesion)):
+        numeric = frame.select_dtypes("number")
+        if not np.isfinite(numeric.to_numpy(float)).all():
+            raise EvaluationError(f"{name} table of {dataset}/{model}/seed{seed} holds NaN or infinite values")
+    return per_case.reset_index(drop=True), per_lesion.reset_index(drop=True)
+
+
+def evaluate_to_files(predictions, prepared, split_csv, per_case_csv, per_lesion_csv, *, dataset: str, model: str,
+                      seed: int, settings: Settings, lesions_csv=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``evaluate_folder`` over the test split of ``split_csv``, writing both tables atomically."""
+    ids = test_case_ids(split_csv)
+    log.info("evaluating %s/%s/seed%s: %d test cases from %s (%s)", dataset, model, seed, len(ids), predictions,
+             settings)
+    per_case, per_lesion = evaluate_folder(predictions, prepared, ids, dataset=dataset, model=model, seed=seed,
+                                           settings=settings, lesions=lesions_csv)
+    write_csv(per_case, per_case_csv)
+    write_csv(per_lesion, per_lesion_csv)
+    log.info("wrote %s (%d rows) and %s (%d rows)", per_case_csv, len(per_case), per_lesion_csv, len(per_lesion))
+    return per_case, per_lesion

@@ -1,0 +1,163 @@
+"""One case, end to end: ignore mask, postprocessing, case-level and lesion-wise metrics.
+
+Order of operations (DESIGN section 3), identical for every model:
+
+1. Reference lesions are the connected components of the stored reference mask (full connectivity),
+   numbered like ``label_components`` and ``lesions.csv``; a reference row reports the stored lesion's
+   ``voxels`` and ``size_fraction`` (so it joins ``lesions.csv`` exactly).
+2. Ignore mask: its voxels are removed from the reference and from the prediction before anything else.
+   A lesion keeps its number; a lesion lying entirely under the ignore mask is not evaluated (no row).
+3. Prediction: ``postprocess`` (threshold ``>=``, then removal of components with fewer than
+   ``min_component_voxels`` voxels) of the prediction with the ignore voxels removed. Predictions written
+   by inference were postprocessed already; applying it again changes nothing (it is idempotent) and gives
+   predictions from any other tool exactly the same treatment.
+4. Case-level metrics between the two resulting masks, then the lesion-wise results
+   (``lesionwise.evaluate_lesions``), both from one set of nearest-border queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..postprocess import binarize
+from . import surface
+from .lesionwise import LesionScores, Nearest, evaluate_lesions, nearest_borders, overlap_counts
+from .parts import Parts, find_parts
+from .scores import Scores, from_distances
+
+CASE_COLUMNS = ["ref_empty", "pred_empty", "ref_voxels", "pred_voxels", "dice", "iou", "hd95", "asd",
+                "contour_f1", "nsd", "n_ref_lesions", "n_hit_lesions", "n_fp_lesions"]
+LESION_COLUMNS = ["kind", "lesion_id", "voxels", "size_fraction", "detected", "dice", "iou", "hd95", "asd",
+                  "contour_f1", "nsd"]
+
+
+@dataclass
+class CaseEvaluation:
+    """Case-level scores and lesion-wise results of one case (``evaluate_case``).
+
+    ``lesions`` holds one entry per evaluated reference lesion (lesion order), then one per false-positive
+    component; ``lesion_voxels`` / ``lesion_fractions`` describe the stored reference lesions (index = id - 1),
+    ``fp_voxels`` / ``fp_fractions`` the false-positive components (in row order).
+    """
+
+    ref_voxels: int
+    pred_voxels: int
+    scores: Scores
+    lesions: list[LesionScores]
+    lesion_voxels: np.ndarray
+    lesion_fractions: np.ndarray
+    fp_voxels: np.ndarray
+    fp_fractions: np.ndarray
+    penalty_mm: float
+
+    @property
+    def ref_empty(self) -> bool:
+        return self.ref_voxels == 0
+
+    @property
+    def pred_empty(self) -> bool:
+        return self.pred_voxels == 0
+
+    def case_row(self) -> dict:
+        """The per_case.csv columns after ``case_id`` (docs/contracts.md)."""
+        refs = [r for r in self.lesions if r.kind == "reference"]
+        return {"ref_empty": self.ref_empty, "pred_empty": self.pred_empty, "ref_voxels": int(self.ref_voxels),
+                "pred_voxels": int(self.pred_voxels), **self.scores.as_dict(), "n_ref_lesions": len(refs),
+                "n_hit_lesions": sum(r.detected for r in refs), "n_fp_lesions": len(self.lesions) - len(refs)}
+
+    def lesion_rows(self) -> list[dict]:
+        """The per_lesion.csv columns after ``case_id``: reference lesions by id, then false positives
+        numbered 1..m in prediction component order."""
+        rows = []
+        fp = 0
+        for r in self.lesions:
+            if r.kind == "reference":
+                ident, vox, frac = r.index + 1, self.lesion_voxels[r.index], self.lesion_fractions[r.index]
+            else:
+                ident, vox, frac = fp + 1, self.fp_voxels[fp], self.fp_fractions[fp]
+                fp += 1
+            rows.append({"kind": r.kind, "lesion_id": int(ident), "voxels": int(vox), "size_fraction": float(frac),
+                         "detected": bool(r.detected), **r.scores.as_dict()})
+        return rows
+
+
+def case_scores(ref: Parts, pred: Parts, *, tolerance_mm: float, penalty_mm: float,
+                overlaps: dict | None = None, nearest: Nearest | None = None) -> Scores:
+    """Case-level metrics between the union of ``ref`` and the union of ``pred`` components, with the
+    empty-mask rules (``nearest``: their ``lesionwise.nearest_borders``, computed if not given)."""
+    n_ref, n_pred = int(ref.voxels.sum()), int(pred.voxels.sum())
+    if n_ref == 0 and n_pred == 0:
+        return Scores.perfect()
+    if n_ref == 0 or n_pred == 0:
+        return Scores.worst(penalty_mm)
+    if overlaps is None:
+        overlaps = overlap_counts(ref, pred)
+    if nearest is None:
+        nearest = nearest_borders(ref, pred)
+    return from_distances(n_ref, n_pred, int(sum(overlaps.values())), nearest.pred_to_ref, nearest.ref_to_pred,
+                          tolerance_mm)
+
+
+def _check(tolerance_mm, penalty_mm, shape, spacing) -> float:
+    if not (tolerance_mm >= 0 and np.isfinite(tolerance_mm)):
+        raise ValueError(f"contour tolerance must be a finite number >= 0 mm, got {tolerance_mm!r}")
+    if penalty_mm is None:
+        return surface.default_penalty(shape, spacing)
+    if not (penalty_mm > 0 and np.isfinite(penalty_mm)):
+        raise ValueError(f"distance penalty must be a finite number > 0 mm, got {penalty_mm!r}")
+    return float(penalty_mm)
+
+
+def evaluate_case(reference: np.ndarray, prediction: np.ndarray, spacing, *, tolerance_mm: float,
+                  dilation_mm: float, ignore: np.ndarray | None = None, penalty_mm: float | None = None,
+                  threshold: float = 0.5, min_component_voxels: int = 0) -> CaseEvaluation:
+    """Evaluate one case (the module docstring gives the order of operations).
+
+    Args:
+      reference: stored reference mask (2D/3D, non-zero = lesion).
+      prediction: binary mask or probability map of the same shape.
+      spacing: mm per axis, in array order.
+      tolerance_mm: tau of contour F1 and NSD.
+      dilation_mm: lesion dilation radius r of the lesion-wise matching.
+      ignore: optional mask of voxels excluded from every metric (non-zero = excluded).
+      penalty_mm: distance for an empty side; None = image extent diagonal (``surface.default_penalty``).
+      threshold, min_component_voxels: the ``postprocess`` parameters.
+    """
+    reference = np.asarray(reference)
+    prediction = np.asarray(prediction)
+    if reference.shape != prediction.shape:
+        raise ValueError(f"prediction shape {prediction.shape} != reference shape {reference.shape}")
+    penalty_mm = _check(tolerance_mm, penalty_mm, reference.shape, spacing)
+    stored = find_parts(reference, spacing)
+    ref = stored.restrict(ignore)
+    pred = find_parts(binarize(prediction, threshold), spacing, exclude=ignore,
+                      min_voxels=int(min_component_voxels))
+    overlaps = overlap_counts(ref, pred)
+    nearest = nearest_borders(ref, pred) if len(ref.points) and len(pred.points) else None
+    scores = case_scores(ref, pred, tolerance_mm=tolerance_mm, penalty_mm=penalty_mm, overlaps=overlaps,
+                         nearest=nearest)
+    lesions = evaluate_lesions(ref, pred, dilation_mm=dilation_mm, tolerance_mm=tolerance_mm,
+                               penalty_mm=penalty_mm, overlaps=overlaps, nearest=nearest)
+    fp = np.array([r.index for r in lesions if r.kind == "false_positive"], np.int64)
+    return CaseEvaluation(
+        ref_voxels=int(ref.voxels.sum()), pred_voxels=int(pred.voxels.sum()), scores=scores, lesions=lesions,
+        lesion_voxels=stored.voxels, lesion_fractions=stored.size_fractions(), fp_voxels=pred.voxels[fp],
+        fp_fractions=pred.size_fractions(fp), penalty_mm=penalty_mm)
+
+
+def case_metrics(reference: np.ndarray, prediction: np.ndarray, spacing, *, tolerance_mm: float,
+                 ignore: np.ndarray | None = None, penalty_mm: float | None = None) -> Scores:
+    """Case-level metrics of two binary masks (no postprocessing): Dice, IoU, HD95, ASD, contour F1, NSD.
+
+    The ignore voxels are removed from both masks first; empty masks follow ``Scores.perfect`` /
+    ``Scores.worst``.
+    """
+    reference, prediction = np.asarray(reference), np.asarray(prediction)
+    if reference.shape != prediction.shape:
+        raise ValueError(f"prediction shape {prediction.shape} != reference shape {reference.shape}")
+    penalty_mm = _check(tolerance_mm, penalty_mm, reference.shape, spacing)
+    ref = find_parts(reference, spacing, exclude=ignore)
+    pred = find_parts(prediction, spacing, exclude=ignore)
+    return case_scores(ref, pred, tolerance_mm=tolerance_mm, penalty_mm=penalty_mm)
