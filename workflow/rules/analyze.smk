@@ -1,1 +1,107 @@
-# Stage rules: analyze (filled in by its issue).
+# Stage rules: analyze. The study tables from the per-case / per-lesion metric tables of every data set x
+# model x seed (plus each data set's split, lesion table and quartile edges, to check nothing is missing).
+# One rule per group of tables so a change re-runs only what it affects: the bootstrap settings reach only
+# the overall table (CIs) and the pairwise robustness table; `top_k` only the latter; the size-stratified and
+# ranking tables depend on no setting at all. Each rule lists only the library files it computes with.
+
+METRIC_TABLES = f"{R}/metrics/{{dataset}}/{{model}}/seed{{seed}}"
+
+STUDY_INPUTS = {
+    "per_case": expand(f"{METRIC_TABLES}/per_case.csv", dataset=DATASETS, model=MODELS, seed=SEEDS),
+    "per_lesion": expand(f"{METRIC_TABLES}/per_lesion.csv", dataset=DATASETS, model=MODELS, seed=SEEDS),
+    "split": expand(f"{R}/data/{{dataset}}/split.csv", dataset=DATASETS),
+    "lesions": expand(f"{R}/data/{{dataset}}/lesions.csv", dataset=DATASETS),
+    "quartiles": expand(f"{R}/data/{{dataset}}/quartiles.csv", dataset=DATASETS),
+}
+STATS_CORE = ("stats/__init__.py", "stats/tables.py", "stats/strata.py", "stats/pipeline.py", "data/lesions.py",
+              "io/atomic.py")
+# Params: only the statistics keys a table depends on (a new top_k re-runs the robustness table alone).
+BOOTSTRAP_SETTINGS = {k: config["statistics"][k] for k in ("bootstrap_resamples", "bootstrap_seed", "confidence")}
+ROBUSTNESS_SETTINGS = {**BOOTSTRAP_SETTINGS, "top_k": config["statistics"]["top_k"]}
+
+
+rule overall_metrics:
+    input:
+        **STUDY_INPUTS,
+        code=code(*STATS_CORE, "stats/aggregate.py", "stats/bootstrap.py", "stats/overall.py"),
+    output:
+        table=report(f"{R}/overall_metrics.csv", caption="../report/overall_metrics.rst",
+                     category="Study tables", labels={"table": "overall metrics"}),
+    params:
+        statistics=BOOTSTRAP_SETTINGS,
+    log:
+        f"{R}/logs/analyze/overall_metrics.log",
+    benchmark:
+        f"{R}/benchmarks/analyze/overall_metrics.tsv"
+    conda:
+        "../../envs/lesionbench.yaml"
+    script:
+        "../../scripts/analyze_overall.py"
+
+
+rule size_stratified_metrics:
+    input:
+        **STUDY_INPUTS,
+        code=code(*STATS_CORE, "stats/aggregate.py"),
+    output:
+        stratified=report(f"{R}/size_stratified_metrics.csv", caption="../report/size_stratified_metrics.rst",
+                          category="Study tables", labels={"table": "size-stratified metrics"}),
+        small=report(f"{R}/small_lesion_metrics.csv", caption="../report/small_lesion_metrics.rst",
+                     category="Study tables", labels={"table": "small-lesion (Q1) metrics"}),
+    log:
+        f"{R}/logs/analyze/size_stratified_metrics.log",
+    benchmark:
+        f"{R}/benchmarks/analyze/size_stratified_metrics.tsv"
+    conda:
+        "../../envs/lesionbench.yaml"
+    script:
+        "../../scripts/analyze_size_stratified.py"
+
+
+rule ranking_reversals:
+    input:
+        **STUDY_INPUTS,
+        code=code(*STATS_CORE, "stats/aggregate.py", "stats/ranking.py"),
+    output:
+        ranking=report(f"{R}/ranking_reversals.csv", caption="../report/ranking_reversals.rst",
+                       category="Study tables", labels={"table": "ranking reversals"}),
+        summary=report(f"{R}/ranking_reversal_summary.csv", caption="../report/ranking_reversal_summary.rst",
+                       category="Study tables", labels={"table": "ranking reversal summary"}),
+    log:
+        f"{R}/logs/analyze/ranking_reversals.log",
+    benchmark:
+        f"{R}/benchmarks/analyze/ranking_reversals.tsv"
+    conda:
+        "../../envs/lesionbench.yaml"
+    script:
+        "../../scripts/analyze_ranking.py"
+
+
+rule bootstrap_directional_robustness:
+    input:
+        **STUDY_INPUTS,
+        code=code(*STATS_CORE, "stats/bootstrap.py", "stats/ranking.py"),
+    output:
+        table=report(f"{R}/bootstrap_directional_robustness.csv",
+                     caption="../report/bootstrap_directional_robustness.rst", category="Study tables",
+                     labels={"table": "bootstrap directional robustness"}),
+    params:
+        statistics=ROBUSTNESS_SETTINGS,
+    log:
+        f"{R}/logs/analyze/bootstrap_directional_robustness.log",
+    benchmark:
+        f"{R}/benchmarks/analyze/bootstrap_directional_robustness.tsv"
+    conda:
+        "../../envs/lesionbench.yaml"
+    script:
+        "../../scripts/analyze_bootstrap.py"
+
+
+TARGETS += [
+    f"{R}/overall_metrics.csv",
+    f"{R}/size_stratified_metrics.csv",
+    f"{R}/small_lesion_metrics.csv",
+    f"{R}/ranking_reversals.csv",
+    f"{R}/ranking_reversal_summary.csv",
+    f"{R}/bootstrap_directional_robustness.csv",
+]

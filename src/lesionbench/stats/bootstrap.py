@@ -23,9 +23,9 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from .ranking import order_models, sort_rows
-from .strata import KEY_INDEX, KEYS, CaseSums
-from .tables import HIGHER_IS_BETTER, METRICS, STRATA, DatasetTables
+from .ranking import order_models
+from .strata import KEY_INDEX, KEYS, CaseSums, point_statistics
+from .tables import HIGHER_IS_BETTER, METRICS, STRATA, DatasetTables, sort_rows
 
 log = logging.getLogger("lesionbench")
 
@@ -58,11 +58,6 @@ def ratio_statistics(num: np.ndarray, den: np.ndarray, weights: np.ndarray) -> n
         out = top.reshape(-1, m, k) / bottom[:, None, :]
     out[np.broadcast_to(bottom[:, None, :] == 0, out.shape)] = np.nan
     return out
-
-
-def point_statistics(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """Unweighted statistics (n_models, n_keys) of num (n_models, n_cases, n_keys); NaN where den sums to 0."""
-    return ratio_statistics(num, den, np.ones((1, den.shape[0])))[0]
 
 
 def percentile_ci(samples: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -8,11 +8,10 @@ rankings tau-b equals tau-a); with fewer than two models it is defined as 1.0 (n
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 
-from .tables import BOUNDARY_METRICS, HIGHER_IS_BETTER, POOLED, STRATA
+from .tables import BOUNDARY_METRICS, HIGHER_IS_BETTER, POOLED, STRATA, sort_rows
 
 TIE_DECIMALS = 10
 ORDER_SEPARATOR = " > "
@@ -109,26 +108,3 @@ def reversal_summary(reversals: pd.DataFrame) -> pd.DataFrame:
     columns = ["stratum", "metric", "n_datasets", "n_leader_changed", "share_leader_changed", "n_order_changed",
                "share_order_changed", "mean_kendall_tau", "datasets_leader_changed"]
     return sort_rows(pd.DataFrame(rows, columns=columns), ["stratum", "metric"])
-
-
-METRIC_ORDER = ("dice", "iou", "hd95", "asd", "contour_f1", "nsd", "lesion_recall", "fp_per_case", "any")
-
-
-def sort_rows(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Stable sort: data sets alphabetically with ``pooled`` last, strata overall, Q1..Q4, metrics in the
-    order of the metric list, every other key alphabetically."""
-    if df.empty:
-        return df.reset_index(drop=True)
-    sort_keys = {}
-    for key in keys:
-        col = df[key]
-        if key == "dataset":
-            sort_keys[key] = col.map(lambda d: (d == POOLED, d))
-        elif key in ("stratum", "quartile"):
-            sort_keys[key] = col.map(lambda s: STRATA.index(s) if s in STRATA else len(STRATA))
-        elif key == "metric":
-            sort_keys[key] = col.map(lambda m: METRIC_ORDER.index(m) if m in METRIC_ORDER else len(METRIC_ORDER))
-        else:
-            sort_keys[key] = col
-    order = sorted(range(len(df)), key=lambda i: tuple(sort_keys[k].iloc[i] for k in keys))
-    return df.iloc[order].reset_index(drop=True)

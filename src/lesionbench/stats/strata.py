@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..data.lesions import assign_quartile as _quartile_labels
 from .tables import CASE_METRICS, METRICS, POOLED, QUARTILES, STRATA, DatasetTables, StudyTableError
 
 KEYS = tuple((stratum, metric) for stratum in STRATA for metric in METRICS)
@@ -30,9 +31,13 @@ KEY_INDEX = {key: i for i, key in enumerate(KEYS)}
 
 
 def assign_quartile(sizes, q25: float, q50: float, q75: float) -> np.ndarray:
-    """Quartile index 0..3 (Q1..Q4) of each size: Q1 if s <= q25, Q2 if s <= q50, Q3 if s <= q75, else Q4."""
-    s = np.asarray(sizes, float)
-    return np.where(s <= q25, 0, np.where(s <= q50, 1, np.where(s <= q75, 2, 3))).astype(np.int64)
+    """Quartile index 0..3 (Q1..Q4) of each size, by the data stage's rule (``data.lesions.assign_quartile``:
+    Q1 if s <= q25, Q2 if s <= q50, Q3 if s <= q75, else Q4; sizes outside the test range go to Q1 or Q4)."""
+    sizes = np.asarray(sizes, float).ravel()
+    if sizes.size == 0:
+        return np.zeros(0, np.int64)
+    labels = _quartile_labels(sizes, {"q25": q25, "q50": q50, "q75": q75})
+    return np.array([QUARTILES.index(label) for label in labels], np.int64)
 
 
 @dataclass
@@ -55,6 +60,17 @@ class CaseSums:
     def seed_mean(self) -> np.ndarray:
         """Numerators averaged over seeds: (n_models, n_cases, n_keys)."""
         return self.num.mean(axis=1)
+
+
+def point_statistics(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """Statistics over all cases, ``sum num / sum den``: num (n_models, n_cases, n_keys), den (n_cases,
+    n_keys) -> (n_models, n_keys); NaN where the denominator sums to 0 (a stratum without lesions)."""
+    top = num.sum(axis=-2)
+    bottom = np.broadcast_to(den.sum(axis=0), top.shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = top / bottom
+    out[bottom == 0] = np.nan
+    return out
 
 
 def _per_case_quartile(case_idx, quartile, weights, n_cases) -> np.ndarray:

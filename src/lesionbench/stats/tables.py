@@ -9,6 +9,7 @@ lesion counts of both tables must agree.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,8 @@ QUARTILE_COLUMNS = ("dataset", "n_lesions", "min", "q25", "q50", "q75", "max")
 SPLIT_COLUMNS = ("case_id", "split")
 KINDS = ("reference", "false_positive")
 STRING_COLUMNS = {"dataset": str, "model": str, "case_id": str, "kind": str, "split": str}
+
+log = logging.getLogger("lesionbench")
 
 
 class StudyTableError(ValueError):
@@ -176,10 +179,16 @@ def _pairs(df: pd.DataFrame) -> set:
     return set(zip(df["case_id"], df["lesion_id"]))
 
 
-def check_dataset(tables: DatasetTables, split_path, lesions_path, quartiles_path) -> None:
-    """Cross-file consistency of one data set; raises StudyTableError naming the offending file."""
+def check_dataset(tables: DatasetTables, split_path, lesions_path, quartiles_path) -> DatasetTables:
+    """Cross-file consistency of one data set; raises StudyTableError naming the offending file.
+
+    The evaluation leaves out a reference lesion lying entirely under the ignore mask (no row in any
+    per-lesion table); such lesions must be absent for every model and seed alike. They are logged and left
+    out of the lesion statistics, so every model is scored on the same lesions. Returns the tables with
+    ``reference`` restricted to the evaluated lesions.
+    """
     test = set(tables.test_cases)
-    ref_pairs = _pairs(tables.reference)
+    all_pairs = _pairs(tables.reference)
     ref_cases = set(tables.reference["case_id"])
     if not ref_cases <= test:
         raise StudyTableError(f"{lesions_path}: test lesions in cases not in the test split of {split_path}: "
@@ -193,6 +202,7 @@ def check_dataset(tables: DatasetTables, split_path, lesions_path, quartiles_pat
                                   f"do not match the {len(sizes)} test lesions of {lesions_path} "
                                   f"(expected {expect.tolist()}); is one of them stale?")
     ref_size = dict(zip(zip(tables.reference.case_id, tables.reference.lesion_id), sizes))
+    evaluated, first_src = None, None
     for (model, seed), pc in tables.per_case.groupby(["model", "seed"], sort=True):
         src = pc["source_file"].iloc[0]
         cases = set(pc["case_id"])
@@ -200,17 +210,21 @@ def check_dataset(tables: DatasetTables, split_path, lesions_path, quartiles_pat
             raise StudyTableError(f"{src}: case list differs from the test split of {split_path}: missing "
                                   f"{sorted(test - cases)[:5]}, unexpected {sorted(cases - test)[:5]}")
         pl = tables.per_lesion[(tables.per_lesion.model == model) & (tables.per_lesion.seed == seed)]
-        if pl.empty and ref_pairs:
-            raise StudyTableError(f"no per-lesion table for data set {tables.dataset!r}, model {model!r}, seed {seed}")
-        lsrc = pl["source_file"].iloc[0] if len(pl) else "per_lesion.csv"
+        lsrc = pl["source_file"].iloc[0] if len(pl) else (
+            f"per_lesion.csv of data set {tables.dataset!r}, model {model!r}, seed {seed}")
         unknown = sorted(set(pl["case_id"]) - test)
         if unknown:
             raise StudyTableError(f"{lsrc}: lesions in cases outside the test split: {unknown[:5]}")
         ref = pl[pl["kind"] == "reference"]
         pairs = _pairs(ref)
-        if pairs != ref_pairs:
-            raise StudyTableError(f"{lsrc}: reference lesions differ from the test lesions of {lesions_path}: "
-                                  f"missing {sorted(ref_pairs - pairs)[:5]}, unexpected {sorted(pairs - ref_pairs)[:5]}")
+        if not pairs <= all_pairs:
+            raise StudyTableError(f"{lsrc}: reference lesions that are not test lesions of {lesions_path}: "
+                                  f"{sorted(pairs - all_pairs)[:5]}")
+        if evaluated is None:
+            evaluated, first_src = pairs, lsrc
+        elif pairs != evaluated:
+            raise StudyTableError(f"{lsrc}: reference lesions differ from those of {first_src}: missing "
+                                  f"{sorted(evaluated - pairs)[:5]}, extra {sorted(pairs - evaluated)[:5]}")
         their = ref["size_fraction"].to_numpy(float)
         ours = np.array([ref_size[p] for p in zip(ref.case_id, ref.lesion_id)], float)
         if not np.allclose(their, ours, rtol=1e-6, atol=1e-12):
@@ -228,25 +242,43 @@ def check_dataset(tables: DatasetTables, split_path, lesions_path, quartiles_pat
             case = diff.index[diff][0]
             raise StudyTableError(f"{src}: lesion counts of case {case!r} {stated.loc[case].to_dict()} disagree "
                                   f"with {lsrc} {counts.loc[case].to_dict()}")
+    left_out = sorted(all_pairs - (evaluated or set()))
+    if left_out:
+        log.warning("%s: %d of %d test lesions of %s have no row in any per-lesion table (entirely under the "
+                    "ignore mask) and are left out of the lesion statistics, e.g. %s", tables.dataset,
+                    len(left_out), len(all_pairs), lesions_path, left_out[:3])
+        keep = [p in evaluated for p in zip(tables.reference.case_id, tables.reference.lesion_id)]
+        tables.reference = tables.reference[keep].reset_index(drop=True)
+    return tables
 
 
 def load_dataset(dataset: str, per_case_paths, per_lesion_paths, split_path, lesions_path,
                  quartiles_path) -> DatasetTables:
     """Read and check one data set's inputs (all models and seeds)."""
-    pcs = [read_metric_table(p, "case") for p in per_case_paths]
-    pls = [read_metric_table(p, "lesion") for p in per_lesion_paths]
+    return _dataset_from_frames(dataset, [read_metric_table(p, "case") for p in per_case_paths],
+                                [read_metric_table(p, "lesion") for p in per_lesion_paths],
+                                split_path, lesions_path, quartiles_path)
+
+
+def _dataset_from_frames(dataset, pcs, pls, split_path, lesions_path, quartiles_path) -> DatasetTables:
+    pls = [df for df in pls if len(df)]  # a per-lesion table with no lesion at all adds nothing
     for df in pcs + pls:
-        if len(df) and df["dataset"].iloc[0] != dataset:
+        if df["dataset"].iloc[0] != dataset:
             raise StudyTableError(f"{df['source_file'].iloc[0]}: data set {df['dataset'].iloc[0]!r}, "
                                   f"expected {dataset!r}")
     if not pcs:
         raise StudyTableError(f"data set {dataset!r}: no per_case.csv given")
     per_case = pd.concat(pcs, ignore_index=True)
-    per_lesion = pd.concat(pls, ignore_index=True) if pls else pd.DataFrame(columns=PER_LESION_COLUMNS)
+    per_lesion = (pd.concat(pls, ignore_index=True) if pls
+                  else pd.DataFrame({c: [] for c in PER_LESION_COLUMNS + ("source_file",)}))
     dup = per_case.groupby(["model", "seed"])["source_file"].nunique()
     if (dup > 1).any():
         m, s = dup.index[dup > 1][0]
         raise StudyTableError(f"data set {dataset!r}: model {m!r} seed {s} has more than one per_case.csv")
+    dup = per_lesion.groupby(["model", "seed"])["source_file"].nunique()
+    if (dup > 1).any():
+        m, s = dup.index[dup > 1][0]
+        raise StudyTableError(f"data set {dataset!r}: model {m!r} seed {s} has more than one per_lesion.csv")
     models = tuple(sorted(per_case["model"].unique()))
     seeds = tuple(sorted(int(s) for s in per_case["seed"].unique()))
     have = set(zip(per_case["model"], per_case["seed"]))
@@ -258,8 +290,7 @@ def load_dataset(dataset: str, per_case_paths, per_lesion_paths, split_path, les
         dataset=dataset, per_case=per_case, per_lesion=per_lesion, test_cases=read_split(split_path),
         reference=read_reference_lesions(lesions_path, dataset), edges=read_quartiles(quartiles_path, dataset),
         models=models, seeds=seeds)
-    check_dataset(tables, split_path, lesions_path, quartiles_path)
-    return tables
+    return check_dataset(tables, split_path, lesions_path, quartiles_path)
 
 
 def dataset_of(path: str | os.PathLike) -> str:
@@ -277,12 +308,10 @@ def load_study(per_case_paths, per_lesion_paths, split_paths, lesions_paths, qua
     by_ds: dict = {}
     for kind, paths in (("case", per_case_paths), ("lesion", per_lesion_paths)):
         for p in paths:
-            head = read_table(p, ("dataset",))
-            if head.empty:
-                if kind == "case":
-                    raise StudyTableError(f"{p}: no rows")
-                continue  # a per-lesion table with no lesion at all adds nothing
-            by_ds.setdefault(head["dataset"].iloc[0], {"case": [], "lesion": []})[kind].append(p)
+            df = read_metric_table(p, kind)
+            if df.empty:
+                continue  # an empty per-lesion table (no lesion, no false positive) adds nothing
+            by_ds.setdefault(df["dataset"].iloc[0], {"case": [], "lesion": []})[kind].append(df)
     unknown = sorted(set(by_ds) - set(per_ds))
     if unknown:
         raise StudyTableError(f"metric tables for data sets {unknown} have no split.csv/lesions.csv/quartiles.csv")
@@ -294,6 +323,30 @@ def load_study(per_case_paths, per_lesion_paths, split_paths, lesions_paths, qua
             raise StudyTableError(f"data set {ds!r}: no {missing} file given")
         if ds not in by_ds:
             raise StudyTableError(f"data set {ds!r}: no per_case.csv given")
-        out[ds] = load_dataset(ds, by_ds[ds]["case"], by_ds[ds]["lesion"], files["split"], files["lesions"],
-                               files["quartiles"])
+        out[ds] = _dataset_from_frames(ds, by_ds[ds]["case"], by_ds[ds]["lesion"], files["split"],
+                                       files["lesions"], files["quartiles"])
     return out
+
+
+METRIC_ORDER = ("dice", "iou", "hd95", "asd", "contour_f1", "nsd", "lesion_recall", "fp_per_case", "any")
+
+
+def sort_rows(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Stable sort: data sets alphabetically with ``pooled`` last, strata overall, Q1..Q4, metrics in the
+    order of the metric list, every other key alphabetically."""
+    if df.empty:
+        return df.reset_index(drop=True)
+    sort_keys = {}
+    for key in keys:
+        col = df[key]
+        if key == "dataset":
+            sort_keys[key] = col.map(lambda d: (d == POOLED, d))
+        elif key in ("stratum", "quartile"):
+            sort_keys[key] = col.map(lambda s: STRATA.index(s) if s in STRATA else len(STRATA))
+        elif key == "metric":
+            sort_keys[key] = col.map(lambda m: METRIC_ORDER.index(m) if m in METRIC_ORDER else len(METRIC_ORDER))
+        else:
+            sort_keys[key] = col
+    columns = [sort_keys[k].tolist() for k in keys]
+    order = sorted(range(len(df)), key=lambda i: tuple(c[i] for c in columns))
+    return df.iloc[order].reset_index(drop=True)

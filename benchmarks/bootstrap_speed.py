@@ -1,0 +1,65 @@
+"""Speed of the paired case bootstrap (weight-matrix form) against a naive per-resample loop.
+
+Workload: 3 data sets of realistic size (60, 80 and 100 test cases, about 4 reference lesions per case),
+4 models (6 pairs), 8 statistics (6 metrics, lesion recall, FP per case) x 5 strata (overall, Q1..Q4),
+10,000 resamples. The naive loop runs on the first data set with fewer resamples and is extrapolated; both
+give the same numbers on shared weights (checked here too).
+
+    .venv/bin/python benchmarks/bootstrap_speed.py [--resamples 10000] [--naive-resamples 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from lesionbench.stats import bootstrap, synthetic
+from lesionbench.stats.strata import case_sums
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--resamples", type=int, default=10_000)
+    parser.add_argument("--naive-resamples", type=int, default=50)
+    args = parser.parse_args()
+
+    sizes = {"bench_a": 60, "bench_b": 80, "bench_c": 100}
+    tables = {name: synthetic.to_tables(synthetic.make_dataset(name, n_cases=n, seed=i))
+              for i, (name, n) in enumerate(sizes.items())}
+    sums = {name: case_sums(t) for name, t in tables.items()}
+    n_lesions = {name: s.n_lesions("overall") for name, s in sums.items()}
+    print(f"data sets (test cases / reference lesions): "
+          + ", ".join(f"{k} {sizes[k]}/{n_lesions[k]}" for k in sizes))
+
+    t0 = time.perf_counter()
+    table = bootstrap.directional_robustness(sums, args.resamples, 20261123, 0.95, 3)
+    fast = time.perf_counter() - t0
+    print(f"weight-matrix bootstrap: {args.resamples} resamples, {len(table)} rows "
+          f"(pairs x metrics x strata x data sets) in {fast:.2f} s")
+
+    first = next(iter(tables))
+    s = sums[first]
+    weights = bootstrap.weight_matrix(s.n_cases, args.naive_resamples, bootstrap.dataset_rng(1, first))
+    t0 = time.perf_counter()
+    vector = bootstrap.ratio_statistics(s.seed_mean(), s.den, weights)
+    t_vec = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    naive = bootstrap.naive_bootstrap(tables[first], weights)
+    t_naive = time.perf_counter() - t0
+    same = np.array_equal(np.isnan(vector), np.isnan(naive)) and np.allclose(vector, naive, equal_nan=True)
+    per = t_naive / args.naive_resamples
+    scale = sum(sizes.values()) / sizes[first]
+    print(f"side by side on {first}, {args.naive_resamples} resamples: weight matrix {t_vec * 1e3:.1f} ms, "
+          f"naive loop {t_naive * 1e3:.0f} ms ({per * 1e3:.1f} ms per resample); same values: {same}")
+    print(f"naive loop extrapolated to {args.resamples} resamples x {len(sizes)} data sets: "
+          f"~{per * args.resamples * scale:.0f} s (vs {fast:.2f} s, ~{per * args.resamples * scale / fast:.0f}x)")
+    if not same:
+        raise SystemExit("weight-matrix and naive bootstrap disagree")
+    if fast >= 5.0:
+        raise SystemExit(f"bootstrap took {fast:.2f} s, budget is 5 s")
+
+
+if __name__ == "__main__":
+    main()

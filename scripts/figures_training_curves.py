@@ -1,0 +1,7 @@
+"""Rule figure_training_curves: loss, validation Dice and learning rate per epoch of one data set."""
+from lesionbench.plots import training
+from lesionbench.runtime import rule_logging
+
+with rule_logging(snakemake.log[0]):  # noqa: F821
+    training.training_curves(training.read_train_logs(snakemake.input.logs),  # noqa: F821
+                             snakemake.wildcards.dataset, snakemake.output.figure)  # noqa: F821

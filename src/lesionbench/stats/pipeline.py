@@ -1,0 +1,92 @@
+"""Entry points of the analysis rules: read the inputs, build one study table, write it atomically.
+
+Each function takes the rule's input file lists (per-case and per-lesion tables of every data set x model x
+seed; split.csv, lesions.csv and quartiles.csv of every data set) and writes its outputs; the rule scripts
+only pass ``snakemake`` fields through.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ..io.atomic import write_csv
+from .aggregate import ranking_estimates, size_stratified_metrics, small_lesion_metrics
+from .bootstrap import directional_robustness
+from .overall import overall_metrics
+from .ranking import ranking_reversals, reversal_summary
+from .strata import case_sums
+from .tables import StudyTableError, load_study
+
+log = logging.getLogger("lesionbench")
+
+
+@dataclass
+class StudyInputs:
+    per_case: list = field(default_factory=list)
+    per_lesion: list = field(default_factory=list)
+    split: list = field(default_factory=list)
+    lesions: list = field(default_factory=list)
+    quartiles: list = field(default_factory=list)
+
+    @classmethod
+    def from_snakemake(cls, inputs) -> "StudyInputs":
+        return cls(*(list(getattr(inputs, name)) for name in ("per_case", "per_lesion", "split", "lesions",
+                                                             "quartiles")))
+
+
+def load_sums(inputs: StudyInputs) -> dict:
+    """{dataset: CaseSums} of every data set in the inputs."""
+    study = load_study(inputs.per_case, inputs.per_lesion, inputs.split, inputs.lesions, inputs.quartiles)
+    for name, t in study.items():
+        log.info("%s: %d test cases, %d test lesions, models %s, seeds %s", name, len(t.test_cases),
+                 len(t.reference), list(t.models), list(t.seeds))
+    return {name: case_sums(t) for name, t in study.items()}
+
+
+def write_table(df: pd.DataFrame, path) -> None:
+    """Write a study table after checking it holds no NaN (an undefined cell is a bug, never an output)."""
+    nan = df.isna().any()
+    if nan.any():
+        raise StudyTableError(f"{path}: refusing to write NaN in columns {list(nan[nan].index)}")
+    write_csv(df, path)
+    log.info("%s: %d rows", path, len(df))
+
+
+def statistics_settings(statistics: dict) -> tuple[int, int, float]:
+    try:
+        return (int(statistics["bootstrap_resamples"]), int(statistics["bootstrap_seed"]),
+                float(statistics["confidence"]))
+    except KeyError as exc:
+        raise StudyTableError(f"config statistics block lacks {exc.args[0]!r}") from None
+
+
+def write_overall_metrics(inputs: StudyInputs, output, statistics: dict) -> pd.DataFrame:
+    resamples, seed, confidence = statistics_settings(statistics)
+    df = overall_metrics(load_sums(inputs), resamples, seed, confidence)
+    write_table(df, output)
+    return df
+
+
+def write_size_stratified(inputs: StudyInputs, stratified_output, small_output) -> pd.DataFrame:
+    df = size_stratified_metrics(load_sums(inputs))
+    write_table(df, stratified_output)
+    write_table(small_lesion_metrics(df), small_output)
+    return df
+
+
+def write_ranking(inputs: StudyInputs, ranking_output, summary_output) -> pd.DataFrame:
+    df = ranking_reversals(ranking_estimates(load_sums(inputs)))
+    write_table(df, ranking_output)
+    write_table(reversal_summary(df), summary_output)
+    return df
+
+
+def write_robustness(inputs: StudyInputs, output, statistics: dict) -> pd.DataFrame:
+    resamples, seed, confidence = statistics_settings(statistics)
+    top_k = int(statistics.get("top_k", 3))
+    df = directional_robustness(load_sums(inputs), resamples, seed, confidence, top_k)
+    write_table(df, output)
+    return df

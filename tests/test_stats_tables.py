@@ -1,0 +1,122 @@
+"""Reading the metric tables from disk: identifiers stay strings, and broken or inconsistent inputs fail with
+a message naming the file; the analysis entry points write NaN-free, byte-stable tables."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lesionbench.stats import pipeline, strata, synthetic
+from lesionbench.stats.tables import StudyTableError, load_study
+
+
+def written(tmp_path, **kw):
+    data = synthetic.make_dataset(kw.pop("name", "toy"), **{"n_cases": 8, "seed": 1, "models": ("a", "b", "c"), **kw})
+    return data, synthetic.write_dataset(data, tmp_path)
+
+
+def study_inputs(paths):
+    return pipeline.StudyInputs(paths["per_case"], paths["per_lesion"], paths["split"], paths["lesions"],
+                                paths["quartiles"])
+
+
+def load(paths):
+    return load_study(paths["per_case"], paths["per_lesion"], paths["split"], paths["lesions"], paths["quartiles"])
+
+
+def test_round_trip_keeps_string_ids(tmp_path):
+    data = synthetic.dataset_from_rows(
+        "toy", ["001", "002"], [("001", 1, 0.01)], {("m", 0): {}, ("n", 0): {}},
+        {("m", 0): [{"case_id": "001", "kind": "reference", "lesion_id": 1, "detected": True}],
+         ("n", 0): [{"case_id": "001", "kind": "reference", "lesion_id": 1}]})
+    paths = synthetic.write_dataset(data, tmp_path)
+    study = load(paths)
+    assert study["toy"].test_cases == ("001", "002")
+    assert study["toy"].models == ("m", "n") and study["toy"].seeds == (0,)
+    assert study["toy"].per_case["case_id"].tolist()[:2] == ["001", "002"]
+
+
+@pytest.mark.parametrize("breakage, message", [
+    ("drop_case", "case list differs from the test split"),
+    ("nan_metric", "column 'hd95' is empty or NaN"),
+    ("count_mismatch", "lesion counts of case"),
+    ("missing_lesion", "reference lesions differ from those of"),
+    ("unknown_lesion", "reference lesions that are not test lesions"),
+    ("stale_quartiles", "do not match the"),
+    ("bad_kind", "column 'kind' must be one of"),
+])
+def test_broken_inputs_name_the_file(tmp_path, breakage, message):
+    _, paths = written(tmp_path)
+    pc_path, pl_path = paths["per_case"][1], paths["per_lesion"][1]
+    pc, pl = pd.read_csv(pc_path, dtype={"case_id": str}), pd.read_csv(pl_path, dtype={"case_id": str})
+    target = pc_path
+    if breakage == "drop_case":
+        pc = pc.iloc[1:]
+    elif breakage == "nan_metric":
+        pc.loc[2, "hd95"] = np.nan
+    elif breakage == "count_mismatch":
+        pc.loc[0, "n_fp_lesions"] += 1
+    elif breakage == "missing_lesion":
+        pl = pl.drop(index=pl.index[pl.kind == "reference"][0])
+        target = pl_path
+    elif breakage == "unknown_lesion":
+        pl.loc[pl.index[pl.kind == "reference"][0], "lesion_id"] = 99
+        target = pl_path
+    elif breakage == "stale_quartiles":
+        q = pd.read_csv(paths["quartiles"][0])
+        q.loc[0, "q25"] *= 1.5
+        q.to_csv(paths["quartiles"][0], index=False)
+        target = paths["quartiles"][0]
+    elif breakage == "bad_kind":
+        pl.loc[0, "kind"] = "fp"
+        target = pl_path
+    pc.to_csv(pc_path, index=False)
+    pl.to_csv(pl_path, index=False)
+    with pytest.raises(StudyTableError, match=message) as err:
+        load(paths)
+    assert str(target) in str(err.value)
+
+
+def test_lesion_left_out_by_every_model_is_excluded(tmp_path, caplog):
+    data = synthetic.dataset_from_rows(
+        "toy", ["c1", "c2"], [("c1", 1, 0.01), ("c1", 2, 0.02), ("c2", 1, 0.03)], {("m", 0): {}, ("n", 0): {}},
+        {key: [{"case_id": "c1", "kind": "reference", "lesion_id": 1, "detected": True},
+               {"case_id": "c2", "kind": "reference", "lesion_id": 1}] for key in (("m", 0), ("n", 0))})
+    study = load(synthetic.write_dataset(data, tmp_path))   # c1/2 has no row (under the ignore mask)
+    assert list(zip(study["toy"].reference.case_id, study["toy"].reference.lesion_id)) == [("c1", 1), ("c2", 1)]
+    assert "1 of 3 test lesions" in caplog.text
+    assert strata.case_sums(study["toy"]).n_lesions("overall") == 2
+
+
+def test_missing_seed_of_a_model_is_an_error(tmp_path):
+    data = synthetic.make_dataset("toy", n_cases=6, models=("a", "b"), seeds=(0, 1), seed=2)
+    del data["per_case"][("b", 1)], data["per_lesion"][("b", 1)]
+    paths = synthetic.write_dataset(data, tmp_path)
+    with pytest.raises(StudyTableError, match=r"every model needs every seed.*\('b', 1\)"):
+        load(paths)
+
+
+def test_pipeline_writes_every_table_stably(tmp_path):
+    _, p1 = written(tmp_path / "in", name="alpha", seeds=(0, 1))
+    _, p2 = written(tmp_path / "in", name="beta", seed=5, seeds=(0, 1))
+    inputs = study_inputs({k: p1[k] + p2[k] for k in p1})
+    stats = {"bootstrap_resamples": 100, "bootstrap_seed": 7, "confidence": 0.95, "top_k": 2}
+    out = tmp_path / "out"
+    files = [out / f for f in ("overall.csv", "strat.csv", "small.csv", "rank.csv", "summary.csv", "boot.csv")]
+    for _ in range(2):
+        pipeline.write_overall_metrics(inputs, files[0], stats)
+        pipeline.write_size_stratified(inputs, files[1], files[2])
+        pipeline.write_ranking(inputs, files[3], files[4])
+        pipeline.write_robustness(inputs, files[5], stats)
+        if _ == 0:
+            first = [f.read_bytes() for f in files]
+    assert [f.read_bytes() for f in files] == first
+    for f in files:
+        df = pd.read_csv(f)
+        assert len(df) and not df.isna().any().any(), f
+    overall = pd.read_csv(files[0])
+    assert sorted(overall.dataset.unique()) == ["alpha", "beta"]
+    assert (overall.n_seeds == 2).all() and (overall.seed_sd > 0).any()
+    strat = pd.read_csv(files[1])
+    assert strat.dataset.unique().tolist() == ["alpha", "beta", "pooled"]
+    boot = pd.read_csv(files[5])
+    assert boot.top_k_pair.sum() == len(boot) // 3   # 1 of 3 pairs is within the top 2
