@@ -1,1 +1,28 @@
-# Stage rules: predict (filled in by its issue).
+# Stage rules: predict. The best checkpoint of each data set x model x seed on every test case, through the
+# shared postprocessing, into one folder the evaluation reads (PNG for 2D, NIfTI for 3D).
+
+
+rule predict:
+    input:
+        best=f"{R}/models/{{dataset}}/{{model}}/seed{{seed}}/best.pt",
+        prepared=f"{R}/data/{{dataset}}/prepared",
+        split=f"{R}/data/{{dataset}}/split.csv",
+        code=code("inference.py", "postprocess.py", "components.py", "models.py", "training", "io"),
+    output:
+        predictions=directory(f"{R}/predictions/{{dataset}}/{{model}}/seed{{seed}}"),
+    params:
+        postprocessing=config["postprocessing"],
+        device=config["device"],
+    threads: lambda w: config["datasets"][w.dataset].get("training", {}).get("num_threads", THREADS)
+    resources:
+        mem_mb=4000,
+        runtime=30,
+        gpu=0,
+    log:
+        f"{R}/logs/predict/{{dataset}}/{{model}}/seed{{seed}}.log",
+    benchmark:
+        f"{R}/benchmarks/predict/{{dataset}}/{{model}}/seed{{seed}}.tsv"
+    conda:
+        "../../envs/lesionbench.yaml"
+    script:
+        "../../scripts/predict.py"

@@ -16,7 +16,10 @@ import torch.nn.functional as F
 
 def resize_chw(image: np.ndarray | torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Bilinear resize of ``(C, H, W)`` or ``(N, C, H, W)`` to ``size`` (antialiased when shrinking)."""
-    x = torch.as_tensor(image, dtype=torch.float32)
+    if isinstance(image, np.ndarray):  # copy: memory-mapped arrays are read-only
+        x = torch.from_numpy(np.array(image, dtype=np.float32))
+    else:
+        x = torch.as_tensor(image, dtype=torch.float32)
     squeeze = x.ndim == 3
     if squeeze:
         x = x[None]
