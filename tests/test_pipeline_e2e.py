@@ -1,0 +1,91 @@
+"""The whole study, end to end through snakemake, on the tiny configuration (a few cases, one epoch)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = ["synthetic_ct", "synthetic_fundus", "synthetic_mri"]
+MODELS = ["attention_unet", "hybrid_transformer", "resunet", "unet"]
+TABLES = ["overall_metrics.csv", "size_stratified_metrics.csv", "small_lesion_metrics.csv",
+          "ranking_reversals.csv", "bootstrap_directional_robustness.csv"]
+FIGURES = ["overall_vs_small_lesion_comparison.png", "quartile_disagreement.png",
+           "ranking_reversal_matrix.png", "qualitative_small_lesion_examples.png"]
+
+
+def snakemake(args, tmp):
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/config.yaml",
+           "tests/data/tiny.yaml", "--config", f"results={tmp / 'results'}", f"figures={tmp / 'figures'}", *args]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    proc = snakemake([], tmp)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    report = snakemake(["--report", str(tmp / "results" / "report.html")], tmp)
+    assert report.returncode == 0, report.stderr[-4000:]
+    return tmp
+
+
+def test_every_output_exists(run):
+    results, figures = run / "results", run / "figures"
+    for name in TABLES + ["dataset_summary.csv"]:
+        assert (results / name).stat().st_size > 0, name
+    for name in FIGURES + [f"training_curves_{d}.png" for d in DATASETS]:
+        assert (figures / name).stat().st_size > 10_000, name
+    html = (results / "report.html").read_text(errors="replace")
+    assert len(html) > 100_000 and "overall_metrics" in html
+    for d in DATASETS:
+        for m in MODELS:
+            assert (results / "models" / d / m / "seed0" / "best.pt").is_file()
+            assert (results / "metrics" / d / m / "seed0" / "per_lesion.csv").is_file()
+
+
+def test_every_test_case_is_evaluated_for_every_model(run):
+    results = run / "results"
+    for d in DATASETS:
+        split = pd.read_csv(results / "data" / d / "split.csv", dtype={"case_id": str})
+        test_ids = sorted(split.loc[split["split"] == "test", "case_id"])
+        for m in MODELS:
+            per_case = pd.read_csv(results / "metrics" / d / m / "seed0" / "per_case.csv", dtype={"case_id": str})
+            assert sorted(per_case["case_id"]) == test_ids
+            ext = ".png" if d == "synthetic_fundus" else ".nii.gz"
+            written = (results / "predictions" / d / m / "seed0").glob(f"*{ext}")
+            assert sorted(p.name[: -len(ext)] for p in written) == test_ids
+
+
+def test_tables_hold_their_invariants(run):
+    results = run / "results"
+    for name in TABLES:
+        table = pd.read_csv(results / name)
+        assert len(table) > 0, name
+        assert not table.isna().any().any(), f"{name} has NaN"
+    overall = pd.read_csv(results / "overall_metrics.csv")
+    assert set(overall["dataset"]) == set(DATASETS) and set(overall["model"]) == set(MODELS)
+    recall = overall.loc[overall["metric"] == "lesion_recall", "value"]
+    assert ((recall >= 0) & (recall <= 1)).all()
+    bounded = overall[overall["metric"].isin(["dice", "iou", "contour_f1", "nsd"])]
+    assert ((bounded["value"] >= 0) & (bounded["value"] <= 1)).all()
+    assert (bounded["ci_low"] <= bounded["value"] + 1e-12).all() and (bounded["value"] <= bounded["ci_high"] + 1e-12).all()
+    strat = pd.read_csv(results / "size_stratified_metrics.csv")
+    assert set(strat["quartile"]) <= {"Q1", "Q2", "Q3", "Q4"} and "pooled" in set(strat["dataset"])
+    small = pd.read_csv(results / "small_lesion_metrics.csv")
+    assert "q1_upper_bound" in small.columns
+    boot = pd.read_csv(results / "bootstrap_directional_robustness.csv")
+    assert ((boot["sign_share"] >= 0) & (boot["sign_share"] <= 1)).all()
+    pairs = {frozenset(p) for p in zip(boot["model_a"], boot["model_b"])}
+    assert len(pairs) == 6  # every unordered pair of the four models
+    reversals = pd.read_csv(results / "ranking_reversals.csv")
+    assert set(reversals["stratum"]) <= {"overall", "Q1", "Q2", "Q3", "Q4"} and "overall" in set(reversals["stratum"])
+
+
+def test_rerun_has_nothing_to_do(run):
+    proc = snakemake(["-n"], run)
+    assert proc.returncode == 0
+    assert "Nothing to be done" in proc.stdout + proc.stderr
