@@ -5,7 +5,8 @@ from lesionbench.runtime import rule_logging
 with rule_logging(snakemake.log[0]) as log:  # noqa: F821
     i = snakemake.input  # noqa: F821
     examples = qualitative.qualitative_figure(
-        i.per_case, i.per_lesion, i.lesions, i.quartiles, i.prepared, i.predictions,
+        i.per_case, i.per_lesion, i.lesions, i.quartiles, i.prepared,
+        {tuple(key): path for key, path in zip(snakemake.params.prediction_keys, i.predictions)},  # noqa: F821
         snakemake.output.figure, snakemake.params.examples_per_dataset,  # noqa: F821
         snakemake.params.dice_tolerance)  # noqa: F821
     for ex in examples:

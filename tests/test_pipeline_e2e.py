@@ -89,3 +89,20 @@ def test_rerun_has_nothing_to_do(run):
     proc = snakemake(["-n"], run)
     assert proc.returncode == 0
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_external_predictions_enter_the_study_as_another_model(run):
+    """A copy of one model's predictions, given as an external model, scores exactly like that model."""
+    import shutil
+
+    for d in DATASETS:
+        shutil.copytree(run / "results" / "predictions" / d / "unet" / "seed0", run / "external" / d)
+    proc = snakemake(["--config", f"results={run / 'results'}", f"figures={run / 'figures'}",
+                      f"external_models={{'copied': '{run / 'external'}/{{dataset}}'}}"], run)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "rule train:" not in proc.stdout + proc.stderr  # nothing is retrained for it
+    overall = pd.read_csv(run / "results" / "overall_metrics.csv")
+    assert set(overall["model"]) == set(MODELS) | {"copied"}
+    values = overall.set_index(["dataset", "model", "metric"])["value"]
+    for d in DATASETS:
+        np.testing.assert_allclose(values.loc[d, "copied"].sort_index(), values.loc[d, "unet"].sort_index())

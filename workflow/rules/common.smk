@@ -4,7 +4,11 @@ from pathlib import Path
 R = config["results"]
 FIGURES = config["figures"]
 DATASETS = sorted(config["datasets"])
-MODELS = sorted(config["models"])
+TRAINED_MODELS = sorted(config["models"])
+# Predictions made by other tools, evaluated and compared exactly like a trained model: name -> folder
+# (with a `{dataset}` placeholder) holding one prediction file per test case (docs/contracts.md).
+EXTERNAL_MODELS = dict(config.get("external_models") or {})
+MODELS = sorted(TRAINED_MODELS + list(EXTERNAL_MODELS))
 SEEDS = [int(s) for s in config["seeds"]]
 SCRIPTS = str(Path(workflow.basedir) / "scripts")
 SRC = Path(workflow.basedir) / "src" / "lesionbench"
@@ -51,3 +55,11 @@ SOURCE_CODE = {
 def source_code(wildcards):
     source = config["datasets"][wildcards.dataset]["source"]
     return code("data/sources/__init__.py", *SOURCE_CODE[source])
+
+
+def predictions_dir(dataset, model, seed):
+    """Where a model's predictions are: the predict rule's folder, or an external model's own folder
+    (external predictions do not depend on the training seed)."""
+    if model in EXTERNAL_MODELS:
+        return EXTERNAL_MODELS[model].format(dataset=dataset)
+    return f"{R}/predictions/{dataset}/{model}/seed{seed}"

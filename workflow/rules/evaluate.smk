@@ -6,7 +6,7 @@
 
 rule evaluate:
     input:
-        predictions=f"{R}/predictions/{{dataset}}/{{model}}/seed{{seed}}",
+        predictions=lambda w: predictions_dir(w.dataset, w.model, w.seed),
         prepared=f"{R}/data/{{dataset}}/prepared",
         split=f"{R}/data/{{dataset}}/split.csv",
         lesions=f"{R}/data/{{dataset}}/lesions.csv",

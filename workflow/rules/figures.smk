@@ -72,8 +72,7 @@ rule figure_qualitative_examples:
         lesions=expand(f"{R}/data/{{dataset}}/lesions.csv", dataset=DATASETS),
         quartiles=expand(f"{R}/data/{{dataset}}/quartiles.csv", dataset=DATASETS),
         prepared=expand(f"{R}/data/{{dataset}}/prepared", dataset=DATASETS),
-        predictions=expand(f"{R}/predictions/{{dataset}}/{{model}}/seed{QUALITATIVE_SEED}",
-                           dataset=DATASETS, model=MODELS),
+        predictions=[predictions_dir(d, m, QUALITATIVE_SEED) for d in DATASETS for m in MODELS],
         code=code(*PLOT_CORE, "plots/qualitative.py", "stats/ranking.py", "stats/strata.py", "data/lesions.py",
                   "components.py", "io/cases.py", "io/predictions.py", "io/images.py"),
     output:
@@ -81,6 +80,7 @@ rule figure_qualitative_examples:
                       caption="../report/qualitative_small_lesion_examples.rst", category="Figures",
                       labels={"figure": "qualitative small-lesion examples"}),
     params:
+        prediction_keys=[[d, m] for d in DATASETS for m in MODELS],
         examples_per_dataset=2,
         dice_tolerance=0.05,
     log:
@@ -95,7 +95,7 @@ rule figure_qualitative_examples:
 
 rule figure_training_curves:
     input:
-        logs=expand(f"{R}/models/{{dataset}}/{{model}}/seed{{seed}}/train_log.csv", model=MODELS, seed=SEEDS,
+        logs=expand(f"{R}/models/{{dataset}}/{{model}}/seed{{seed}}/train_log.csv", model=TRAINED_MODELS, seed=SEEDS,
                     allow_missing=True),
         code=code(*PLOT_CORE, "plots/training.py"),
     output:

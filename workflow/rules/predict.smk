@@ -3,6 +3,8 @@
 
 
 rule predict:
+    wildcard_constraints:
+        model="|".join(TRAINED_MODELS),  # external models are never trained or predicted here
     input:
         best=f"{R}/models/{{dataset}}/{{model}}/seed{{seed}}/best.pt",
         prepared=f"{R}/data/{{dataset}}/prepared",

@@ -9,6 +9,8 @@ THREADS = int(config["training"].get("num_threads", 1))  # torch threads per job
 
 
 rule train:
+    wildcard_constraints:
+        model="|".join(TRAINED_MODELS),  # external models are never trained or predicted here
     input:
         prepared=f"{R}/data/{{dataset}}/prepared",
         split=f"{R}/data/{{dataset}}/split.csv",
@@ -44,4 +46,4 @@ rule train:
 
 
 # Training curves exist even before evaluation pulls the predictions.
-TARGETS += expand(f"{MODEL_DIR}/train_log.csv", dataset=DATASETS, model=MODELS, seed=SEEDS)
+TARGETS += expand(f"{MODEL_DIR}/train_log.csv", dataset=DATASETS, model=TRAINED_MODELS, seed=SEEDS)

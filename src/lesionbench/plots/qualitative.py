@@ -226,12 +226,15 @@ def qualitative_figure(per_case_paths, per_lesion_paths, lesions_paths, quartile
                        prediction_dirs, path: str | os.PathLike, n_examples: int = 2,
                        dice_tolerance: float = 0.05) -> list[Example]:
     """Choose and render the examples of every data set. Files are matched to data sets by the results
-    layout: data/{dataset}/lesions.csv|quartiles.csv|prepared and predictions/{dataset}/{model}/seed{seed}."""
+    layout: data/{dataset}/lesions.csv|quartiles.csv|prepared; ``prediction_dirs`` is either a mapping
+    {(dataset, model): folder} (any folders, e.g. external predictions) or folders laid out as
+    predictions/{dataset}/{model}/seed{seed}."""
     prepared = {Path(p).parent.name: p for p in prepared_dirs}
+    if not isinstance(prediction_dirs, dict):
+        prediction_dirs = {(Path(p).parent.parent.name, Path(p).parent.name): p for p in prediction_dirs}
     predictions: dict = {}
-    for p in prediction_dirs:
-        p = Path(p)
-        predictions.setdefault(p.parent.parent.name, {})[p.parent.name] = str(p)
+    for (dataset, model), p in prediction_dirs.items():
+        predictions.setdefault(dataset, {})[model] = str(p)
     lesions = {Path(p).parent.name: p for p in lesions_paths}
     quartiles = {Path(p).parent.name: p for p in quartiles_paths}
     pcs = pd.concat([read_metric_table(p, "case") for p in per_case_paths], ignore_index=True)
