@@ -1,0 +1,128 @@
+"""Changing one step re-runs that step and what follows it, nothing before it.
+
+One complete run of the tiny configuration (in a copy of the workflow under a temporary folder, so the
+repository's results/ and code are never touched) is shared by the checks below; each check then asks
+snakemake for a dry run and compares the planned jobs with the stage that was changed:
+- a metric setting (a data set's contour tolerance): evaluation of that data set and what reads it,
+  no data preparation, training or prediction;
+- the figure code: only figure jobs.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests" / "data" / "tiny.yaml"
+WORKFLOW_PARTS = ("Snakefile", "workflow", "config", "scripts", "src", "envs")
+
+# Stages by rule name: what must never re-run after a metric or figure change.
+UPSTREAM_RULES = {"acquire", "split", "prepare", "lesions", "validate_data", "dataset_summary", "train", "predict"}
+
+pytestmark = pytest.mark.slow
+
+
+def snakemake(workdir, *args, configfiles=(), timeout=900):
+    """snakemake in the copy, with the copy's library first on the path (its code is what runs)."""
+    env = dict(os.environ, PYTHONPATH=str(workdir / "src"),
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    files = [str(workdir / "config" / "config.yaml"), str(TINY), *map(str, configfiles)]
+    return subprocess.run([sys.executable, "-m", "snakemake", *args, "--configfile", *files],
+                          cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def planned_jobs(proc):
+    """{rule: count} from the 'Job stats' table of a dry run; {} when nothing is to be done."""
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    out = proc.stdout + proc.stderr
+    if "Nothing to be done" in out:
+        return {}
+    table = re.search(r"^Job stats:\n(.*?)^total\s+\d+$", out, flags=re.M | re.S)
+    assert table, out[-4000:]
+    rows = [line.split() for line in table.group(1).splitlines()[2:] if line.strip()]
+    return {rule: int(count) for rule, count in rows if rule != "all"}
+
+
+@pytest.fixture(scope="module")
+def completed_run(tmp_path_factory):
+    """A finished tiny run in a private copy of the workflow: (the copy's folder, seconds the run took)."""
+    workdir = tmp_path_factory.mktemp("rerun") / "lesionbench"
+    workdir.mkdir()
+    for part in WORKFLOW_PARTS:
+        src = ROOT / part
+        if src.is_dir():
+            shutil.copytree(src, workdir / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        elif src.exists():
+            shutil.copy2(src, workdir / part)
+    start = time.monotonic()
+    proc = snakemake(workdir, "--cores", str(os.cpu_count() or 1))
+    seconds = time.monotonic() - start
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-6000:]
+    assert planned_jobs(snakemake(workdir, "-n")) == {}, "a complete run must leave nothing to do"
+    return workdir, seconds
+
+
+def say(capsys, text):
+    """Print into the test output even while pytest captures it."""
+    with capsys.disabled():
+        print(f"\n[rerun] {text}", flush=True)
+
+
+def merged(*configs):
+    """Later configs layered over earlier ones, as snakemake layers --configfile files."""
+    out = {}
+    for config in configs:
+        for key, value in (config or {}).items():
+            both_dicts = isinstance(value, dict) and isinstance(out.get(key), dict)
+            out[key] = merged(out[key], value) if both_dicts else value
+    return out
+
+
+def test_metric_setting_reruns_evaluation_and_what_follows_only(completed_run, tmp_path, capsys):
+    completed_run, seconds = completed_run
+    say(capsys, f"complete tiny run (shared by the checks): {seconds:.0f} s")
+    config = merged(yaml.safe_load((completed_run / "config" / "config.yaml").read_text()),
+                    yaml.safe_load(TINY.read_text()))
+    dataset = sorted(config["datasets"])[0]
+    tolerance = config["datasets"][dataset]["evaluation"]["contour_tolerance_mm"]
+    change = tmp_path / "tolerance.yaml"
+    change.write_text(yaml.safe_dump(
+        {"datasets": {dataset: {"evaluation": {"contour_tolerance_mm": tolerance * 2}}}}))
+
+    jobs = planned_jobs(snakemake(completed_run, "-n", configfiles=[change]))
+    say(capsys, f"{dataset} contour_tolerance_mm {tolerance} -> {tolerance * 2} plans {jobs}")
+    assert not UPSTREAM_RULES & set(jobs), f"upstream jobs planned: {UPSTREAM_RULES & set(jobs)}"
+    # only the changed data set is evaluated again: one job per model x seed
+    assert jobs.get("evaluate") == len(config["models"]) * len(config["seeds"]), jobs
+    # what reads the metric tables follows: the study tables and their figures ...
+    assert any(not rule.startswith("figure_") and rule != "evaluate" for rule in jobs), jobs
+    assert any(rule.startswith("figure_") for rule in jobs), jobs
+    # ... but not the training curves, which read only the training logs
+    assert "figure_training_curves" not in jobs, jobs
+
+
+def test_figure_code_reruns_figures_only(completed_run, capsys):
+    completed_run, _ = completed_run
+    everything = planned_jobs(snakemake(completed_run, "-n", "--forceall"))
+    figures = {rule: n for rule, n in everything.items() if rule.startswith("figure_")}
+    assert figures, everything
+    plot_style = completed_run / "src" / "lesionbench" / "plots" / "style.py"
+    text, stat = plot_style.read_text(), plot_style.stat()
+    try:
+        plot_style.write_text(text + "\n# edited by the partial-rerun test\n")
+        jobs = planned_jobs(snakemake(completed_run, "-n"))
+    finally:
+        plot_style.write_text(text)
+        os.utime(plot_style, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    say(capsys, f"editing src/lesionbench/plots/style.py (used by every figure) plans {jobs}")
+    # every figure job and nothing else
+    assert jobs == figures, jobs
+    # and the copy is back to a finished state
+    assert planned_jobs(snakemake(completed_run, "-n")) == {}
