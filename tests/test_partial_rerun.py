@@ -1,7 +1,7 @@
 """Changing one step re-runs that step and what follows it, nothing before it.
 
-One complete run of the tiny configuration (in a copy of the workflow under a temporary folder, so the
-repository's results/ and code are never touched) is shared by the checks below; each check then asks
+The session's complete run of the tiny configuration (conftest `tiny_run`, in a private copy of the
+workflow, so the repository's results/ and code are never touched) is shared by the checks below; each check then asks
 snakemake for a dry run and compares the planned jobs with the stage that was changed:
 - a metric setting (a data set's contour tolerance): evaluation of that data set and what reads it,
   no data preparation, training or prediction;
@@ -9,64 +9,16 @@ snakemake for a dry run and compares the planned jobs with the stage that was ch
 """
 
 import os
-import re
-import shutil
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = ROOT / "tests" / "data" / "tiny.yaml"
-WORKFLOW_PARTS = ("Snakefile", "workflow", "config", "scripts", "src", "envs")
+from conftest import TINY, planned_jobs, snakemake
 
 # Stages by rule name: what must never re-run after a metric or figure change.
 UPSTREAM_RULES = {"acquire", "split", "prepare", "lesions", "validate_data", "dataset_summary", "train", "predict"}
 
 pytestmark = pytest.mark.slow
-
-
-def snakemake(workdir, *args, configfiles=(), timeout=900):
-    """snakemake in the copy, with the copy's library first on the path (its code is what runs)."""
-    env = dict(os.environ, PYTHONPATH=str(workdir / "src"),
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    files = [str(workdir / "config" / "config.yaml"), str(TINY), *map(str, configfiles)]
-    return subprocess.run([sys.executable, "-m", "snakemake", *args, "--configfile", *files],
-                          cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def planned_jobs(proc):
-    """{rule: count} from the 'Job stats' table of a dry run; {} when nothing is to be done."""
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    out = proc.stdout + proc.stderr
-    if "Nothing to be done" in out:
-        return {}
-    table = re.search(r"^Job stats:\n(.*?)^total\s+\d+$", out, flags=re.M | re.S)
-    assert table, out[-4000:]
-    rows = [line.split() for line in table.group(1).splitlines()[2:] if line.strip()]
-    return {rule: int(count) for rule, count in rows if rule != "all"}
-
-
-@pytest.fixture(scope="module")
-def completed_run(tmp_path_factory):
-    """A finished tiny run in a private copy of the workflow: (the copy's folder, seconds the run took)."""
-    workdir = tmp_path_factory.mktemp("rerun") / "lesionbench"
-    workdir.mkdir()
-    for part in WORKFLOW_PARTS:
-        src = ROOT / part
-        if src.is_dir():
-            shutil.copytree(src, workdir / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        elif src.exists():
-            shutil.copy2(src, workdir / part)
-    start = time.monotonic()
-    proc = snakemake(workdir, "--cores", str(os.cpu_count() or 1))
-    seconds = time.monotonic() - start
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-6000:]
-    assert planned_jobs(snakemake(workdir, "-n")) == {}, "a complete run must leave nothing to do"
-    return workdir, seconds
 
 
 def say(capsys, text):
@@ -85,8 +37,8 @@ def merged(*configs):
     return out
 
 
-def test_metric_setting_reruns_evaluation_and_what_follows_only(completed_run, tmp_path, capsys):
-    completed_run, seconds = completed_run
+def test_metric_setting_reruns_evaluation_and_what_follows_only(tiny_run, tmp_path, capsys):
+    completed_run, seconds = tiny_run
     say(capsys, f"complete tiny run (shared by the checks): {seconds:.0f} s")
     config = merged(yaml.safe_load((completed_run / "config" / "config.yaml").read_text()),
                     yaml.safe_load(TINY.read_text()))
@@ -108,8 +60,8 @@ def test_metric_setting_reruns_evaluation_and_what_follows_only(completed_run, t
     assert "figure_training_curves" not in jobs, jobs
 
 
-def test_figure_code_reruns_figures_only(completed_run, capsys):
-    completed_run, _ = completed_run
+def test_figure_code_reruns_figures_only(tiny_run, capsys):
+    completed_run, _ = tiny_run
     everything = planned_jobs(snakemake(completed_run, "-n", "--forceall"))
     figures = {rule: n for rule, n in everything.items() if rule.startswith("figure_")}
     assert figures, everything

@@ -1,14 +1,13 @@
 """The whole study, end to end through snakemake, on the tiny configuration (a few cases, one epoch)."""
 
-import subprocess
-import sys
-from pathlib import Path
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import planned_jobs, snakemake
+
 DATASETS = ["synthetic_ct", "synthetic_fundus", "synthetic_mri"]
 MODELS = ["attention_unet", "hybrid_transformer", "resunet", "unet"]
 TABLES = ["overall_metrics.csv", "size_stratified_metrics.csv", "small_lesion_metrics.csv",
@@ -17,20 +16,10 @@ FIGURES = ["overall_vs_small_lesion_comparison.png", "quartile_disagreement.png"
            "ranking_reversal_matrix.png", "qualitative_small_lesion_examples.png"]
 
 
-def snakemake(args, tmp):
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/config.yaml",
-           "tests/data/tiny.yaml", "--config", f"results={tmp / 'results'}", f"figures={tmp / 'figures'}", *args]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-
-
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("e2e")
-    proc = snakemake([], tmp)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    report = snakemake(["--report", str(tmp / "results" / "report.html")], tmp)
-    assert report.returncode == 0, report.stderr[-4000:]
-    return tmp
+def run(tiny_run):
+    """The session's finished tiny run: its workflow copy holds results/ (with report.html) and figures/."""
+    return tiny_run[0]
 
 
 def test_every_output_exists(run):
@@ -86,22 +75,25 @@ def test_tables_hold_their_invariants(run):
 
 
 def test_rerun_has_nothing_to_do(run):
-    proc = snakemake(["-n"], run)
-    assert proc.returncode == 0
-    assert "Nothing to be done" in proc.stdout + proc.stderr
+    assert planned_jobs(snakemake(run, "-n")) == {}
 
 
-def test_external_predictions_enter_the_study_as_another_model(run):
-    """A copy of one model's predictions, given as an external model, scores exactly like that model."""
-    import shutil
+def test_external_predictions_enter_the_study_as_another_model(run, tmp_path):
+    """A copy of one model's predictions, given as an external model, scores exactly like that model.
 
+    Runs on a copy of the results (timestamps kept), so the shared run stays untouched."""
+    results = tmp_path / "results"
+    for part in ("data", "predictions", "metrics"):
+        shutil.copytree(run / "results" / part, results / part)
     for d in DATASETS:
-        shutil.copytree(run / "results" / "predictions" / d / "unet" / "seed0", run / "external" / d)
-    proc = snakemake(["--config", f"results={run / 'results'}", f"figures={run / 'figures'}",
-                      f"external_models={{'copied': '{run / 'external'}/{{dataset}}'}}"], run)
+        shutil.copytree(run / "results" / "predictions" / d / "unet" / "seed0", tmp_path / "external" / d)
+    proc = snakemake(run, str(results / "overall_metrics.csv"), "--cores", "2",
+                     "--config", f"results={results}", f"figures={tmp_path / 'figures'}",
+                     f"external_models={{'copied': '{tmp_path / 'external'}/{{dataset}}'}}")
     assert proc.returncode == 0, proc.stderr[-4000:]
-    assert "rule train:" not in proc.stdout + proc.stderr  # nothing is retrained for it
-    overall = pd.read_csv(run / "results" / "overall_metrics.csv")
+    log = proc.stdout + proc.stderr
+    assert "rule train:" not in log and "rule predict:" not in log  # nothing is trained or predicted for it
+    overall = pd.read_csv(results / "overall_metrics.csv")
     assert set(overall["model"]) == set(MODELS) | {"copied"}
     values = overall.set_index(["dataset", "model", "metric"])["value"]
     for d in DATASETS:
