@@ -30,7 +30,7 @@ def main() -> None:
               for i, (name, n) in enumerate(sizes.items())}
     sums = {name: case_sums(t) for name, t in tables.items()}
     n_lesions = {name: s.n_lesions("overall") for name, s in sums.items()}
-    print(f"data sets (test cases / reference lesions): "
+    print("data sets (test cases / reference lesions): "
           + ", ".join(f"{k} {sizes[k]}/{n_lesions[k]}" for k in sizes))
 
     t0 = time.perf_counter()

@@ -26,12 +26,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import copy_workflow
+
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = ROOT / "tests" / "slurm" / "local_cluster.sh"
 PROFILE = ROOT / "workflow" / "profiles" / "slurm" / "config.yaml"
 TINY = ROOT / "tests" / "data" / "tiny.yaml"
 # What a run needs of the project; results/, figures/ and .snakemake/ are created in the copy.
-WORKFLOW_PARTS = ("Snakefile", "workflow", "config", "scripts", "src", "envs")
 STAND_IN_GPUS = 2  # two training jobs at once on the two CPUs
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
@@ -52,17 +53,6 @@ def cluster(*args, timeout=300):
 def configfiles(workdir):
     """The default run with the tiny configuration layered on top (a --configfile replaces the default)."""
     return [str(workdir / "config" / "config.yaml"), str(TINY)]
-
-
-def copy_workflow(dest):
-    dest.mkdir(parents=True, exist_ok=True)
-    for part in WORKFLOW_PARTS:
-        src = ROOT / part
-        if src.is_dir():
-            shutil.copytree(src, dest / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        elif src.exists():
-            shutil.copy2(src, dest / part)
-    return dest
 
 
 def fit_profile_to_node(profile, cpus):

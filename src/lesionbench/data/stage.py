@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..io.atomic import write_csv, write_json
 from ..io.cases import load_case
+from ..io.tables import read_table
 from . import checks, lesions as lesion_mod
 from .prepare import prepare_dataset
 from .sources import get_adapter
@@ -17,18 +18,6 @@ from .split import make_split
 log = logging.getLogger(__name__)
 
 MANIFEST_COLUMNS = ["case_id", "image", "mask", "official_split"]
-
-
-def read_table(path, columns: list[str]) -> pd.DataFrame:
-    """Read a pipeline CSV, failing with the file name if it lacks required columns."""
-    try:
-        table = pd.read_csv(path, dtype={"case_id": str}, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise ValueError(f"{path}: unreadable table ({exc})") from exc
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise ValueError(f"{path}: missing columns {missing}")
-    return table
 
 
 def acquire(name: str, acquire_cfg: dict, raw_dir: Path, manifest_path: Path) -> pd.DataFrame:

@@ -19,6 +19,7 @@ import pandas as pd
 from ..io.atomic import write_csv
 from ..io.cases import load_case, read_meta
 from ..io.predictions import prediction_path, read_prediction
+from ..io.tables import read_table
 from ..metrics.case import CASE_COLUMNS, LESION_COLUMNS, evaluate_case
 
 log = logging.getLogger(__name__)
@@ -72,14 +73,7 @@ class Settings:
 
 
 def _read_table(path, columns: list[str]) -> pd.DataFrame:
-    try:
-        table = pd.read_csv(path, dtype={"case_id": str}, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise EvaluationError(f"{path}: unreadable table ({exc})") from exc
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise EvaluationError(f"{path}: missing columns {missing}")
-    return table
+    return read_table(path, columns, error=EvaluationError)
 
 
 def test_case_ids(split_csv: str | os.PathLike) -> list[str]:
