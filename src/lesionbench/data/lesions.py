@@ -48,14 +48,18 @@ def quartile_edges(size_fractions, dataset: str = "") -> dict:
             "q50": float(q50), "q75": float(q75), "max": float(values.max())}
 
 
-def assign_quartile(size_fraction, edges: dict) -> np.ndarray:
-    """Quartile label per size: Q1 if s <= q25, Q2 if s <= q50, Q3 if s <= q75, else Q4.
+def quartile_index(size_fraction, edges: dict) -> np.ndarray:
+    """Quartile index 0..3 (Q1..Q4) per size: Q1 if s <= q25, Q2 if s <= q50, Q3 if s <= q75, else Q4.
 
     Sizes outside the test range fall in Q1 or Q4 (false-positive lesions are sized this way too).
     """
     s = np.atleast_1d(np.asarray(size_fraction, float))
-    idx = np.searchsorted([edges["q25"], edges["q50"], edges["q75"]], s, side="left")
-    return np.asarray(QUARTILES, dtype=object)[idx]
+    return np.searchsorted([edges["q25"], edges["q50"], edges["q75"]], s, side="left").astype(np.int64)
+
+
+def assign_quartile(size_fraction, edges: dict) -> np.ndarray:
+    """Quartile label ("Q1".."Q4") per size, by the rule of ``quartile_index``."""
+    return np.asarray(QUARTILES, dtype=object)[quartile_index(size_fraction, edges)]
 
 
 def lesion_table(dataset: str, masks, split: pd.DataFrame) -> pd.DataFrame:

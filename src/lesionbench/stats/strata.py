@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.lesions import assign_quartile as _quartile_labels
+from ..data.lesions import quartile_index
 from .tables import CASE_METRICS, METRICS, POOLED, QUARTILES, STRATA, DatasetTables, StudyTableError
 
 KEYS = tuple((stratum, metric) for stratum in STRATA for metric in METRICS)
@@ -31,13 +31,9 @@ KEY_INDEX = {key: i for i, key in enumerate(KEYS)}
 
 
 def assign_quartile(sizes, q25: float, q50: float, q75: float) -> np.ndarray:
-    """Quartile index 0..3 (Q1..Q4) of each size, by the data stage's rule (``data.lesions.assign_quartile``:
+    """Quartile index 0..3 (Q1..Q4) of each size, by the data stage's rule (``data.lesions.quartile_index``:
     Q1 if s <= q25, Q2 if s <= q50, Q3 if s <= q75, else Q4; sizes outside the test range go to Q1 or Q4)."""
-    sizes = np.asarray(sizes, float).ravel()
-    if sizes.size == 0:
-        return np.zeros(0, np.int64)
-    labels = _quartile_labels(sizes, {"q25": q25, "q50": q50, "q75": q75})
-    return np.array([QUARTILES.index(label) for label in labels], np.int64)
+    return quartile_index(np.asarray(sizes, float).ravel(), {"q25": q25, "q50": q50, "q75": q75})
 
 
 @dataclass
