@@ -109,8 +109,10 @@ rule dataset_summary:
     input:
         validations=expand(f"{R}/data/{{dataset}}/validation.json", dataset=DATASETS),
         splits=expand(f"{R}/data/{{dataset}}/split.csv", dataset=DATASETS),
+        cases=expand(f"{R}/data/{{dataset}}/cases.csv", dataset=DATASETS),
         lesions=expand(f"{R}/data/{{dataset}}/lesions.csv", dataset=DATASETS),
         quartiles=expand(f"{R}/data/{{dataset}}/quartiles.csv", dataset=DATASETS),
+        code=code("data/checks.py", "data/stage.py"),
     output:
         summary=report(f"{R}/dataset_summary.csv", caption="../report/dataset_summary.rst",
                        category="Data sets"),

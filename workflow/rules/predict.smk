@@ -14,6 +14,7 @@ rule predict:
         predictions=directory(f"{R}/predictions/{{dataset}}/{{model}}/seed{{seed}}"),
     params:
         postprocessing=config["postprocessing"],
+        inference=config.get("inference", {}),
         device=config["device"],
     threads: lambda w: config["datasets"][w.dataset].get("training", {}).get("num_threads", THREADS)
     resources:

@@ -28,6 +28,8 @@ rule train:
             for k, v in {**config["training"], **config["datasets"][w.dataset].get("training", {})}.items()
             if k != "num_threads"
         },
+        # validation predicts as the predict rule does; tiles per pass never change a result
+        inference={k: v for k, v in config.get("inference", {}).items() if k != "batch_size"},
         seed=lambda w: int(w.seed),
         device=config["device"],
     threads: lambda w: config["datasets"][w.dataset].get("training", {}).get("num_threads", THREADS)

@@ -69,8 +69,14 @@ def validate_dataset(name: str, prepared: Path, split: pd.DataFrame, cases: pd.D
     }
 
 
-def dataset_summary(names: list[str], datasets: dict, splits: dict, lesions: dict, quartiles: dict) -> pd.DataFrame:
-    """One row per data set: modality, cases and lesions per split, the Q1 upper bound and other edges."""
+def dataset_summary(names: list[str], datasets: dict, splits: dict, lesions: dict, quartiles: dict,
+                    cases: dict | None = None) -> pd.DataFrame:
+    """One row per data set: modality, cases and lesions per split, the Q1 upper bound and other edges.
+
+    With ``cases`` (each data set's cases.csv), also per split what the prepare stage's resize did to the
+    reference lesions (:func:`lesionbench.data.prepare.resize_lesion_counts`, summed over cases):
+    ``lesions_source_<split>``, ``lesions_prepared_<split>``, ``lesions_lost_<split>``,
+    ``lesions_merged_<split>``. The prepared count must equal the lesion table's (same components)."""
     rows = []
     for name in names:
         split, les, q = splits[name], lesions[name], quartiles[name].iloc[0]
@@ -79,6 +85,8 @@ def dataset_summary(names: list[str], datasets: dict, splits: dict, lesions: dic
             row[f"cases_{s}"] = int((split["split"] == s).sum())
         for s in SPLITS:
             row[f"lesions_{s}"] = int((les["split"] == s).sum())
+        if cases is not None:
+            row.update(_resize_counts(name, cases[name], row))
         row.update({"q1_upper": float(q["q25"]), "q2_upper": float(q["q50"]), "q3_upper": float(q["q75"]),
                     "size_min": float(q["min"]), "size_max": float(q["max"])})
         rows.append(row)
@@ -87,3 +95,23 @@ def dataset_summary(names: list[str], datasets: dict, splits: dict, lesions: dic
     if counts.isna().any().any() or (table[[f"cases_{s}" for s in SPLITS]] <= 0).any().any():
         raise ValidationError("dataset summary is missing case counts for some split")
     return table
+
+
+RESIZE_COUNT_KINDS = ("source", "prepared", "lost", "merged")
+
+
+def _resize_counts(name: str, cases: pd.DataFrame, row: dict) -> dict:
+    """Per split sums of the cases.csv lesion counts, checked against the lesion table's counts."""
+    columns = [f"lesions_{kind}" for kind in RESIZE_COUNT_KINDS]
+    missing = [c for c in columns if c not in cases.columns]
+    if missing:
+        raise ValidationError(f"{name}: cases.csv lacks {missing} (prepared by an older version: re-run prepare)")
+    out = {}
+    for kind in RESIZE_COUNT_KINDS:
+        for s in SPLITS:
+            out[f"lesions_{kind}_{s}"] = int(cases.loc[cases["split"] == s, f"lesions_{kind}"].sum())
+    for s in SPLITS:
+        if out[f"lesions_prepared_{s}"] != row[f"lesions_{s}"]:
+            raise ValidationError(f"{name}: cases.csv counts {out[f'lesions_prepared_{s}']} prepared {s} lesions, "
+                                  f"the lesion table {row[f'lesions_{s}']}")
+    return out

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from ..components import label_components
 from ..io.atomic import write_csv
 from ..io.cases import Case, save_case
 from .sources import RawCase, SourceError, get_adapter
@@ -107,6 +108,60 @@ def prepare_case(raw: RawCase, dataset: str, pre_cfg: dict) -> Case:
     return case
 
 
+LESION_COUNT_COLUMNS = ["lesions_source", "lesions_prepared", "lesions_lost", "lesions_merged"]
+
+
+def source_to_prepared_index(n_source: int, n_prepared: int) -> np.ndarray:
+    """For each of ``n_source`` voxels along an axis, the prepared voxel containing its centre:
+    ``floor((i + 0.5) * n_prepared / n_source)`` (the voxel-edge alignment of the resize, ``grid_mode``)."""
+    return np.minimum(((np.arange(n_source) + 0.5) * n_prepared / n_source).astype(np.int64), n_prepared - 1)
+
+
+def resize_lesion_counts(source: np.ndarray, prepared: np.ndarray) -> dict[str, int]:
+    """What a resize did to the reference lesions (connected components, full connectivity).
+
+    ``source`` is the binary lesion mask at source resolution (ignore voxels removed), ``prepared`` the
+    mask after the in-plane resize (same leading axes). A source lesion *hits* a prepared lesion when one
+    of its voxels lies in it (its centre falls inside a foreground prepared voxel, mapped by
+    :func:`source_to_prepared_index`). Returns
+    - ``lesions_source``, ``lesions_prepared``: component counts at each resolution;
+    - ``lesions_lost``: source lesions that hit no prepared lesion (resized away);
+    - ``lesions_merged``: source lesions that share their prepared lesion with another surviving source
+      lesion, counted as ``sum over prepared lesions of max(0, source lesions hitting it - 1)``, i.e. how
+      many source lesions no longer appear as a lesion of their own.
+    So ``lesions_source - lesions_lost - lesions_merged`` prepared lesions have a source lesion; the rest
+    of ``lesions_prepared`` (if any) are pieces of split source lesions. Equal shapes: nothing lost.
+    """
+    source, prepared = np.asarray(source) != 0, np.asarray(prepared) != 0
+    labels_p, n_p = label_components(prepared)
+    if source.shape == prepared.shape:
+        return {"lesions_source": n_p, "lesions_prepared": n_p, "lesions_lost": 0, "lesions_merged": 0}
+    if source.shape[:-2] != prepared.shape[:-2]:
+        raise ValueError(f"masks differ outside the last two axes: {source.shape} vs {prepared.shape}")
+    labels_s, n_s = label_components(source)
+    rows = source_to_prepared_index(source.shape[-2], prepared.shape[-2])
+    cols = source_to_prepared_index(source.shape[-1], prepared.shape[-1])
+    pairs = []
+    for k in np.ndindex(source.shape[:-2]):  # plane by plane: no full-size mapped copy of a volume
+        mapped = labels_p[k][rows[:, None], cols[None, :]]
+        here = (labels_s[k] > 0) & (mapped > 0)
+        pairs.append(labels_s[k][here].astype(np.int64) * (n_p + 1) + mapped[here])
+    hits = np.unique(np.concatenate(pairs)) if pairs else np.zeros(0, np.int64)
+    src_of_hit, prep_of_hit = hits // (n_p + 1), hits % (n_p + 1)
+    surviving = np.unique(src_of_hit)
+    per_prepared = np.bincount(prep_of_hit, minlength=n_p + 1)  # distinct source lesions per prepared one
+    return {"lesions_source": n_s, "lesions_prepared": n_p, "lesions_lost": int(n_s - len(surviving)),
+            "lesions_merged": int(np.maximum(per_prepared - 1, 0).sum())}
+
+
+def source_lesion_mask(raw: RawCase) -> np.ndarray:
+    """The source-resolution reference lesions as the prepared mask defines them (ignore voxels removed)."""
+    mask = np.asarray(raw.mask) != 0
+    if raw.ignore is not None:
+        mask &= np.asarray(raw.ignore) == 0
+    return mask
+
+
 def _scaled_affine(raw: RawCase, spacing) -> np.ndarray | None:
     """Source affine with its in-plane voxel axes rescaled after a resize (so predictions still overlay)."""
     if raw.affine is None or raw.axis_order is None:
@@ -119,7 +174,8 @@ def _scaled_affine(raw: RawCase, spacing) -> np.ndarray | None:
 
 def prepare_dataset(name: str, ds_cfg: dict, manifest: pd.DataFrame, split: pd.DataFrame, raw_dir: Path,
                     out_dir: Path, cases_csv: Path) -> pd.DataFrame:
-    """Prepare every case of ``split`` into ``out_dir`` and write the ``cases.csv`` index."""
+    """Prepare every case of ``split`` into ``out_dir`` and write the ``cases.csv`` index (one row per case:
+    split, geometry, and the reference lesion counts of :func:`resize_lesion_counts`)."""
     adapter = get_adapter(ds_cfg["source"])
     rows = manifest.set_index("case_id")
     missing = sorted(set(split["case_id"]) - set(rows.index))
@@ -140,6 +196,7 @@ def prepare_dataset(name: str, ds_cfg: dict, manifest: pd.DataFrame, split: pd.D
             "shape": "x".join(str(s) for s in case.mask.shape),
             "spacing": "x".join(f"{s:.6g}" for s in case.spacing),
             "channels": case.image.shape[0], "has_ignore": case.ignore is not None,
+            **resize_lesion_counts(source_lesion_mask(raw), case.mask),
         })
         log.info("prepared %s (%s, shape %s)", case_id, split_name, case.mask.shape)
     table = pd.DataFrame(records).sort_values("case_id").reset_index(drop=True)

@@ -11,7 +11,7 @@ from ..io.atomic import write_csv, write_json
 from ..io.cases import load_case
 from ..io.tables import read_table
 from . import checks, lesions as lesion_mod
-from .prepare import prepare_dataset
+from .prepare import LESION_COUNT_COLUMNS, prepare_dataset
 from .sources import get_adapter
 from .split import make_split
 
@@ -72,10 +72,12 @@ def validate(name: str, prepared_dir: Path, split_path: Path, cases_path: Path, 
 
 
 def summary(names: list[str], datasets: dict, split_paths: list, lesion_paths: list, quartile_paths: list,
-            out_path: Path) -> pd.DataFrame:
+            out_path: Path, cases_paths: list | None = None) -> pd.DataFrame:
     splits = {n: read_table(p, ["case_id", "split"]) for n, p in zip(names, split_paths)}
     les = {n: read_table(p, lesion_mod.LESION_COLUMNS) for n, p in zip(names, lesion_paths)}
     quart = {n: read_table(p, lesion_mod.QUARTILE_COLUMNS) for n, p in zip(names, quartile_paths)}
-    table = checks.dataset_summary(names, datasets, splits, les, quart)
+    cases = None if cases_paths is None else {
+        n: read_table(p, ["case_id", "split", *LESION_COUNT_COLUMNS]) for n, p in zip(names, cases_paths)}
+    table = checks.dataset_summary(names, datasets, splits, les, quart, cases)
     write_csv(table, out_path)
     return table

@@ -11,7 +11,8 @@ from typing import Any
 
 DEFAULTS: dict[str, Any] = {
     "encoder_weights": None,        # None (random init) | "imagenet"
-    "input_size": 128,              # square training size: 2D images are resized, volume slices cropped/padded
+    "mode": "patch",                # 2D: "patch" (native-resolution patches, sliding-window inference) | "resize"
+    "input_size": 128,              # square training size: 2D patches (or resized images), slices cropped/padded
     "foreground_slice_ratio": 0.5,  # share of sampled slices/images drawn from those holding lesion voxels
     "batch_size": 8,
     "epochs": 10,                   # epoch budget (the LR schedule spans all of it)
@@ -31,6 +32,16 @@ DEFAULTS: dict[str, Any] = {
 }
 
 NESTED = ("augmentation", "loss")
+MODES = ("patch", "resize")
+
+# Sliding-window inference, shared by validation during training and by the predict rule.
+INFERENCE_DEFAULTS: dict[str, Any] = {
+    "tile_overlap": 0.5,        # share of a tile overlapping its neighbour along each axis, in [0, 1)
+    "volume_tile_size": 512,    # volume slices with a side above this are tiled (tiles of this size)
+    "batch_size": 8,            # tiles (or whole volume slices) per forward pass; never changes a result
+}
+# Inference keys that can change a prediction (the batch size cannot): these decide model selection.
+INFERENCE_RESULT_KEYS = ("tile_overlap", "volume_tile_size")
 
 
 class TrainingConfigError(ValueError):
@@ -88,6 +99,23 @@ def resolve_training_config(training: dict | None, overrides: dict | None = None
             raise bad(key, "must be true or false")
     if cfg["encoder_weights"] not in (None, "imagenet"):
         raise bad("encoder_weights", "must be null or imagenet")
+    if cfg["mode"] not in MODES:
+        raise bad("mode", f"must be one of {list(MODES)}")
+    return cfg
+
+
+def resolve_inference_config(inference: dict | None, where: str = "inference") -> dict[str, Any]:
+    """Defaults <- the config's ``inference`` block; validated."""
+    cfg = {**INFERENCE_DEFAULTS, **(inference or {})}
+    unknown = sorted(set(cfg) - set(INFERENCE_DEFAULTS))
+    if unknown:
+        raise TrainingConfigError(f"{where}: unknown keys {unknown}")
+    overlap = cfg["tile_overlap"]
+    if not _is_num(overlap) or not 0 <= overlap < 1:
+        raise TrainingConfigError(f"{where}.tile_overlap: must be a number in [0, 1), got {overlap!r}")
+    for key in ("volume_tile_size", "batch_size"):
+        if not _is_int(cfg[key]) or cfg[key] < 1:
+            raise TrainingConfigError(f"{where}.{key}: must be a positive integer, got {cfg[key]!r}")
     return cfg
 
 

@@ -2,7 +2,7 @@
 
 Outputs in ``out_dir`` (all written atomically):
 - ``best.pt``: weights of the epoch with the best validation Dice, plus what inference needs to rebuild
-  the model (family, model config, in_channels, input size, divisor);
+  the model (family, model config, in_channels, input size, divisor, training mode);
 - ``last.pt``: everything needed to resume, written after every epoch: model, optimizer, scheduler,
   AMP scaler, RNG states, completed epochs, best Dice so far, early-stopping counter, the log so far;
 - ``train_log.csv``: ``epoch, train_loss, val_dice, lr, seconds`` (one row per completed epoch);
@@ -40,7 +40,7 @@ from tqdm import tqdm
 from ..io.atomic import atomic_path, write_csv, write_json
 from ..io.cases import load_case
 from ..models import build_model, check_input_size, check_model_config, input_divisor
-from .config import resolve_training_config
+from .config import INFERENCE_RESULT_KEYS, resolve_inference_config, resolve_training_config
 from .optim import dice_bce_loss, make_scheduler
 from .sampling import Augmentation, SliceSampler, TrainingDataError, read_split
 from .transforms import predict_probabilities
@@ -103,16 +103,20 @@ def dice_score(pred: np.ndarray, ref: np.ndarray, ignore: np.ndarray | None = No
 
 def validation_dice(model: torch.nn.Module, prepared: str | os.PathLike, case_ids: list[str], input_size: int,
                     divisor: int, threshold: float, device: torch.device, batch_size: int = 16,
-                    amp: bool = False) -> float:
-    """Dice pooled over all validation voxels: whole images/volumes predicted as at inference, thresholded
+                    amp: bool = False, *, mode: str = "patch", inference: dict | None = None) -> float:
+    """Dice pooled over all validation voxels: whole images/volumes predicted exactly as at inference
+    (:func:`predict_probabilities` with the training ``mode`` and the ``inference`` settings), thresholded
     at ``threshold``; ``2 sum|P & R| / sum(|P| + |R|)`` over the cases (1 when all are empty).
 
     Pooling keeps model selection stable when validation cases without lesions would otherwise score
     0 or 1 on a single stray voxel."""
+    tiling = resolve_inference_config(inference)
     inter = total = 0
     for cid in case_ids:
         case = load_case(prepared, cid, mmap=True)
-        prob = predict_probabilities(model, case.image, input_size, divisor, device, batch_size, amp)
+        prob = predict_probabilities(model, case.image, input_size, divisor, device, batch_size, amp, mode=mode,
+                                     tile_overlap=tiling["tile_overlap"],
+                                     volume_tile_size=tiling["volume_tile_size"])
         i, t = overlap_counts(prob >= threshold, case.mask, case.ignore)
         inter, total = inter + i, total + t
     return 1.0 if total == 0 else 2.0 * inter / total
@@ -179,10 +183,11 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, schedul
 def train(prepared: str | os.PathLike, split_csv: str | os.PathLike, out_dir: str | os.PathLike,
           model_name: str, model_config: dict, training: dict | None = None, seed: int = 0,
           device: str = "auto", dataset: str = "", threads: int | None = None, progress: bool = True,
-          stop_after: int | None = None) -> dict:
+          stop_after: int | None = None, inference: dict | None = None) -> dict:
     """Train ``model_name`` on the train split of ``prepared`` and select it on the val split.
 
-    ``training`` is the data set's training block (resolved against the defaults here). ``threads``
+    ``training`` is the data set's training block (resolved against the defaults here); ``inference`` the
+    config's inference block, whose sliding-window settings validation uses as the predict rule does. ``threads``
     overrides ``training.num_threads``. ``stop_after`` ends this call after that many epochs (a later
     call resumes from ``last.pt``). Returns a summary: best validation Dice and epoch, epochs run, whether
     early stopping ended the run.
@@ -190,6 +195,8 @@ def train(prepared: str | os.PathLike, split_csv: str | os.PathLike, out_dir: st
     out_dir = Path(out_dir)
     where = f"{dataset or Path(prepared).parent.name}/{model_name}/seed{seed}"
     cfg = resolve_training_config(training, where=f"{where}: training")
+    tiling = resolve_inference_config(inference, where=f"{where}: inference")
+    tiling_used = {k: tiling[k] for k in INFERENCE_RESULT_KEYS}  # what can change the validation Dice
     model_cfg = check_model_config(model_name, model_config)
     check_input_size(model_name, model_cfg, cfg["input_size"])
     torch.set_num_threads(int(threads or cfg["num_threads"]))
@@ -202,15 +209,16 @@ def train(prepared: str | os.PathLike, split_csv: str | os.PathLike, out_dir: st
         raise TrainingDataError(f"{split_csv}: the split has no validation cases (needed for model selection)")
     aug = cfg["augmentation"]
     sampler = SliceSampler(prepared, split["train"], cfg["input_size"], cfg["foreground_slice_ratio"],
-                           Augmentation(aug["flip"], aug["rot90"], float(aug["intensity"])))
+                           Augmentation(aug["flip"], aug["rot90"], float(aug["intensity"])), mode=cfg["mode"])
     in_channels, ndim = sampler.channels, sampler.ndim
     steps = int(cfg["steps_per_epoch"] or max(1, len(sampler) // cfg["batch_size"]))
     epochs, divisor = int(cfg["epochs"]), input_divisor(model_cfg)
 
     fingerprint = {"dataset": dataset, "model": model_name, "model_config": model_cfg, "seed": int(seed),
-                   "training": {k: v for k, v in cfg.items() if k != "num_threads"},
+                   "training": {k: v for k, v in cfg.items() if k != "num_threads"}, "inference": tiling_used,
                    "train_cases": split["train"], "val_cases": split["val"], "code": code_fingerprint()}
     resolved = {"dataset": dataset, "model": model_name, "model_config": model_cfg, "training": cfg,
+                "inference": tiling,
                 "seed": int(seed), "device": device, "device_used": str(dev), "mixed_precision": amp,
                 "in_channels": in_channels, "ndim": ndim, "input_divisor": divisor, "steps_per_epoch": steps,
                 "n_train_cases": len(split["train"]), "n_val_cases": len(split["val"]),
@@ -238,7 +246,7 @@ def train(prepared: str | os.PathLike, split_csv: str | os.PathLike, out_dir: st
         bad, stopped, rows = state["bad_epochs"], state["stopped"], list(state["log"])
     best_info = {"format": CHECKPOINT_FORMAT, "model_name": model_name, "model_config": model_cfg,
                  "in_channels": in_channels, "ndim": ndim, "input_size": cfg["input_size"],
-                 "input_divisor": divisor, "dataset": dataset, "seed": int(seed)}
+                 "input_divisor": divisor, "mode": cfg["mode"], "dataset": dataset, "seed": int(seed)}
     if state is not None:
         _restore(out_dir, "last.pt")
         _restore(out_dir, "best.pt")
@@ -272,7 +280,7 @@ def train(prepared: str | os.PathLike, split_csv: str | os.PathLike, out_dir: st
             bar.set_postfix(loss=f"{value:.4f}", refresh=False)
         bar.close()
         val = validation_dice(model, prepared, split["val"], cfg["input_size"], divisor, cfg["val_threshold"],
-                              dev, cfg["val_batch_size"], amp)
+                              dev, cfg["val_batch_size"], amp, mode=cfg["mode"], inference=tiling)
         if val > best:
             best, best_epoch, bad = val, epoch + 1, 0
             _save({**best_info, "epoch": epoch + 1, "val_dice": val,

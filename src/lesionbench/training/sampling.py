@@ -1,9 +1,17 @@
 """Training samples: 2D images or volume slices read lazily from prepared cases, batched and augmented.
 
-Every case is a stack of slices (a 2D image is a stack of one). A sample is drawn from the slices that hold
-lesion voxels with probability ``foreground_slice_ratio`` and from all slices otherwise, so at least that
-share of each batch shows a lesion (when the training cases have any). All randomness comes from the
-``numpy.random.Generator`` passed in, so a (seed, epoch) pair fixes the batches exactly.
+Every case is a stack of slices (a 2D image is a stack of one). A sample is an ``input_size`` square
+patch of one slice at its prepared resolution (slices smaller than a patch are padded first). With
+probability ``foreground_slice_ratio`` the slice is drawn from those holding lesion voxels and the patch is
+centred on one of its lesion voxels drawn uniformly (shifted only as far as needed to stay inside the
+slice, so that voxel is always in the patch, as nnU-Net's foreground oversampling); otherwise the slice is
+drawn from all slices and the patch placed uniformly at random. So at least that share of each batch shows
+a lesion (when the training cases have any). Cases are read memory-mapped, one patch at a time, so a data
+set of full-resolution photographs need not fit in memory.
+
+``mode="resize"`` (2D only, the earlier lower-fidelity protocol) instead resizes each whole 2D image to the
+patch size once and keeps it in memory. All randomness comes from the ``numpy.random.Generator`` passed
+in, so a (seed, epoch) pair fixes the batches exactly.
 """
 
 from __future__ import annotations
@@ -79,14 +87,22 @@ class Augmentation:
         return image, np.ascontiguousarray(mask)
 
 
+def patch_corner(centre: int, n: int, size: int) -> int:
+    """First index of the ``size`` window along an axis of ``n`` that is centred on ``centre``
+    (``centre - size // 2``), shifted as little as needed to lie inside ``[0, n)``; 0 when ``n <= size``."""
+    return int(np.clip(centre - size // 2, 0, max(0, n - size)))
+
+
 class SliceSampler:
     """Random training batches ``(x: (B, C, S, S) float32, y: (B, 1, S, S) float32)`` at ``input_size`` S."""
 
     def __init__(self, prepared: str | os.PathLike, case_ids: list[str], input_size: int,
-                 foreground_ratio: float, augmentation: Augmentation | None = None):
+                 foreground_ratio: float, augmentation: Augmentation | None = None, mode: str = "patch"):
         if not case_ids:
             raise TrainingDataError(f"{prepared}: the split has no training cases")
-        self.prepared, self.size = str(prepared), int(input_size)
+        if mode not in ("patch", "resize"):
+            raise ValueError(f"unknown training mode {mode!r} (expected patch or resize)")
+        self.prepared, self.size, self.mode = str(prepared), int(input_size), mode
         self.foreground_ratio = float(foreground_ratio)
         self.augmentation = augmentation
         self.ndim, self.channels = case_layout(prepared, case_ids)
@@ -97,13 +113,18 @@ class SliceSampler:
                 case = load_case(prepared, cid, mmap=True)
             except CaseError as exc:
                 raise TrainingDataError(str(exc)) from exc
-            if self.ndim == 2:
-                # 2D images are resized once to the training size and kept in memory
+            if self.ndim == 2 and mode == "resize":
+                # resize mode: 2D images are resized once to the training size and kept in memory
                 img = resize_chw(np.asarray(case.image, np.float32), (self.size, self.size)).numpy()
                 msk = resize_mask(np.asarray(case.mask), (self.size, self.size))
                 self.cached.append((img, msk))
                 all_slices.append((i, 0))
                 if msk.any():
+                    fg_slices.append((i, 0))
+            elif self.ndim == 2:
+                self.cached.append(None)
+                all_slices.append((i, 0))
+                if np.asarray(case.mask).any():
                     fg_slices.append((i, 0))
             else:
                 self.cached.append(None)
@@ -119,25 +140,25 @@ class SliceSampler:
         return len(self.all_slices)
 
     def _slice(self, i: int, k: int, foreground: bool, rng: np.random.Generator):
-        if self.ndim == 2:
+        if self.cached[i] is not None:
             img, msk = self.cached[i]
             return img, msk
         case = self.cases[i]
-        img = np.asarray(case.image[:, k], np.float32)
-        msk = np.asarray(case.mask[k], np.uint8)
+        image, mask = (case.image, case.mask) if self.ndim == 2 else (case.image[:, k], case.mask[k])
         s = self.size
-        pads = pad_amounts(msk.shape, (s, s))
-        img, msk = pad_image(img, pads), pad_mask(msk, pads)
-        h, w = msk.shape
-        if h > s or w > s:
-            if foreground and msk.any():
-                ys, xs = np.nonzero(msk)
-                j = int(rng.integers(len(ys)))
-                top = int(np.clip(ys[j] - rng.integers(s), 0, h - s))
-                left = int(np.clip(xs[j] - rng.integers(s), 0, w - s))
-            else:
-                top, left = int(rng.integers(h - s + 1)), int(rng.integers(w - s + 1))
-            img, msk = img[:, top:top + s, left:left + s], msk[top:top + s, left:left + s]
+        h, w = mask.shape
+        if foreground:
+            ys, xs = np.nonzero(mask)
+            j = int(rng.integers(len(ys)))
+            top, left = patch_corner(int(ys[j]), h, s), patch_corner(int(xs[j]), w, s)
+        else:
+            top, left = int(rng.integers(max(1, h - s + 1))), int(rng.integers(max(1, w - s + 1)))
+        # only the patch is read from the memory-mapped case
+        img = np.asarray(image[:, top:top + s, left:left + s], np.float32)
+        msk = np.asarray(mask[top:top + s, left:left + s], np.uint8)
+        if img.shape[-2:] != (s, s):  # a slice smaller than a patch: padded as a whole
+            pads = pad_amounts(msk.shape, (s, s))
+            img, msk = pad_image(img, pads), pad_mask(msk, pads)
         return img, msk
 
     def batch(self, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -145,7 +166,7 @@ class SliceSampler:
         x = np.empty((batch_size, self.channels, s, s), np.float32)
         y = np.empty((batch_size, 1, s, s), np.float32)
         for b in range(batch_size):
-            foreground = len(self.fg_slices) > 0 and rng.random() < self.foreground_ratio
+            foreground = len(self.fg_slices) > 0 and bool(rng.random() < self.foreground_ratio)
             pool = self.fg_slices if foreground else self.all_slices
             i, k = pool[int(rng.integers(len(pool)))]
             img, msk = self._slice(int(i), int(k), foreground, rng)

@@ -1,9 +1,15 @@
 """Geometry shared by training, validation and inference, so a model always sees inputs at its training scale.
 
-- 2D images are resized to ``input_size x input_size`` (bilinear, antialiased when shrinking); inference
-  resizes back to the image's own size, so predictions live at the prepared resolution.
-- Volume slices keep their native resolution: training crops/pads them to ``input_size``; validation and
-  inference run each whole slice, padded up to a multiple of the model's input divisor, and crop back.
+- ``mode: patch`` (the default): 2D images keep their prepared resolution. Training crops
+  ``input_size x input_size`` patches (padding smaller images); validation and inference predict the whole
+  image by Gaussian-weighted sliding windows of ``input_size`` tiles (:mod:`.tiling`).
+- ``mode: resize`` (the earlier, lower-fidelity choice): 2D images are resized to ``input_size x
+  input_size`` (bilinear, antialiased when shrinking) and the logits resized back, so small lesions are
+  limited by resampling; kept to reproduce earlier results.
+- Volume slices keep their native resolution in both modes: training crops/pads them to ``input_size``;
+  validation and inference run each whole slice, padded up to a multiple of the model's input divisor, and
+  crop back, unless a side exceeds ``volume_tile_size``: such slices are predicted by the same sliding
+  windows with tiles of ``volume_tile_size`` (rounded up to the divisor).
   Padding is centred and uses each channel's minimum (the background intensity) for images, 0 for masks.
 """
 
@@ -12,6 +18,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .config import INFERENCE_DEFAULTS
+from .tiling import sliding_window_logits
 
 
 def resize_chw(image: np.ndarray | torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -75,34 +84,66 @@ def _forward(model: torch.nn.Module, x: torch.Tensor, device: torch.device, amp:
     return model(x).float()
 
 
+def _pad_plane(plane: np.ndarray, size: tuple[int, int]) -> tuple[torch.Tensor, tuple]:
+    """``(C, H, W)`` padded (centred, channel minimum) to at least ``size``; returns it and the padding."""
+    pads = pad_amounts(plane.shape[-2:], size)
+    return torch.from_numpy(np.array(pad_image(np.asarray(plane, np.float32), pads), np.float32)), pads  # copy: mmap is read-only
+
+
+def _crop(logits: torch.Tensor, pads, h: int, w: int) -> torch.Tensor:
+    return logits[..., pads[0][0]:pads[0][0] + h, pads[1][0]:pads[1][0] + w]
+
+
 @torch.inference_mode()
 def predict_probabilities(model: torch.nn.Module, image: np.ndarray, input_size: int, divisor: int,
-                          device: torch.device | str = "cpu", batch_size: int = 16,
-                          amp: bool = False) -> np.ndarray:
+                          device: torch.device | str = "cpu", batch_size: int = 16, amp: bool = False, *,
+                          mode: str = "patch", tile_overlap: float = INFERENCE_DEFAULTS["tile_overlap"],
+                          volume_tile_size: int = INFERENCE_DEFAULTS["volume_tile_size"]) -> np.ndarray:
     """Foreground probability of a whole prepared image ``(C, H, W)`` or volume ``(C, D, H, W)``.
 
-    2D: resize to the training size, predict, resize the logits back, sigmoid. 3D: slice by slice along
-    axis 1 (the slice axis), each slice padded to a multiple of ``divisor``; slices are stacked back.
-    Returns float32 in [0, 1] with the image's spatial shape. The model is put in eval mode.
+    2D, ``mode="patch"``: the image, padded to at least ``input_size`` per side, is predicted by
+    Gaussian-weighted sliding windows of ``input_size`` tiles overlapping by ``tile_overlap``, then cropped
+    back. 2D, ``mode="resize"``: resize to the training size, predict, resize the logits back.
+    3D: slice by slice along axis 1 (the slice axis), ``batch_size`` slices per pass, each slice padded to a
+    multiple of ``divisor``; a slice with a side above ``volume_tile_size`` is tiled as a 2D image is (tiles
+    of ``volume_tile_size`` rounded up to ``divisor``). ``batch_size`` is also the number of tiles per
+    pass; it never changes the result. Returns float32 in [0, 1] with the image's spatial shape. The model
+    is put in eval mode.
     """
     device = torch.device(device)
     model.eval()
+
+    def forward(x):
+        return _forward(model, x, device, amp)
+
     if image.ndim == 3:
         h, w = image.shape[-2:]
-        x = resize_chw(np.asarray(image, np.float32), (input_size, input_size))[None]
-        logits = _forward(model, x, device, amp).cpu()
-        logits = resize_chw(logits, (h, w)) if (h, w) != (input_size, input_size) else logits
-        return torch.sigmoid(logits)[0, 0].numpy().astype(np.float32)
+        if mode == "resize":
+            x = resize_chw(np.asarray(image, np.float32), (input_size, input_size))[None]
+            logits = forward(x).cpu()
+            logits = resize_chw(logits, (h, w)) if (h, w) != (input_size, input_size) else logits
+            return torch.sigmoid(logits)[0, 0].numpy().astype(np.float32)
+        if mode != "patch":
+            raise ValueError(f"unknown training mode {mode!r} (expected patch or resize)")
+        x, pads = _pad_plane(image, (input_size, input_size))
+        logits = sliding_window_logits(forward, x, input_size, tile_overlap, batch_size)
+        return torch.sigmoid(_crop(logits, pads, h, w)).cpu().numpy().astype(np.float32)
     if image.ndim != 4:
         raise ValueError(f"expected an image (C, H, W) or a volume (C, D, H, W), got shape {image.shape}")
     c, d, h, w = image.shape
-    pads = pad_amounts((h, w), (round_up(h, divisor), round_up(w, divisor)))
     out = np.empty((d, h, w), np.float32)
+    if max(h, w) > volume_tile_size:
+        tile = round_up(volume_tile_size, divisor)
+        for k in range(d):
+            x, pads = _pad_plane(image[:, k], (tile, tile))
+            logits = sliding_window_logits(forward, x, tile, tile_overlap, batch_size)
+            out[k] = torch.sigmoid(_crop(logits, pads, h, w)).cpu().numpy()
+        return out
+    pads = pad_amounts((h, w), (round_up(h, divisor), round_up(w, divisor)))
     for k0 in range(0, d, batch_size):
         k1 = min(d, k0 + batch_size)
         slices = np.ascontiguousarray(np.moveaxis(np.asarray(image[:, k0:k1], np.float32), 1, 0))  # (b, C, H, W)
         x = torch.from_numpy(pad_image(slices, pads))
-        logits = _forward(model, x, device, amp)
-        logits = logits[:, 0, pads[0][0]:pads[0][0] + h, pads[1][0]:pads[1][0] + w]
+        logits = _crop(forward(x)[:, 0], pads, h, w)
         out[k0:k1] = torch.sigmoid(logits).cpu().numpy()
     return out
