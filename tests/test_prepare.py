@@ -1,7 +1,10 @@
 import numpy as np
+import pandas as pd
 import pytest
 
-from lesionbench.data.prepare import normalize, prepare_case
+from lesionbench.data.checks import ValidationError, dataset_summary
+from lesionbench.data.prepare import (LESION_COUNT_COLUMNS, normalize, prepare_case, prepare_dataset,
+                                      resize_lesion_counts, source_lesion_mask, source_to_prepared_index)
 from lesionbench.data.sources import RawCase, SourceError, SourceMissingError, folder
 from lesionbench.io.cases import load_case, save_case
 from lesionbench.io.images import write_nifti, write_png
@@ -107,3 +110,79 @@ def test_saved_case_round_trips_and_failed_write_leaves_nothing(tmp_path):
         save_case(case, tmp_path / "other")
     assert not (tmp_path / "other" / "c1").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["c1"]
+
+
+# ---- what the prepare resize does to the reference lesions ---------------------------------------------
+
+def hand_made_mask():
+    """8 x 8 source mask, halved to 4 x 4 (a 2x2 block mean, then >= 0.5):
+    A (0, 0) one pixel          -> block mean 0.25: lost
+    E rows 0-1, cols 6-7        -> prepared (0, 3): survives alone
+    B rows 4-5, cols 2-3        -> prepared (2, 1)
+    C rows 4-5, cols 5-6        -> prepared (2, 2) and (2, 3) (block means 0.5): touches B's -> merged
+    """
+    mask = np.zeros((8, 8), np.uint8)
+    mask[0, 0] = 1
+    mask[0:2, 6:8] = 1
+    mask[4:6, 2:4] = 1
+    mask[4:6, 5:7] = 1
+    return mask
+
+
+def test_resize_reports_lost_and_merged_lesions_exactly():
+    mask = hand_made_mask()
+    case = prepare_case(RawCase("c", np.ones((1, 8, 8)), mask, (1.0, 1.0)), "d",
+                        {"normalization": "none", "resize": [4, 4]})
+    expected = np.zeros((4, 4), np.uint8)
+    expected[0, 3] = 1
+    expected[2, 1:4] = 1
+    np.testing.assert_array_equal(case.mask, expected)
+    assert resize_lesion_counts(mask, case.mask) == {
+        "lesions_source": 4, "lesions_prepared": 2, "lesions_lost": 1, "lesions_merged": 1}
+    # no resize: the same lesions, nothing lost
+    assert resize_lesion_counts(mask, mask) == {
+        "lesions_source": 4, "lesions_prepared": 4, "lesions_lost": 0, "lesions_merged": 0}
+    # volumes: counted in 3D (26-connectivity), the in-plane mapping applied slice by slice
+    vol = np.stack([mask, np.zeros_like(mask), mask])
+    counts = resize_lesion_counts(vol, np.stack([case.mask, np.zeros_like(case.mask), case.mask]))
+    assert counts == {"lesions_source": 8, "lesions_prepared": 4, "lesions_lost": 2, "lesions_merged": 2}
+    np.testing.assert_array_equal(source_to_prepared_index(8, 4), [0, 0, 1, 1, 2, 2, 3, 3])
+    np.testing.assert_array_equal(source_to_prepared_index(3, 4), [0, 2, 3])
+
+
+def test_ignored_source_voxels_are_not_counted_as_lost_lesions():
+    mask = hand_made_mask()
+    ignore = np.zeros((8, 8), np.uint8)
+    ignore[0, 0] = 1   # A is ignored at source: not a reference lesion at all
+    raw = RawCase("c", np.ones((1, 8, 8)), mask, (1.0, 1.0), ignore)
+    assert source_lesion_mask(raw).sum() == mask.sum() - 1
+    case = prepare_case(raw, "d", {"normalization": "none", "resize": [4, 4]})
+    assert resize_lesion_counts(source_lesion_mask(raw), case.mask)["lesions_lost"] == 0
+
+
+def test_cases_table_and_summary_carry_the_lesion_counts(tmp_path):
+    big = np.zeros((16, 16), np.uint8)
+    big[:8, :8] = hand_made_mask()
+    masks = {"a": (np.full((16, 16), 50, np.uint8), big * 255), "b": (np.full((16, 16), 50, np.uint8), big * 255)}
+    make_folder(tmp_path / "src", masks)
+    cfg = {"source": "folder", "path": str(tmp_path / "src"),
+           "preprocessing": {"normalization": "none", "resize": [8, 8]}}
+    manifest = folder.acquire("mine", cfg, tmp_path / "raw")
+    split = pd.DataFrame({"case_id": ["a", "b"], "split": ["train", "test"]})
+    table = prepare_dataset("mine", cfg, manifest, split, tmp_path / "raw", tmp_path / "prepared",
+                            tmp_path / "cases.csv")
+    assert table[LESION_COUNT_COLUMNS].values.tolist() == [[4, 2, 1, 1], [4, 2, 1, 1]]
+    assert pd.read_csv(tmp_path / "cases.csv")["lesions_lost"].tolist() == [1, 1]
+    lesions = pd.DataFrame({"case_id": ["a", "a", "b", "b"], "split": ["train", "train", "test", "test"]})
+    splits = {"mine": pd.concat([split, pd.DataFrame({"case_id": ["v"], "split": ["val"]})])}
+    cases = {"mine": pd.concat([table, pd.DataFrame([{"case_id": "v", "split": "val", "lesions_source": 3,
+                                                       "lesions_prepared": 0, "lesions_lost": 3,
+                                                       "lesions_merged": 0}])])}
+    quart = {"mine": pd.DataFrame([{"q25": 0.1, "q50": 0.2, "q75": 0.3, "min": 0.0, "max": 1.0}])}
+    summary = dataset_summary(["mine"], {"mine": {}}, splits, {"mine": lesions}, quart, cases).iloc[0]
+    assert (summary["lesions_source_train"], summary["lesions_prepared_train"], summary["lesions_lost_train"],
+            summary["lesions_merged_train"]) == (4, 2, 1, 1)
+    assert (summary["lesions_source_val"], summary["lesions_lost_val"]) == (3, 3)
+    lesions.loc[0, "split"] = "test"  # the lesion table disagrees with cases.csv: a clear error
+    with pytest.raises(ValidationError, match="mine: cases.csv counts 2 prepared train lesions, the lesion table 1"):
+        dataset_summary(["mine"], {"mine": {}}, splits, {"mine": lesions}, quart, cases)

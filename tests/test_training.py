@@ -9,10 +9,13 @@ import pandas as pd
 import pytest
 import torch
 
-from lesionbench.io.cases import Case, CaseError, save_case
+from lesionbench.io.cases import Case, CaseError, load_case, save_case
+from lesionbench.models import build_model
 from lesionbench.training import (RESUME_DIR, Augmentation, SliceSampler, TrainingConfigError, TrainingDataError,
-                                  dice_score, resolve_training_config, train)
+                                  dice_score, predict_probabilities, resolve_training_config, train,
+                                  validation_dice)
 from lesionbench.training.optim import dice_bce_loss, warmup_cosine
+from lesionbench.training.sampling import patch_corner
 from lesionbench.training.transforms import pad_amounts, pad_image
 
 torch.set_num_threads(1)
@@ -63,7 +66,7 @@ def test_merge_global_then_dataset_overrides():
                                   {"lr": 0.02, "augmentation": {"intensity": 0.0}})
     assert cfg["lr"] == 0.02
     assert cfg["augmentation"] == {"flip": False, "rot90": True, "intensity": 0.0}
-    assert cfg["batch_size"] == 8 and cfg["encoder_weights"] is None
+    assert cfg["batch_size"] == 8 and cfg["encoder_weights"] is None and cfg["mode"] == "patch"
 
 
 @pytest.mark.parametrize("override,message", [
@@ -74,6 +77,7 @@ def test_merge_global_then_dataset_overrides():
     ({"augmentation": {"elastic": True}}, "augmentation.elastic"),
     ({"encoder_weights": "ssl"}, "encoder_weights"),
     ({"loss": {"dice_weight": 0, "bce_weight": 0}}, "loss"),
+    ({"mode": "crop"}, r"training\.mode: must be one of \['patch', 'resize'\]"),
 ])
 def test_config_errors_name_the_key(override, message):
     with pytest.raises(TrainingConfigError, match=message):
@@ -150,9 +154,50 @@ def test_sampler_volume_slices_foreground_ratio_and_crop(tmp_path):
     assert 0.1 < share < 0.6  # 2 of 6 slices hold the lesion
 
 
+def test_patch_corner_centres_and_clips():
+    assert patch_corner(40, 80, 32) == 24      # centred: the voxel sits at patch index 16
+    assert patch_corner(3, 80, 32) == 0        # shifted inside the image, voxel still in the patch
+    assert patch_corner(79, 80, 32) == 48
+    assert patch_corner(5, 20, 32) == 0        # image smaller than the patch: padded later
+
+
+def test_sampler_2d_patches_at_native_resolution_centred_on_lesions(tmp_path):
+    prepared = tmp_path / "prepared"
+    image = np.arange(2 * 80 * 100, dtype=np.float32).reshape(2, 80, 100)
+    mask = np.zeros((80, 100), np.uint8)
+    mask[40, 50] = 1   # single-voxel lesions: the foreground patch must be centred on one of them
+    mask[3, 95] = 1
+    save_case(Case("big", image, mask, (1.0, 1.0)), prepared)
+    sampler = SliceSampler(prepared, ["big"], 32, foreground_ratio=1.0)
+    assert isinstance(sampler.cases[0].image, np.memmap) and sampler.cached == [None]  # read lazily
+    x, y = sampler.batch(40, np.random.default_rng(0))
+    assert x.shape == (40, 2, 32, 32) and y.shape == (40, 1, 32, 32)
+    seen = set()
+    for xb, yb in zip(x, y):
+        top, left = int(xb[0, 0, 0]) // 100, int(xb[0, 0, 0]) % 100
+        np.testing.assert_array_equal(xb, image[:, top:top + 32, left:left + 32])  # a crop, never resized
+        np.testing.assert_array_equal(yb[0], mask[top:top + 32, left:left + 32])
+        seen.add((top, left))
+    assert seen == {(24, 34), (0, 68)}  # (40, 50) at the patch centre; (3, 95) shifted inside the image
+    anywhere = SliceSampler(prepared, ["big"], 32, foreground_ratio=0.0)
+    x, _ = anywhere.batch(64, np.random.default_rng(1))
+    corners = {(int(v) // 100, int(v) % 100) for v in x[:, 0, 0, 0]}
+    assert len(corners) > 30 and all(0 <= t <= 48 and 0 <= c <= 68 for t, c in corners)
+
+
+def test_sampler_pads_2d_images_smaller_than_the_patch(tmp_path):
+    prepared, _ = make_dataset(tmp_path, 2, channels=3)  # 40 x 36 images
+    sampler = SliceSampler(prepared, ["case00", "case01"], 64, 1.0)
+    x, y = sampler.batch(4, np.random.default_rng(0))
+    assert x.shape == (4, 3, 64, 64)
+    assert (y[:, 0, :12].sum() == 0) and (y[:, 0, -12:].sum() == 0)  # 12 rows of padding above and below
+    assert (y.reshape(4, -1).sum(1) > 0).all()
+
+
 def test_sampler_resizes_2d_images(tmp_path):
     prepared, _ = make_dataset(tmp_path, 2, channels=3)
-    sampler = SliceSampler(prepared, ["case00", "case01"], 32, 0.5)
+    sampler = SliceSampler(prepared, ["case00", "case01"], 32, 0.5, mode="resize")
+    assert sampler.cached[0][0].shape == (3, 32, 32)  # the whole 40 x 36 image, resized once
     x, y = sampler.batch(3, np.random.default_rng(0))
     assert x.shape == (3, 3, 32, 32) and set(np.unique(y)) <= {0.0, 1.0}
     a = sampler.batch(5, np.random.default_rng(7))
@@ -196,6 +241,34 @@ def test_training_outputs_and_same_seed_same_weights(tmp_path):
     assert not torch.equal(weights(tmp_path / "a" / "last.pt", "model")["segmentation_head.0.weight"],
                            weights(tmp_path / "c" / "last.pt", "model")["segmentation_head.0.weight"])
     assert c["epochs_run"] == 3
+
+
+def test_2d_image_larger_than_the_patch_trains_in_both_modes(tmp_path):
+    prepared, split = make_dataset(tmp_path, 2, channels=3, shape=(70, 90))
+    for mode in ("patch", "resize"):
+        out = tmp_path / mode
+        summary = train(prepared, split, out, "hybrid_transformer", TINY, {**SHORT, "mode": mode}, seed=0,
+                        dataset="tiny", progress=False, inference={"tile_overlap": 0.25})
+        best = torch.load(out / "best.pt", map_location="cpu", weights_only=True)
+        assert best["mode"] == mode and best["input_size"] == 32 and summary["finished"]
+        assert 0 <= summary["best_val_dice"] <= 1
+        cfg = json.loads((out / "config.json").read_text())
+        assert cfg["training"]["mode"] == mode and cfg["inference"]["tile_overlap"] == 0.25
+    assert not torch.equal(weights(tmp_path / "patch" / "last.pt", "model")["segmentation_head.0.weight"],
+                           weights(tmp_path / "resize" / "last.pt", "model")["segmentation_head.0.weight"])
+
+
+def test_validation_predicts_as_inference_does(tmp_path):
+    prepared, split = make_dataset(tmp_path, 2, channels=3, shape=(70, 90))
+    torch.manual_seed(0)
+    model = build_model("hybrid_transformer", TINY, 3).eval()
+    case = load_case(prepared, "case03")
+    for threshold in (0.3, 0.5, 0.7):
+        pred = predict_probabilities(model, case.image, 32, 32, tile_overlap=0.25) >= threshold
+        expected = dice_score(pred, case.mask)
+        got = validation_dice(model, prepared, ["case03"], 32, 32, threshold, torch.device("cpu"),
+                              inference={"tile_overlap": 0.25})
+        assert got == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("remove_outputs", [False, True])
