@@ -25,7 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "augmentation": {"flip": True, "rot90": True, "intensity": 0.1},
     "loss": {"dice_weight": 1.0, "bce_weight": 1.0},
     "val_threshold": 0.5,           # probability threshold of the validation Dice
-    "val_batch_size": 16,           # slices per forward pass when validating volumes
+    "val_batch_size": 16,           # volume slices or 2D tiles per forward pass when validating
     "amp": True,                    # mixed precision, used only on a CUDA device
     "deterministic": True,          # torch.use_deterministic_algorithms (warn-only)
     "num_threads": 1,               # torch CPU threads (the rule's `threads`)

@@ -5,7 +5,8 @@ patch of one slice at its prepared resolution (slices smaller than a patch are p
 probability ``foreground_slice_ratio`` the slice is drawn from those holding lesion voxels and the patch is
 centred on one of its lesion voxels drawn uniformly (shifted only as far as needed to stay inside the
 slice, so that voxel is always in the patch, as nnU-Net's foreground oversampling); otherwise the slice is
-drawn from all slices and the patch placed uniformly at random. So at least that share of each batch shows
+drawn from all slices and the patch placed uniformly at random. A slice no larger than a patch is the
+patch (padded), with no random placement. So at least that share of each batch shows
 a lesion (when the training cases have any). Cases are read memory-mapped, one patch at a time, so a data
 set of full-resolution photographs need not fit in memory.
 
@@ -147,7 +148,9 @@ class SliceSampler:
         image, mask = (case.image, case.mask) if self.ndim == 2 else (case.image[:, k], case.mask[k])
         s = self.size
         h, w = mask.shape
-        if foreground:
+        if h <= s and w <= s:  # the whole slice is the patch: nothing to place (and no random draw)
+            top = left = 0
+        elif foreground:
             ys, xs = np.nonzero(mask)
             j = int(rng.integers(len(ys)))
             top, left = patch_corner(int(ys[j]), h, s), patch_corner(int(xs[j]), w, s)
