@@ -11,8 +11,8 @@ from lesionbench.inference import CheckpointError, load_model, predict_case, pre
 from lesionbench.io.cases import Case, read_meta, save_case
 from lesionbench.io.predictions import read_prediction
 from lesionbench.models import build_model
-from lesionbench.training.loop import CHECKPOINT_FORMAT
 from lesionbench.training.config import INFERENCE_DEFAULTS, TrainingConfigError, resolve_inference_config
+from lesionbench.training.loop import CHECKPOINT_FORMAT
 from lesionbench.training.tiling import gaussian_weights, sliding_window_logits, tile_grid, tile_starts
 from lesionbench.training.transforms import predict_probabilities
 
@@ -142,13 +142,14 @@ def test_volume_slices_are_tiled_only_when_larger_than_the_tile():
 
 
 def test_inference_config_defaults_match_the_schema_and_errors_name_the_key():
-    import yaml
     from pathlib import Path
+
+    import yaml
     schema = yaml.safe_load((Path(__file__).parents[1] / "workflow/schemas/config.schema.yaml").read_text())
     props = schema["properties"]["inference"]["properties"]
     assert {k: v["default"] for k, v in props.items()} == INFERENCE_DEFAULTS
     assert resolve_inference_config(None) == INFERENCE_DEFAULTS
-    with pytest.raises(TrainingConfigError, match="inference.tile_overlap"):
+    with pytest.raises(TrainingConfigError, match=r"inference\.tile_overlap"):
         resolve_inference_config({"tile_overlap": 1.0})
     with pytest.raises(TrainingConfigError, match=r"unknown keys \['tile'\]"):
         resolve_inference_config({"tile": 3})

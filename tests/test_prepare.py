@@ -3,8 +3,15 @@ import pandas as pd
 import pytest
 
 from lesionbench.data.checks import ValidationError, dataset_summary
-from lesionbench.data.prepare import (LESION_COUNT_COLUMNS, normalize, prepare_case, prepare_dataset,
-                                      resize_lesion_counts, source_lesion_mask, source_to_prepared_index)
+from lesionbench.data.prepare import (
+    LESION_COUNT_COLUMNS,
+    normalize,
+    prepare_case,
+    prepare_dataset,
+    resize_lesion_counts,
+    source_lesion_mask,
+    source_to_prepared_index,
+)
 from lesionbench.data.sources import RawCase, SourceError, SourceMissingError, folder
 from lesionbench.io.cases import load_case, save_case
 from lesionbench.io.images import write_nifti, write_png
@@ -184,5 +191,5 @@ def test_cases_table_and_summary_carry_the_lesion_counts(tmp_path):
             summary["lesions_merged_train"]) == (4, 2, 1, 1)
     assert (summary["lesions_source_val"], summary["lesions_lost_val"]) == (3, 3)
     lesions.loc[0, "split"] = "test"  # the lesion table disagrees with cases.csv: a clear error
-    with pytest.raises(ValidationError, match="mine: cases.csv counts 2 prepared train lesions, the lesion table 1"):
+    with pytest.raises(ValidationError, match=r"mine: cases\.csv counts 2 prepared train lesions, the lesion table 1"):
         dataset_summary(["mine"], {"mine": {}}, splits, {"mine": lesions}, quart, cases)

@@ -11,9 +11,18 @@ import torch
 
 from lesionbench.io.cases import Case, CaseError, load_case, save_case
 from lesionbench.models import build_model
-from lesionbench.training import (RESUME_DIR, Augmentation, SliceSampler, TrainingConfigError, TrainingDataError,
-                                  dice_score, predict_probabilities, resolve_training_config, train,
-                                  validation_dice)
+from lesionbench.training import (
+    RESUME_DIR,
+    Augmentation,
+    SliceSampler,
+    TrainingConfigError,
+    TrainingDataError,
+    dice_score,
+    predict_probabilities,
+    resolve_training_config,
+    train,
+    validation_dice,
+)
 from lesionbench.training.optim import dice_bce_loss, warmup_cosine
 from lesionbench.training.sampling import patch_corner
 from lesionbench.training.transforms import pad_amounts, pad_image
@@ -259,7 +268,7 @@ def test_2d_image_larger_than_the_patch_trains_in_both_modes(tmp_path):
 
 
 def test_validation_predicts_as_inference_does(tmp_path):
-    prepared, split = make_dataset(tmp_path, 2, channels=3, shape=(70, 90))
+    prepared, _ = make_dataset(tmp_path, 2, channels=3, shape=(70, 90))
     torch.manual_seed(0)
     model = build_model("hybrid_transformer", TINY, 3).eval()
     case = load_case(prepared, "case03")

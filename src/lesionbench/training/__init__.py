@@ -1,7 +1,6 @@
 """Training of the registry's models: one protocol per data set (DESIGN section 5)."""
 
-from .config import (DEFAULTS, INFERENCE_DEFAULTS, TrainingConfigError, resolve_inference_config,
-                     resolve_training_config)
+from .config import DEFAULTS, INFERENCE_DEFAULTS, TrainingConfigError, resolve_inference_config, resolve_training_config
 from .loop import RESUME_DIR, dice_score, resolve_device, train, train_step, validation_dice
 from .sampling import Augmentation, SliceSampler, TrainingDataError, read_split
 from .transforms import predict_probabilities

@@ -107,7 +107,8 @@ class SliceSampler:
         self.foreground_ratio = float(foreground_ratio)
         self.augmentation = augmentation
         self.ndim, self.channels = case_layout(prepared, case_ids)
-        self.cases, self.cached = [], []
+        self.cases: list = []
+        self.cached: list[tuple[np.ndarray, np.ndarray] | None] = []  # resize mode: the resized 2D images
         all_slices, fg_slices = [], []
         for i, cid in enumerate(case_ids):
             try:
@@ -141,9 +142,9 @@ class SliceSampler:
         return len(self.all_slices)
 
     def _slice(self, i: int, k: int, foreground: bool, rng: np.random.Generator):
-        if self.cached[i] is not None:
-            img, msk = self.cached[i]
-            return img, msk
+        cached = self.cached[i]
+        if cached is not None:
+            return cached
         case = self.cases[i]
         image, mask = (case.image, case.mask) if self.ndim == 2 else (case.image[:, k], case.mask[k])
         s = self.size

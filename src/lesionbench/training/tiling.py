@@ -36,7 +36,7 @@ def tile_starts(n: int, tile: int, overlap: float) -> list[int]:
         return [0]
     k = math.ceil((n - tile) / (tile * (1 - overlap))) + 1
     step = (n - tile) / (k - 1)
-    return [int(round(i * step)) for i in range(k)]
+    return [round(i * step) for i in range(k)]
 
 
 def gaussian_weights(tile: int, sigma_scale: float = SIGMA_SCALE) -> torch.Tensor:
@@ -65,17 +65,16 @@ def sliding_window_logits(forward, image: torch.Tensor, tile: int, overlap: floa
     corners = tile_grid((h, w), tile, overlap)
     if len(corners) == 1:
         return forward(image[None, :, :tile, :tile])[0, 0].float()
-    weights = None
-    total = weight_sum = None
+    total = weight_sum = weights = None
     for b0 in range(0, len(corners), batch_size):
         batch = corners[b0:b0 + batch_size]
-        x = torch.stack([image[:, y:y + tile, x:x + tile] for y, x in batch])
-        logits = forward(x)[:, 0].float()
-        if weights is None:
+        logits = forward(torch.stack([image[:, t:t + tile, l:l + tile] for t, l in batch]))[:, 0].float()
+        if total is None or weight_sum is None or weights is None:  # the first batch fixes the device
             weights = gaussian_weights(tile).to(logits.device)
             total = torch.zeros((h, w), dtype=torch.float32, device=logits.device)
             weight_sum = torch.zeros_like(total)
-        for (y, x), tile_logits in zip(batch, logits):  # fixed order: independent of the batch size
-            total[y:y + tile, x:x + tile] += tile_logits * weights
-            weight_sum[y:y + tile, x:x + tile] += weights
+        for (top, left), tile_logits in zip(batch, logits):  # fixed order: independent of the batch size
+            total[top:top + tile, left:left + tile] += tile_logits * weights
+            weight_sum[top:top + tile, left:left + tile] += weights
+    assert total is not None and weight_sum is not None
     return total / weight_sum

@@ -87,7 +87,8 @@ def _forward(model: torch.nn.Module, x: torch.Tensor, device: torch.device, amp:
 def _pad_plane(plane: np.ndarray, size: tuple[int, int]) -> tuple[torch.Tensor, tuple]:
     """``(C, H, W)`` padded (centred, channel minimum) to at least ``size``; returns it and the padding."""
     pads = pad_amounts(plane.shape[-2:], size)
-    return torch.from_numpy(np.array(pad_image(np.asarray(plane, np.float32), pads), np.float32)), pads  # copy: mmap is read-only
+    padded = np.array(pad_image(np.asarray(plane, np.float32), pads), np.float32)  # a copy: mmaps are read-only
+    return torch.from_numpy(padded), pads
 
 
 def _crop(logits: torch.Tensor, pads, h: int, w: int) -> torch.Tensor:
@@ -130,7 +131,7 @@ def predict_probabilities(model: torch.nn.Module, image: np.ndarray, input_size:
         return torch.sigmoid(_crop(logits, pads, h, w)).cpu().numpy().astype(np.float32)
     if image.ndim != 4:
         raise ValueError(f"expected an image (C, H, W) or a volume (C, D, H, W), got shape {image.shape}")
-    c, d, h, w = image.shape
+    _, d, h, w = image.shape
     out = np.empty((d, h, w), np.float32)
     if max(h, w) > volume_tile_size:
         tile = round_up(volume_tile_size, divisor)
