@@ -3,8 +3,8 @@
 A synthetic fundus data set is generated here with the generator of the default run
 (`lesionbench.data.synthetic.make_fundus`: dots, haemorrhages and exudates of about 1 to 100 pixels, their
 size in pixels independent of the image size) and prepared as the pipeline prepares it (z-score, no
-resize). The default, 512 x 768 images and 256-pixel patches, has exactly the resize factors of IDRiD in
-config/full.yaml (1024 x 1536 prepared, input_size 512: 2-fold and 3-fold) at a quarter of the compute;
+resize). The default, 512 x 768 images and 256-pixel patches, has exactly the resize factors of the earlier
+IDRiD protocol (prepared at 1024 x 1536, squashed to 512 x 512: 2-fold and 3-fold) at a quarter of the compute;
 `--size 1024 1536 --input-size 512` runs the full scale. The same model, seed, optimizer and step budget
 are then trained twice with `lesionbench.training.train`:
 - `resize`: every image squashed to `input_size x input_size` (training.mode: resize), logits resized back;
