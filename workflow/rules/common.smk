@@ -6,9 +6,33 @@ FIGURES = config["figures"]
 DATASETS = sorted(config["datasets"])
 TRAINED_MODELS = sorted(config["models"])
 # Predictions made by other tools, evaluated and compared exactly like a trained model: name -> folder
-# (with a `{dataset}` placeholder) holding one prediction file per test case (docs/contracts.md).
+# (a `{dataset}` placeholder is replaced by the data set name) holding one prediction file per test case
+# (docs/contracts.md).
 EXTERNAL_MODELS = dict(config.get("external_models") or {})
 MODELS = sorted(TRAINED_MODELS + list(EXTERNAL_MODELS))
+# Evaluation-only data sets (`split: {all_test: true}`, e.g. the `references` source that `lesionbench compare`
+# configures): every case is a test case, so nothing can be trained on them; only external models are scored.
+EVALUATION_ONLY = sorted(d for d in DATASETS if config["datasets"][d]["split"].get("all_test"))
+# The evaluation-only run of one data set (`lesionbench compare`) also writes summary.json and
+# metrics/{model}/ tables (workflow/rules/compare.smk).
+COMPARE_MODE = bool(EVALUATION_ONLY) and EVALUATION_ONLY == DATASETS and len(DATASETS) == 1
+if not MODELS:
+    raise ValueError("config: no model to evaluate; configure `models` (trained here) or `external_models`")
+if EVALUATION_ONLY and TRAINED_MODELS:
+    raise ValueError(f"config: data sets {EVALUATION_ONLY} are evaluation-only (split.all_test: every case is a "
+                     f"test case) but models {TRAINED_MODELS} would be trained on them; set `models: {{}}` and "
+                     f"list predictions under `external_models`, or give these data sets a train/val split")
+if len(DATASETS) > 1:
+    _shared = sorted(m for m, folder in EXTERNAL_MODELS.items() if "{dataset}" not in folder)
+    if _shared:
+        raise ValueError(f"config: external_models {_shared} have no {{dataset}} placeholder in their folder, "
+                         f"but {len(DATASETS)} data sets are configured (each needs its own predictions)")
+# How prediction files are read (lesionbench.io.predictions): probability maps only when asked for.
+PREDICTION_READING = {
+    "probability_maps": config["evaluation"]["probability_maps"],
+    "missing_predictions": config["evaluation"]["missing_predictions"],
+}
+PREDICTION_THRESHOLD = config["postprocessing"]["threshold"] if PREDICTION_READING["probability_maps"] else None
 SEEDS = [int(s) for s in config["seeds"]]
 SCRIPTS = str(Path(workflow.basedir) / "scripts")
 SRC = Path(workflow.basedir) / "src" / "lesionbench"
@@ -49,6 +73,7 @@ SOURCE_CODE = {
     "wmh": ["data/sources/wmh.py", "data/sources/lits.py", "data/download.py"],
     "lits": ["data/sources/lits.py", "data/download.py"],
     "idrid": ["data/sources/idrid.py", "data/download.py"],
+    "references": ["data/sources/references.py", "data/sources/folder.py"],
 }
 
 

@@ -10,7 +10,7 @@ rule evaluate:
         prepared=f"{R}/data/{{dataset}}/prepared",
         split=f"{R}/data/{{dataset}}/split.csv",
         lesions=f"{R}/data/{{dataset}}/lesions.csv",
-        code=code("metrics", "evaluation", "postprocess.py", "components.py"),
+        code=code("metrics", "evaluation", "postprocess.py", "components.py", "io/predictions.py"),
     output:
         per_case=f"{R}/metrics/{{dataset}}/{{model}}/seed{{seed}}/per_case.csv",
         per_lesion=f"{R}/metrics/{{dataset}}/{{model}}/seed{{seed}}/per_lesion.csv",
@@ -18,6 +18,7 @@ rule evaluate:
         evaluation=lambda w: config["datasets"][w.dataset]["evaluation"],
         postprocessing=config["postprocessing"],
         distance_penalty_mm=config["evaluation"].get("distance_penalty_mm"),
+        reading=PREDICTION_READING,
     log:
         f"{R}/logs/evaluate/{{dataset}}/{{model}}/seed{{seed}}.log",
     benchmark:

@@ -74,7 +74,7 @@ rule figure_qualitative_examples:
         prepared=expand(f"{R}/data/{{dataset}}/prepared", dataset=DATASETS),
         predictions=[predictions_dir(d, m, QUALITATIVE_SEED) for d in DATASETS for m in MODELS],
         code=code(*PLOT_CORE, "plots/qualitative.py", "stats/ranking.py", "stats/strata.py", "data/lesions.py",
-                  "components.py", "io/cases.py", "io/predictions.py", "io/images.py"),
+                  "components.py", "io/cases.py", "io/predictions.py", "io/images.py", "evaluation/folder.py"),
     output:
         figure=report(f"{FIGURES}/qualitative_small_lesion_examples.png",
                       caption="../report/qualitative_small_lesion_examples.rst", category="Figures",
@@ -82,6 +82,7 @@ rule figure_qualitative_examples:
     params:
         prediction_keys=[[d, m] for d in DATASETS for m in MODELS],
         examples_per_dataset=2,
+        threshold=PREDICTION_THRESHOLD,
         dice_tolerance=0.05,
     log:
         f"{R}/logs/figures/qualitative_small_lesion_examples.log",
@@ -116,4 +117,4 @@ TARGETS += [
     f"{FIGURES}/quartile_disagreement.png",
     f"{FIGURES}/ranking_reversal_matrix.png",
     f"{FIGURES}/qualitative_small_lesion_examples.png",
-] + expand(f"{FIGURES}/training_curves_{{dataset}}.png", dataset=DATASETS)
+] + expand(f"{FIGURES}/training_curves_{{dataset}}.png", dataset=DATASETS if TRAINED_MODELS else [])
