@@ -86,8 +86,8 @@ def dataset_summary(names: list[str], datasets: dict, splits: dict, lesions: dic
         rows.append(row)
     table = pd.DataFrame(rows).sort_values("dataset").reset_index(drop=True)
     counts = table[[c for c in table.columns if c.startswith(("cases_", "lesions_"))]]
-    trained = [not datasets[n].get("all_test") for n in table["dataset"]]
-    needed = table[[f"cases_{s}" for s in SPLITS]].where(trained, table[["cases_test"] * len(SPLITS)].to_numpy())
-    if counts.isna().any().any() or (needed <= 0).any().any():
+    empty = any(row[f"cases_{s}"] <= 0 for _, row in table.iterrows()
+                for s in (("test",) if datasets[row["dataset"]].get("all_test") else SPLITS))
+    if counts.isna().any().any() or empty:
         raise ValidationError("dataset summary is missing case counts for some split")
     return table
