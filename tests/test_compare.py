@@ -392,3 +392,35 @@ def test_msd_label_map_reads_lesion_labels_for_references_and_predictions(tmp_pa
         row = evaluate_case(ref, pred, (2.5, 0.8, 0.8), tolerance_mm=1.0, dilation_mm=2.0).case_row()
         got = per_case.set_index("case_id").loc[cid]
         assert got["dice"] == pytest.approx(row["dice"]) and got["hd95"] == pytest.approx(row["hd95"])
+
+
+def test_compare_config_passes_the_schema_and_lint(tmp_path):
+    """The config the command writes is valid on its own, and the workflow in compare mode lints clean."""
+    from argparse import Namespace
+
+    import yaml
+
+    from lesionbench.compare.command import build_config, parse_predictions
+
+    refs_dir, preds, _ = png_fixture(tmp_path)
+    args = Namespace(out=tmp_path / "out", reference=refs_dir, images=None, spacing=[0.5, 0.5], lesion_labels=None,
+                     ignore_labels=[2], tolerance_mm=1.0, dilation_mm=2.0, threshold=0.4, min_component_voxels=0,
+                     penalty_mm=None, missing_as_empty=True)
+    config = build_config(args, parse_predictions([f"a={preds['model_a']}"]))
+    assert config["evaluation"] == {"distance_penalty_mm": None, "probability_maps": True,
+                                    "missing_predictions": "empty"}
+    assert config["datasets"]["reference"]["labels"] == {"ignore": [2]}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--lint", "--configfile", str(path)], cwd=ROOT,
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
+    assert proc.returncode == 0 and "Congratulations" in proc.stdout + proc.stderr, proc.stderr[-3000:]
+    # an evaluation-only data set has no training cases: a trained model on it is refused at config time
+    config["models"] = {"unet": {"encoder": "vgg11_bn"}}
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--snakefile", str(ROOT / "Snakefile"), "--configfile", str(path)],
+        cwd=tmp_path, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
+    assert proc.returncode != 0
+    assert "are evaluation-only (split.all_test: every case is a test case) but models ['unet']" in \
+        proc.stdout + proc.stderr
