@@ -12,7 +12,7 @@ if COMPARE_MODE:
                             model=MODELS),
             per_lesion=expand(f"{R}/metrics/{COMPARE_DATASET}/{{model}}/seed{COMPARE_SEED}/per_lesion.csv",
                               model=MODELS),
-            code=code("compare/summary.py", "io/atomic.py", "io/tables.py"),
+            code=script_code("compare_summary.py"),
         output:
             summary=f"{R}/summary.json",
             per_case=expand(f"{R}/metrics/{{model}}/per_case.csv", model=MODELS),
