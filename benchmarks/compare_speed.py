@@ -34,12 +34,12 @@ import torch
 from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from metrics_speed import make_case, monai_hd95_asd  # noqa: E402 (the shared case generator)
+from metrics_speed import make_case, monai_hd95_asd
 
-from lesionbench.io.images import write_nifti  # noqa: E402
+from lesionbench.io.images import write_nifti
 
 ROOT = Path(__file__).resolve().parents[1]
-SHAPE = (64, 512, 512)            # slice axis first (prepared layout); files are 512 x 512 x 64
+SHAPE = (64, 512, 512)  # slice axis first (prepared layout); files are 512 x 512 x 64
 SPACING = (2.5, 0.8, 0.8)
 AFFINE = np.diag([0.8, 0.8, 2.5, 1.0])
 
@@ -51,9 +51,16 @@ def to_file(mask: np.ndarray) -> np.ndarray:
 def build(root: Path, n_cases: int) -> tuple[Path, dict[str, Path], list]:
     dataset = root / "nnUNet_raw" / "Dataset900_CTLesions"
     (dataset / "labelsTs").mkdir(parents=True)
-    (dataset / "dataset.json").write_text(json.dumps({"channel_names": {"0": "CT"}, "numTraining": 0,
-                                                      "labels": {"background": 0, "lesion": 1},
-                                                      "file_ending": ".nii.gz"}))
+    (dataset / "dataset.json").write_text(
+        json.dumps(
+            {
+                "channel_names": {"0": "CT"},
+                "numTraining": 0,
+                "labels": {"background": 0, "lesion": 1},
+                "file_ending": ".nii.gz",
+            }
+        )
+    )
     preds = {"model_a": root / "pred_a", "model_b": root / "pred_b"}
     for folder in preds.values():
         folder.mkdir()
@@ -83,15 +90,35 @@ def main(argv=None) -> None:
     try:
         t0 = time.perf_counter()
         dataset, preds, pairs = build(root, args.cases)
-        print(f"built {args.cases} volumes {SHAPE[1]}x{SHAPE[2]}x{SHAPE[0]} "
-              f"({np.mean([len(np.unique(ndimage.label(p[2])[0])) - 1 for p in pairs[::2]]):.1f} lesions each) "
-              f"and 2 prediction folders in {time.perf_counter() - t0:.1f} s", flush=True)
+        print(
+            f"built {args.cases} volumes {SHAPE[1]}x{SHAPE[2]}x{SHAPE[0]} "
+            f"({np.mean([len(np.unique(ndimage.label(p[2])[0])) - 1 for p in pairs[::2]]):.1f} lesions each) "
+            f"and 2 prediction folders in {time.perf_counter() - t0:.1f} s",
+            flush=True,
+        )
 
         out = root / "out"
         env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1")
-        cmd = [sys.executable, "-m", "lesionbench.cli", "compare", "--reference", str(dataset),
-               "--predictions", f"model_a={preds['model_a']}", "--predictions", f"model_b={preds['model_b']}",
-               "--out", str(out), "--cores", "2", "--tolerance-mm", "2", "--dilation-mm", "3"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "lesionbench.cli",
+            "compare",
+            "--reference",
+            str(dataset),
+            "--predictions",
+            f"model_a={preds['model_a']}",
+            "--predictions",
+            f"model_b={preds['model_b']}",
+            "--out",
+            str(out),
+            "--cores",
+            "2",
+            "--tolerance-mm",
+            "2",
+            "--dilation-mm",
+            "3",
+        ]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         ours = time.perf_counter() - t0
@@ -115,8 +142,10 @@ def main(argv=None) -> None:
         print(f"{'lesionbench compare, whole study, 2 cores':44s}{ours:10.1f}{n / ours:10.3f}{2 * n / ours:10.3f}")
         print(f"{'MONAI HD95 + ASD alone (2 threads)':44s}{theirs:10.1f}{n / theirs:10.3f}{2 * n / theirs:10.3f}")
         print(f"\nspeed-up of the whole command over MONAI's two metrics: {theirs / ours:.2f}x")
-        print(f"largest |difference| to MONAI: HD95 {diffs[:, 0].max():.2e} mm, ASD {diffs[:, 1].max():.2e} mm "
-              f"over {len(diffs)} pairs")
+        print(
+            f"largest |difference| to MONAI: HD95 {diffs[:, 0].max():.2e} mm, ASD {diffs[:, 1].max():.2e} mm "
+            f"over {len(diffs)} pairs"
+        )
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

@@ -18,7 +18,7 @@ def _blobs(shape, centres, radius):
     grid = np.indices(shape)
     mask = np.zeros(shape, np.uint8)
     for c in centres:
-        mask[sum((g - ci) ** 2 for g, ci in zip(grid, c)) <= radius ** 2] = 1
+        mask[sum((g - ci) ** 2 for g, ci in zip(grid, c)) <= radius**2] = 1
     return mask
 
 
@@ -56,9 +56,16 @@ def nnunet_fixture(root: Path, n: int = 4) -> tuple[Path, dict[str, Path], dict]
     dataset = root / "nnUNet_raw" / "Dataset501_Lesions"
     (dataset / "labelsTs").mkdir(parents=True)
     (dataset / "imagesTs").mkdir()
-    (dataset / "dataset.json").write_text(json.dumps({
-        "channel_names": {"0": "CT"}, "labels": {"background": 0, "lesion": 1}, "numTraining": 0,
-        "file_ending": ".nii.gz"}))
+    (dataset / "dataset.json").write_text(
+        json.dumps(
+            {
+                "channel_names": {"0": "CT"},
+                "labels": {"background": 0, "lesion": 1},
+                "numTraining": 0,
+                "file_ending": ".nii.gz",
+            }
+        )
+    )
     refs = volume_cases(n)
     preds = {"nnunet_3d": root / "pred_3d", "nnunet_2d": root / "pred_2d"}
     for folder in preds.values():
@@ -68,11 +75,16 @@ def nnunet_fixture(root: Path, n: int = 4) -> tuple[Path, dict[str, Path], dict]
     for k, (cid, labels) in enumerate(refs.items()):
         write_nifti(labels, AFFINE, dataset / "labelsTs" / f"{cid}.nii.gz", spacing=(0.8, 0.8, 2.5))
         image = labels.astype(np.float32) * 100 + np.random.default_rng(k).normal(0, 5, labels.shape)
-        write_nifti(image.astype(np.float32), AFFINE, dataset / "imagesTs" / f"{cid}_0000.nii.gz",
-                    spacing=(0.8, 0.8, 2.5))
+        write_nifti(
+            image.astype(np.float32), AFFINE, dataset / "imagesTs" / f"{cid}_0000.nii.gz", spacing=(0.8, 0.8, 2.5)
+        )
         write_nifti(perturb(labels, k), AFFINE, preds["nnunet_3d"] / f"{cid}.nii.gz", spacing=(0.8, 0.8, 2.5))
-        write_nifti(perturb(labels, 100 + k, drop_lesion=True), AFFINE, preds["nnunet_2d"] / f"{cid}.nii.gz",
-                    spacing=(0.8, 0.8, 2.5))
+        write_nifti(
+            perturb(labels, 100 + k, drop_lesion=True),
+            AFFINE,
+            preds["nnunet_2d"] / f"{cid}.nii.gz",
+            spacing=(0.8, 0.8, 2.5),
+        )
     return dataset, preds, refs
 
 

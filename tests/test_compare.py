@@ -28,12 +28,34 @@ from lesionbench.evaluation import PER_CASE_COLUMNS, PER_LESION_COLUMNS
 from lesionbench.io.images import write_nifti
 from lesionbench.metrics.case import evaluate_case
 
-CASE_METRICS = ["dice", "iou", "hd95", "asd", "contour_f1", "nsd", "n_ref_lesions", "n_hit_lesions",
-                "n_fp_lesions", "ref_voxels", "pred_voxels"]
-TABLES = ["overall_metrics.csv", "size_stratified_metrics.csv", "small_lesion_metrics.csv", "ranking_reversals.csv",
-          "ranking_reversal_summary.csv", "bootstrap_directional_robustness.csv", "dataset_summary.csv"]
-FIGURES = ["overall_vs_small_lesion_comparison.png", "quartile_disagreement.png", "ranking_reversal_matrix.png",
-           "qualitative_small_lesion_examples.png"]
+CASE_METRICS = [
+    "dice",
+    "iou",
+    "hd95",
+    "asd",
+    "contour_f1",
+    "nsd",
+    "n_ref_lesions",
+    "n_hit_lesions",
+    "n_fp_lesions",
+    "ref_voxels",
+    "pred_voxels",
+]
+TABLES = [
+    "overall_metrics.csv",
+    "size_stratified_metrics.csv",
+    "small_lesion_metrics.csv",
+    "ranking_reversals.csv",
+    "ranking_reversal_summary.csv",
+    "bootstrap_directional_robustness.csv",
+    "dataset_summary.csv",
+]
+FIGURES = [
+    "overall_vs_small_lesion_comparison.png",
+    "quartile_disagreement.png",
+    "ranking_reversal_matrix.png",
+    "qualitative_small_lesion_examples.png",
+]
 
 
 def compare(*args) -> int:
@@ -103,9 +125,21 @@ def check_outputs(out, models):
 def test_nnunet_layout_end_to_end(tmp_path):
     dataset, preds, refs = nnunet_fixture(tmp_path)
     out = tmp_path / "out"
-    assert compare("--reference", dataset, "--predictions", f"nnunet_3d={preds['nnunet_3d']}",
-                   "--predictions", f"nnunet_2d={preds['nnunet_2d']}", "--images", dataset / "imagesTs",
-                   "--out", out) == 0
+    assert (
+        compare(
+            "--reference",
+            dataset,
+            "--predictions",
+            f"nnunet_3d={preds['nnunet_3d']}",
+            "--predictions",
+            f"nnunet_2d={preds['nnunet_2d']}",
+            "--images",
+            dataset / "imagesTs",
+            "--out",
+            out,
+        )
+        == 0
+    )
     check_outputs(out, ["nnunet_3d", "nnunet_2d"])
     for model, folder in preds.items():
         expected = {}
@@ -125,35 +159,85 @@ def test_nnunet_layout_end_to_end(tmp_path):
 def test_png_end_to_end_and_snakemake_on_the_written_config(tmp_path):
     refs_dir, preds, refs = png_fixture(tmp_path)
     out = tmp_path / "out"
-    assert compare("--reference", refs_dir, "--predictions", f"model_a={preds['model_a']}", "--predictions",
-                   f"model_b={preds['model_b']}", "--spacing", 0.5, 0.25, "--tolerance-mm", 0.5,
-                   "--dilation-mm", 1.0, "--out", out) == 0
+    assert (
+        compare(
+            "--reference",
+            refs_dir,
+            "--predictions",
+            f"model_a={preds['model_a']}",
+            "--predictions",
+            f"model_b={preds['model_b']}",
+            "--spacing",
+            0.5,
+            0.25,
+            "--tolerance-mm",
+            0.5,
+            "--dilation-mm",
+            1.0,
+            "--out",
+            out,
+        )
+        == 0
+    )
     check_outputs(out, ["model_a", "model_b"])
     for model, folder in preds.items():
-        expected = {cid: expected_rows(ref > 0, np.asarray(Image.open(folder / f"{cid}.png")) > 0, (0.5, 0.25),
-                                       tolerance_mm=0.5, dilation_mm=1.0) for cid, ref in refs.items()}
+        expected = {
+            cid: expected_rows(
+                ref > 0,
+                np.asarray(Image.open(folder / f"{cid}.png")) > 0,
+                (0.5, 0.25),
+                tolerance_mm=0.5,
+                dilation_mm=1.0,
+            )
+            for cid, ref in refs.items()
+        }
         check_summary(out, model, check_tables(out, model, expected))
     # the written config alone, run by snakemake from another checkout copy, gives the same tables
     work = copy_workflow(tmp_path / "wf")
     again = tmp_path / "again"
     env = dict(os.environ, PYTHONPATH=str(work / "src"))
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(out / "config.yaml"),
-                           "--config", f"results={again}", f"figures={again / 'figures'}"],
-                          cwd=work, env=env, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--cores",
+            "2",
+            "--configfile",
+            str(out / "config.yaml"),
+            "--config",
+            f"results={again}",
+            f"figures={again / 'figures'}",
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
-    for name in ["metrics/model_a/per_case.csv", "metrics/model_b/per_lesion.csv", "overall_metrics.csv",
-                 "size_stratified_metrics.csv", "ranking_reversals.csv", "bootstrap_directional_robustness.csv"]:
+    for name in [
+        "metrics/model_a/per_case.csv",
+        "metrics/model_b/per_lesion.csv",
+        "overall_metrics.csv",
+        "size_stratified_metrics.csv",
+        "ranking_reversals.csv",
+        "bootstrap_directional_robustness.csv",
+    ]:
         pd.testing.assert_frame_equal(pd.read_csv(out / name), pd.read_csv(again / name), check_exact=True)
-    assert json.loads((out / "summary.json").read_text())["models"] == \
-        json.loads((again / "summary.json").read_text())["models"]
+    assert (
+        json.loads((out / "summary.json").read_text())["models"]
+        == json.loads((again / "summary.json").read_text())["models"]
+    )
 
 
 @pytest.mark.slow
 def test_one_prediction_folder_says_there_is_nothing_to_compare(tmp_path):
     dataset, preds, _ = nnunet_fixture(tmp_path, n=3)
     out = tmp_path / "out"
-    assert compare("--reference", dataset / "labelsTs", "--predictions", f"only={preds['nnunet_3d']}",
-                   "--out", out) == 0
+    assert (
+        compare("--reference", dataset / "labelsTs", "--predictions", f"only={preds['nnunet_3d']}", "--out", out) == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert list(summary["models"]) == ["only"] and "nothing to compare" in summary["comparison"]
     assert len(pd.read_csv(out / "bootstrap_directional_robustness.csv")) == 0  # no model pair
@@ -178,8 +262,26 @@ def test_values_equal_the_study_evaluation_of_trained_predictions(tiny_run, tmp_
     for m in models:
         args += ["--predictions", f"{m}_copy={run / 'predictions' / dataset / m / 'seed0'}"]
     out = tmp_path / "out"
-    assert compare("--reference", refs, *args, "--lesion-labels", 1, "--ignore-labels", 2, "--tolerance-mm", 2.0,
-                   "--dilation-mm", 3.0, "--min-component-voxels", 3, "--out", out) == 0
+    assert (
+        compare(
+            "--reference",
+            refs,
+            *args,
+            "--lesion-labels",
+            1,
+            "--ignore-labels",
+            2,
+            "--tolerance-mm",
+            2.0,
+            "--dilation-mm",
+            3.0,
+            "--min-component-voxels",
+            3,
+            "--out",
+            out,
+        )
+        == 0
+    )
     for m in models:
         study = pd.read_csv(run / "metrics" / dataset / m / "seed0" / "per_case.csv", dtype={"case_id": str})
         ours = pd.read_csv(out / "metrics" / f"{m}_copy" / "per_case.csv", dtype={"case_id": str})
@@ -200,12 +302,23 @@ def test_values_equal_the_study_evaluation_of_trained_predictions(tiny_run, tmp_
 
 
 def test_missing_cases_are_all_listed_and_nothing_is_written(tmp_path, capsys):
-    dataset, preds, refs = nnunet_fixture(tmp_path)
+    dataset, preds, _ = nnunet_fixture(tmp_path)
     for cid in ("case_001", "case_003"):
         (preds["nnunet_2d"] / f"{cid}.nii.gz").unlink()
     out = tmp_path / "out"
-    assert compare("--reference", dataset, "--predictions", f"a={preds['nnunet_3d']}", "--predictions",
-                   f"b={preds['nnunet_2d']}", "--out", out) == 1
+    assert (
+        compare(
+            "--reference",
+            dataset,
+            "--predictions",
+            f"a={preds['nnunet_3d']}",
+            "--predictions",
+            f"b={preds['nnunet_2d']}",
+            "--out",
+            out,
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert "2 of 4 reference cases have no prediction: ['case_001', 'case_003']" in err
     assert str(preds["nnunet_2d"]) in err and "--missing-as-empty" in err
@@ -224,15 +337,15 @@ def test_duplicate_case_ids_are_refused(tmp_path, capsys):
 
 
 def test_extra_prediction_files_are_warned_about_and_ignored(tmp_path, caplog):
-    from lesionbench.compare.command import check_inputs, parse_predictions
     from argparse import Namespace
+
+    from lesionbench.compare.command import check_inputs, parse_predictions
 
     dataset, preds, _ = nnunet_fixture(tmp_path)
     shutil.copy(preds["nnunet_3d"] / "case_000.nii.gz", preds["nnunet_3d"] / "case_999.nii.gz")
     args = Namespace(reference=dataset, images=None, missing_as_empty=False)
     warnings = check_inputs(args, parse_predictions([f"m={preds['nnunet_3d']}"]))
-    assert warnings == [f"{preds['nnunet_3d']} (m): 1 file(s) match no reference case and are ignored: "
-                        f"case_999.nii.gz"]
+    assert warnings == [f"{preds['nnunet_3d']} (m): 1 file(s) match no reference case and are ignored: case_999.nii.gz"]
 
 
 def test_bad_names_and_settings_are_refused(tmp_path, capsys):
@@ -262,8 +375,13 @@ def _stage(tmp_path, ds_cfg):
 
 
 def ref_config(path, **extra):
-    return {"source": "references", "path": str(path), "split": {"all_test": True},
-            "preprocessing": {"normalization": "minmax", "resize": None}, **extra}
+    return {
+        "source": "references",
+        "path": str(path),
+        "split": {"all_test": True},
+        "preprocessing": {"normalization": "minmax", "resize": None},
+        **extra,
+    }
 
 
 def test_reference_folder_without_a_lesion_is_refused(tmp_path):
@@ -280,8 +398,11 @@ def test_unknown_reference_label_values_are_refused(tmp_path):
     labels = refs["case_002"].copy()
     labels[0, 0, 0] = 3
     write_nifti(labels, AFFINE, dataset / "labelsTs" / "case_002.nii.gz")
-    with pytest.raises(SourceError, match=r"case_002.nii.gz \(case 'case_002'\): unknown label values \[3\]; "
-                                          r"the data set's labels are \[0, 1\]"):
+    with pytest.raises(
+        SourceError,
+        match=r"case_002.nii.gz \(case 'case_002'\): unknown label values \[3\]; "
+        r"the data set's labels are \[0, 1\]",
+    ):
         _stage(tmp_path, ref_config(dataset))
 
 
@@ -295,10 +416,18 @@ def test_unreadable_reference_is_named(tmp_path):
 def _evaluate(tmp_path, results, predictions, **settings):
     from lesionbench.evaluation import Settings, evaluate_to_files
 
-    return evaluate_to_files(predictions, results / "prepared", results / "split.csv", tmp_path / "pc.csv",
-                             tmp_path / "pl.csv", dataset="reference", model="m", seed=0,
-                             settings=Settings(tolerance_mm=1.0, dilation_mm=2.0, **settings),
-                             lesions_csv=results / "lesions.csv")
+    return evaluate_to_files(
+        predictions,
+        results / "prepared",
+        results / "split.csv",
+        tmp_path / "pc.csv",
+        tmp_path / "pl.csv",
+        dataset="reference",
+        model="m",
+        seed=0,
+        settings=Settings(tolerance_mm=1.0, dilation_mm=2.0, **settings),
+        lesions_csv=results / "lesions.csv",
+    )
 
 
 def test_prediction_geometry_and_content_errors_name_case_and_files(tmp_path):
@@ -309,14 +438,20 @@ def test_prediction_geometry_and_content_errors_name_case_and_files(tmp_path):
     folder = preds["nnunet_3d"]
     ref_file = dataset / "labelsTs" / "case_001.nii.gz"
     cases = [
-        (lambda: write_nifti(refs["case_001"][:, :, :5], AFFINE, folder / "case_001.nii.gz"),
-         r"case 'case_001': .*case_001.nii.gz: shape \(5, 28, 24\) does not match the reference \(6, 28, 24\)"),
-        (lambda: write_nifti(refs["case_001"], AFFINE @ np.diag([1.5, 1, 1, 1]), folder / "case_001.nii.gz"),
-         r"case_001.nii.gz: affine \[\[-1.2, 0.0, 0.0, 12.0\].*does not match the reference .*case_001.nii.gz "
-         r"affine \[\[-0.8, 0.0, 0.0, 12.0\]"),
+        (
+            lambda: write_nifti(refs["case_001"][:, :, :5], AFFINE, folder / "case_001.nii.gz"),
+            r"case 'case_001': .*case_001.nii.gz: shape \(5, 28, 24\) does not match the reference \(6, 28, 24\)",
+        ),
+        (
+            lambda: write_nifti(refs["case_001"], AFFINE @ np.diag([1.5, 1, 1, 1]), folder / "case_001.nii.gz"),
+            r"case_001.nii.gz: affine \[\[-1.2, 0.0, 0.0, 12.0\].*does not match the reference .*case_001.nii.gz "
+            r"affine \[\[-0.8, 0.0, 0.0, 12.0\]",
+        ),
         (lambda: (folder / "case_001.nii.gz").write_bytes(b"garbage"), r"case_001.nii.gz: cannot read NIfTI"),
-        (lambda: write_nifti(refs["case_001"] * 7, AFFINE, folder / "case_001.nii.gz"),
-         r"case_001.nii.gz: prediction holds values \[0, 7\]; a prediction must hold 0 and the label values \[1\]"),
+        (
+            lambda: write_nifti(refs["case_001"] * 7, AFFINE, folder / "case_001.nii.gz"),
+            r"case_001.nii.gz: prediction holds values \[0, 7\]; a prediction must hold 0 and the label values \[1\]",
+        ),
     ]
     for break_it, message in cases:
         break_it()
@@ -327,7 +462,7 @@ def test_prediction_geometry_and_content_errors_name_case_and_files(tmp_path):
 
 
 def test_missing_as_empty_scores_and_flags_the_case(tmp_path, caplog):
-    dataset, preds, refs = nnunet_fixture(tmp_path)
+    dataset, preds, _ = nnunet_fixture(tmp_path)
     results = _stage(tmp_path, ref_config(dataset))
     (preds["nnunet_3d"] / "case_002.nii.gz").unlink()
     per_case, _ = _evaluate(tmp_path, results, preds["nnunet_3d"], missing_as_empty=True)
@@ -351,16 +486,23 @@ def test_layouts_are_discovered(tmp_path):
     # Medical Segmentation Decathlon: labels keyed by value, masks in labelsTr, macOS "._" files skipped
     msd = tmp_path / "Task03_Liver"
     (msd / "labelsTr").mkdir(parents=True)
-    (msd / "dataset.json").write_text(json.dumps({"name": "Liver", "labels": {"0": "background", "1": "liver",
-                                                  "2": "cancer"}, "training": [], "test": []}))
+    (msd / "dataset.json").write_text(
+        json.dumps(
+            {"name": "Liver", "labels": {"0": "background", "1": "liver", "2": "cancer"}, "training": [], "test": []}
+        )
+    )
     for cid, labels in volume_cases(2).items():
         write_nifti(labels * 2, AFFINE, msd / "labelsTr" / f"liver_{cid[-1]}.nii.gz")
     (msd / "labelsTr" / "._liver_0.nii.gz").write_bytes(b"\x00")
     layout = discover(msd)
     assert (layout.kind, sorted(layout.masks), layout.label_values) == ("msd", ["liver_0", "liver_1"], [1, 2])
     # nnU-Net's ignore label and region-based labels
-    data = {"labels": {"background": 0, "whole": [1, 2], "core": [2], "ignore": 3}, "file_ending": ".png",
-            "channel_names": {"0": "x"}, "numTraining": 1}
+    data = {
+        "labels": {"background": 0, "whole": [1, 2], "core": [2], "ignore": 3},
+        "file_ending": ".png",
+        "channel_names": {"0": "x"},
+        "numTraining": 1,
+    }
     (dataset / "dataset.json").write_text(json.dumps(data))
     Image.fromarray(np.zeros((4, 4), np.uint8)).save(dataset / "labelsTr" / "p1.png")
     layout = discover(dataset)
@@ -372,8 +514,9 @@ def test_msd_label_map_reads_lesion_labels_for_references_and_predictions(tmp_pa
     predictions alike (a prediction holding the liver label is read as background there)."""
     msd = tmp_path / "Task03_Liver"
     (msd / "labelsTr").mkdir(parents=True)
-    (msd / "dataset.json").write_text(json.dumps({"labels": {"0": "background", "1": "liver", "2": "cancer"},
-                                                  "training": []}))
+    (msd / "dataset.json").write_text(
+        json.dumps({"labels": {"0": "background", "1": "liver", "2": "cancer"}, "training": []})
+    )
     pred_dir = tmp_path / "pred"
     pred_dir.mkdir()
     cases = volume_cases(2, seed=3)
@@ -382,8 +525,7 @@ def test_msd_label_map_reads_lesion_labels_for_references_and_predictions(tmp_pa
         liver[2:-2, 2:-2, :] = 1
         labels = np.where(tumour > 0, 2, liver).astype(np.uint8)
         write_nifti(labels, AFFINE, msd / "labelsTr" / f"{cid}.nii.gz")
-        write_nifti(np.where(np.roll(tumour, 1, 0) > 0, 2, liver).astype(np.uint8), AFFINE,
-                    pred_dir / f"{cid}.nii.gz")
+        write_nifti(np.where(np.roll(tumour, 1, 0) > 0, 2, liver).astype(np.uint8), AFFINE, pred_dir / f"{cid}.nii.gz")
     results = _stage(tmp_path, ref_config(msd, labels={"lesion": [2]}))
     per_case, _ = _evaluate(tmp_path, results, pred_dir)
     for cid, tumour in cases.items():
@@ -403,24 +545,49 @@ def test_compare_config_passes_the_schema_and_lint(tmp_path):
     from lesionbench.compare.command import build_config, parse_predictions
 
     refs_dir, preds, _ = png_fixture(tmp_path)
-    args = Namespace(out=tmp_path / "out", reference=refs_dir, images=None, spacing=[0.5, 0.5], lesion_labels=None,
-                     ignore_labels=[2], tolerance_mm=1.0, dilation_mm=2.0, threshold=0.4, min_component_voxels=0,
-                     penalty_mm=None, missing_as_empty=True)
+    args = Namespace(
+        out=tmp_path / "out",
+        reference=refs_dir,
+        images=None,
+        spacing=[0.5, 0.5],
+        lesion_labels=None,
+        ignore_labels=[2],
+        tolerance_mm=1.0,
+        dilation_mm=2.0,
+        threshold=0.4,
+        min_component_voxels=0,
+        penalty_mm=None,
+        missing_as_empty=True,
+    )
     config = build_config(args, parse_predictions([f"a={preds['model_a']}"]))
-    assert config["evaluation"] == {"distance_penalty_mm": None, "probability_maps": True,
-                                    "missing_predictions": "empty"}
+    assert config["evaluation"] == {
+        "distance_penalty_mm": None,
+        "probability_maps": True,
+        "missing_predictions": "empty",
+    }
     assert config["datasets"]["reference"]["labels"] == {"ignore": [2]}
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "--lint", "--configfile", str(path)], cwd=ROOT,
-                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint", "--configfile", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT / "src")),
+    )
     assert proc.returncode == 0 and "Congratulations" in proc.stdout + proc.stderr, proc.stderr[-3000:]
     # an evaluation-only data set has no training cases: a trained model on it is refused at config time
     config["models"] = {"unet": {"encoder": "vgg11_bn"}}
     path.write_text(yaml.safe_dump(config))
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--snakefile", str(ROOT / "Snakefile"), "--configfile", str(path)],
-        cwd=tmp_path, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT / "src")),
+    )
     assert proc.returncode != 0
-    assert "are evaluation-only (split.all_test: every case is a test case) but models ['unet']" in \
-        proc.stdout + proc.stderr
+    assert (
+        "are evaluation-only (split.all_test: every case is a test case) but models ['unet']"
+        in proc.stdout + proc.stderr
+    )

@@ -36,7 +36,7 @@ def test_2d_prediction_png_round_trip(tmp_path):
 
 def test_missing_or_misshapen_prediction_is_named(tmp_path):
     meta = {"case_id": "f1", "ndim": 2, "shape": [5, 7], "spacing": [1, 1]}
-    with pytest.raises(PredictionError, match="f1.png: prediction for test case 'f1' is missing"):
+    with pytest.raises(PredictionError, match=r"f1\.png: prediction for test case 'f1' is missing"):
         read_prediction(tmp_path, meta)
     write_prediction(np.zeros((5, 7)), meta, tmp_path)
     with pytest.raises(PredictionError, match=r"f1.png: shape \(5, 7\) does not match the reference \(6, 7\)"):
@@ -103,5 +103,5 @@ def test_two_files_for_one_case_are_refused(tmp_path):
     meta = {"case_id": "f1", "ndim": 2, "shape": [5, 7], "spacing": [1, 1]}
     write_prediction(np.zeros((5, 7)), meta, tmp_path)
     (tmp_path / "f1.tif").write_bytes((tmp_path / "f1.png").read_bytes())
-    with pytest.raises(PredictionError, match="two prediction files for case 'f1': f1.png, f1.tif"):
+    with pytest.raises(PredictionError, match=r"two prediction files for case 'f1': f1\.png, f1\.tif"):
         read_prediction(tmp_path, meta)

@@ -9,10 +9,12 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    usage = ("usage: lesionbench {compare,evaluate} ...\n\n"
-             "  compare   reference masks and prediction folders in, every study table, figure and report out\n"
-             "  evaluate  per-case and per-lesion tables of one predictions folder against prepared references\n\n"
-             "`lesionbench SUBCOMMAND --help` describes each.")
+    usage = (
+        "usage: lesionbench {compare,evaluate} ...\n\n"
+        "  compare   reference masks and prediction folders in, every study table, figure and report out\n"
+        "  evaluate  per-case and per-lesion tables of one predictions folder against prepared references\n\n"
+        "`lesionbench SUBCOMMAND --help` describes each."
+    )
     if not argv or argv[0] in ("-h", "--help"):
         print(usage)
         return 0 if argv else 2

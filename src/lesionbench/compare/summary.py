@@ -17,8 +17,16 @@ from ..io.atomic import write_csv, write_json
 from ..io.tables import read_table
 
 CASE_METRICS = ["dice", "iou", "hd95", "asd", "contour_f1", "nsd"]
-CASE_VALUES = CASE_METRICS + ["ref_voxels", "pred_voxels", "n_ref_lesions", "n_hit_lesions", "n_fp_lesions",
-                              "ref_empty", "pred_empty", "missing_prediction"]
+CASE_VALUES = CASE_METRICS + [
+    "ref_voxels",
+    "pred_voxels",
+    "n_ref_lesions",
+    "n_hit_lesions",
+    "n_fp_lesions",
+    "ref_empty",
+    "pred_empty",
+    "missing_prediction",
+]
 
 
 def model_summary(per_case: pd.DataFrame) -> dict:
@@ -27,7 +35,7 @@ def model_summary(per_case: pd.DataFrame) -> dict:
     n_ref = int(table["n_ref_lesions"].sum())
     missing = table.loc[table["missing_prediction"].astype(str).str.lower() == "true", "case_id"].astype(str)
     return {
-        "n_cases": int(len(table)),
+        "n_cases": len(table),
         "mean": {m: float(table[m].mean()) for m in CASE_METRICS},
         "lesion_recall": float(table["n_hit_lesions"].sum() / n_ref) if n_ref else None,
         "fp_per_case": float(table["n_fp_lesions"].sum() / len(table)) if len(table) else None,
@@ -44,22 +52,32 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def write_summary(dataset: str, models: list[str], per_case_paths: list, per_lesion_paths: list,
-                  summary_path: str | os.PathLike, model_tables: list, settings: dict) -> dict:
+def write_summary(
+    dataset: str,
+    models: list[str],
+    per_case_paths: list,
+    per_lesion_paths: list,
+    summary_path: str | os.PathLike,
+    model_tables: list,
+    settings: dict,
+) -> dict:
     """Write summary.json and copy each model's per_case / per_lesion tables to ``model_tables``
     (``[(per_case.csv, per_lesion.csv)]`` in the order of ``models``)."""
     from ..evaluation import PER_CASE_COLUMNS, PER_LESION_COLUMNS
 
-    summary = {"dataset": dataset, "settings": settings, "models": {}}
+    models_out: dict[str, dict] = {}
+    summary: dict = {"dataset": dataset, "settings": settings, "models": models_out}
     for model, pc_path, pl_path, (pc_out, pl_out) in zip(models, per_case_paths, per_lesion_paths, model_tables):
         per_case = read_table(pc_path, PER_CASE_COLUMNS)
         per_lesion = read_table(pl_path, PER_LESION_COLUMNS)
-        summary["models"][model] = model_summary(per_case)
+        models_out[model] = model_summary(per_case)
         write_csv(per_case, pc_out)
         write_csv(per_lesion, pl_out)
     summary["comparison"] = (
-        "one model: nothing to compare (the ranking and pairwise tables hold no model pair)" if len(models) < 2
+        "one model: nothing to compare (the ranking and pairwise tables hold no model pair)"
+        if len(models) < 2
         else f"{len(models)} models: see overall_metrics.csv, size_stratified_metrics.csv, ranking_reversals.csv "
-             f"and bootstrap_directional_robustness.csv")
+        f"and bootstrap_directional_robustness.csv"
+    )
     write_json(summary, summary_path)
     return summary

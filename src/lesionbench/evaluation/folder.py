@@ -142,8 +142,8 @@ def prediction_paths(predictions: str | os.PathLike, metas: dict) -> tuple[dict,
 def shared_labels(metas) -> dict | None:
     """The label settings predictions are read with: those recorded by the reference source (the same for
     every case), with the label values found over all cases; None for binary references."""
-    recorded = [(m.get("source") or {}).get("labels") for m in metas]
-    recorded = [r for r in recorded if r]
+    found = [(m.get("source") or {}).get("labels") for m in metas]
+    recorded: list[dict] = [r for r in found if r]
     if not recorded:
         return None
     values = sorted({int(v) for r in recorded for v in (r.get("values") or [])})

@@ -23,8 +23,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .images import (NIFTI_SUFFIXES, RASTER_SUFFIXES, ImageReadError, is_nifti, read_nifti, read_raster,
-                     suffix_of, write_nifti, write_png)
+from .images import (
+    NIFTI_SUFFIXES,
+    RASTER_SUFFIXES,
+    ImageReadError,
+    is_nifti,
+    read_nifti,
+    read_raster,
+    suffix_of,
+    write_nifti,
+    write_png,
+)
 
 # Affines and spacings of a prediction and its reference agree when every entry differs by at most this
 # (mm; absolute plus the same relative share): float32 header rounding passes, a different grid does not.
@@ -166,7 +175,7 @@ def foreground(data: np.ndarray, path, *, labels: dict | None = None, threshold:
     ignore = (labels or {}).get("ignore") or []
     allowed = {0} | ({1} if not lesion else set())
     if labels:
-        allowed |= set((labels.get("values") or [])) | set(lesion or []) | set(ignore)
+        allowed |= set(labels.get("values") or []) | set(lesion or []) | set(ignore)
     if integral and set(values.tolist()) <= allowed:
         if lesion:
             return np.isin(data, lesion)
@@ -203,7 +212,7 @@ def read_prediction(folder: str | os.PathLike, meta: dict, *, threshold: float |
             data = read_raster(path)
             if data.ndim == 3 and len(shape) == 2:  # an RGB(A) export: foreground where any colour is set
                 data = data[..., :3].max(axis=-1)
-            affine = spacing = None
+            affine, spacing = None, None
     except ImageReadError as exc:
         raise PredictionError(str(exc)) from exc
     if tuple(data.shape) != shape:

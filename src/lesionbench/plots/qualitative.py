@@ -159,9 +159,9 @@ def load_example_slice(example: Example, prepared: str | os.PathLike, prediction
         raise FigureInputError(f"{prepared}/{example.case_id}: reference has {n} lesions, no lesion "
                                f"{example.lesion_id} (lesions.csv out of date?)")
     lesion = labels == example.lesion_id
-    labels = _prediction_labels(prepared) if (meta.get("source") or {}).get("labels") else None
-    pa = read_prediction(predictions[example.model_a], meta, threshold=threshold, labels=labels)
-    pb = read_prediction(predictions[example.model_b], meta, threshold=threshold, labels=labels)
+    label_map = _prediction_labels(prepared) if (meta.get("source") or {}).get("labels") else None
+    pa = read_prediction(predictions[example.model_a], meta, threshold=threshold, labels=label_map)
+    pb = read_prediction(predictions[example.model_b], meta, threshold=threshold, labels=label_map)
     ref = np.asarray(case.mask) > 0
     image = np.asarray(case.image)
     k = None

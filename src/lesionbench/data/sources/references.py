@@ -45,10 +45,10 @@ LABEL_FOLDERS = ("labelsTs", "labelsTr")
 class Layout:
     """What ``discover`` found: the layout kind, the masks by case id and the label settings it declares."""
 
-    kind: str                                  # nnunet | msd | folder | plain
+    kind: str  # nnunet | msd | folder | plain
     masks_dir: Path
     masks: dict[str, Path]
-    label_values: list[int] | None = None      # every value a mask may hold (besides 0), when declared
+    label_values: list[int] | None = None  # every value a mask may hold (besides 0), when declared
     ignore_labels: list[int] = field(default_factory=list)
     file_ending: str | None = None
     images_dir: Path | None = None
@@ -127,8 +127,9 @@ def discover(path: str | Path, images: str | Path | None = None) -> Layout:
     else:
         layout = Layout("plain", root, _case_files(root))
     if not layout.masks:
-        raise SourceMissingError(f"{layout.masks_dir}: no reference mask files "
-                                 f"({layout.file_ending or '.nii.gz, .nii, .png, .tif'})")
+        raise SourceMissingError(
+            f"{layout.masks_dir}: no reference mask files ({layout.file_ending or '.nii.gz, .nii, .png, .tif'})"
+        )
     if images is not None:
         layout.images_dir = Path(images).expanduser().resolve()
         if not layout.images_dir.is_dir():
@@ -165,17 +166,20 @@ def acquire(name: str, ds_cfg: dict, raw_dir: Path) -> pd.DataFrame:
     ids = sorted(layout.masks)
     images = image_files(layout.images_dir, ids) if layout.images_dir else {}
     labels = labels_of(ds_cfg, layout.label_values, layout.ignore_labels)
-    log.info("%s: %s layout, %d reference masks in %s, labels %s", name, layout.kind, len(ids), layout.masks_dir,
-             labels)
-    return pd.DataFrame({
-        "case_id": ids,
-        "image": [str(images[c]) if c in images else "" for c in ids],
-        "mask": [str(layout.masks[c]) for c in ids],
-        "official_split": ["test"] * len(ids),
-        "layout": [layout.kind] * len(ids),
-        "label_values": [json.dumps(labels["values"])] * len(ids),
-        "ignore_labels": [json.dumps(labels["ignore"])] * len(ids),
-    })
+    log.info(
+        "%s: %s layout, %d reference masks in %s, labels %s", name, layout.kind, len(ids), layout.masks_dir, labels
+    )
+    return pd.DataFrame(
+        {
+            "case_id": ids,
+            "image": [str(images[c]) if c in images else "" for c in ids],
+            "mask": [str(layout.masks[c]) for c in ids],
+            "official_split": ["test"] * len(ids),
+            "layout": [layout.kind] * len(ids),
+            "label_values": [json.dumps(labels["values"])] * len(ids),
+            "ignore_labels": [json.dumps(labels["ignore"])] * len(ids),
+        }
+    )
 
 
 def _check_values(labels: np.ndarray, allowed, where: str) -> list[int]:
@@ -184,8 +188,10 @@ def _check_values(labels: np.ndarray, allowed, where: str) -> list[int]:
     if allowed is not None:
         unknown = sorted(set(found.tolist()) - {0} - set(allowed))
         if unknown:
-            raise SourceError(f"{where}: unknown label values {unknown}; the data set's labels are "
-                              f"{sorted(set(allowed) | {0})} (dataset.json labels or config labels.values)")
+            raise SourceError(
+                f"{where}: unknown label values {unknown}; the data set's labels are "
+                f"{sorted(set(allowed) | {0})} (dataset.json labels or config labels.values)"
+            )
     return [int(v) for v in found.tolist()]
 
 
@@ -212,21 +218,30 @@ def read_case(row: dict, ds_cfg: dict, raw_dir: Path) -> RawCase:
         data = data.astype(np.int64) if integral else data  # binarize_labels refuses fractional masks
     mask, ign = binarize_labels(data, labels["lesion"], labels["ignore"], str(mask_path))
     flat = data[..., :3].max(axis=-1) if mask.ndim < data.ndim else data
-    allowed = None if labels["values"] is None else list(labels["values"]) + list(labels["lesion"] or []) \
-        + list(labels["ignore"] or [])
+    allowed = (
+        None
+        if labels["values"] is None
+        else list(labels["values"]) + list(labels["lesion"] or []) + list(labels["ignore"] or [])
+    )
     found = _check_values(np.asarray(flat), allowed, f"{mask_path} (case {row['case_id']!r})")
     spacing = tuple(float(s) for s in spacing[: mask.ndim])
     if axis_order is not None:
         mask = np.ascontiguousarray(np.transpose(mask, axis_order))
         ign = None if ign is None else np.ascontiguousarray(np.transpose(ign, axis_order))
         spacing = tuple(spacing[a] for a in axis_order)
-    image = _read_image(image_path, mask.shape, axis_order) if image_path else np.zeros((0,) + mask.shape,
-                                                                                         np.float32)
+    image = _read_image(image_path, mask.shape, axis_order) if image_path else np.zeros((0,) + mask.shape, np.float32)
     # Predictions are read with the same label map: the declared values, else those found in this mask.
     recorded = dict(labels, values=sorted(set(labels["values"] if labels["values"] is not None else found) - {0}))
-    return RawCase(row["case_id"], image, mask, spacing, ign, affine, axis_order,
-                   source={"image": image_path.name if image_path else "", "mask": str(mask_path),
-                           "labels": recorded})
+    return RawCase(
+        row["case_id"],
+        image,
+        mask,
+        spacing,
+        ign,
+        affine,
+        axis_order,
+        source={"image": image_path.name if image_path else "", "mask": str(mask_path), "labels": recorded},
+    )
 
 
 def _read_image(path: Path, shape: tuple, axis_order) -> np.ndarray:
