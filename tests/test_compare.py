@@ -591,3 +591,26 @@ def test_compare_config_passes_the_schema_and_lint(tmp_path):
         "are evaluation-only (split.all_test: every case is a test case) but models ['unet']"
         in proc.stdout + proc.stderr
     )
+
+
+def test_lesionbench_command_dispatches_its_subcommands(capsys):
+    assert lesionbench([]) == 2 and "compare" in capsys.readouterr().out
+    assert lesionbench(["frobnicate"]) == 2 and "unknown command 'frobnicate'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        lesionbench(["evaluate", "--help"])
+    assert stop.value.code == 0 and "--prepared" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as stop:
+        lesionbench(["compare", "--help"])
+    assert stop.value.code == 0 and "--missing-as-empty" in capsys.readouterr().out
+
+
+def test_snakemake_command_uses_the_named_profile_and_cores(tmp_path):
+    from lesionbench.compare.command import CompareError, snakemake_command
+
+    cmd = snakemake_command(ROOT, tmp_path / "config.yaml", tmp_path, None, "laptop")
+    assert cmd[cmd.index("--workflow-profile") + 1] == str(ROOT / "workflow" / "profiles" / "laptop")
+    assert "--cores" not in cmd  # the profile decides
+    cmd = snakemake_command(ROOT, tmp_path / "config.yaml", tmp_path, 3, None)
+    assert cmd[cmd.index("--cores") + 1] == "3" and cmd[cmd.index("--directory") + 1] == str(tmp_path)
+    with pytest.raises(CompareError, match="no such profile"):
+        snakemake_command(ROOT, tmp_path / "config.yaml", tmp_path, None, "nowhere")
