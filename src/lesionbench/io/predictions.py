@@ -131,13 +131,15 @@ def _check_geometry(path: Path, affine: np.ndarray, spacing, meta: dict) -> None
                               f"{_reference_name(meta)} spacing {ref.round(6).tolist()} mm")
 
 
-def _values(data: np.ndarray) -> np.ndarray:
-    """Sorted distinct values (a bincount for small non-negative integers: fast on CT-sized volumes)."""
-    if data.dtype == bool:
-        return np.flatnonzero(np.bincount(data.ravel().view(np.uint8), minlength=1))
-    if data.dtype.kind in "ui" and data.size and data.min() >= 0 and data.max() < 65536:
-        return np.flatnonzero(np.bincount(data.ravel()))
-    return np.unique(data)
+def distinct_values(data: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of a mask-like array. Sorts only the non-zero voxels (few in a lesion mask), so a
+    CT-sized volume takes one pass instead of a full sort."""
+    data = np.asarray(data)
+    nonzero = data[data != 0]
+    values = np.unique(nonzero)
+    if nonzero.size < data.size:
+        values = np.union1d(values, np.zeros(1, data.dtype))
+    return values
 
 
 def _shown(values) -> str:
@@ -157,7 +159,7 @@ def foreground(data: np.ndarray, path, *, labels: dict | None = None, threshold:
         return data
     if not np.issubdtype(data.dtype, np.number):
         raise PredictionError(f"{path}: prediction has non-numeric type {data.dtype}")
-    values = _values(data)
+    values = distinct_values(data)
     if values.size and not np.all(np.isfinite(values)):
         raise PredictionError(f"{path}: prediction holds NaN or infinite values")
     binary = set(values.tolist()) <= {0, 1} or set(values.tolist()) <= {0, 255}

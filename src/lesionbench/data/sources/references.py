@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ...io.images import ImageReadError, is_nifti, read_nifti, read_raster
+from ...io.predictions import distinct_values
 from . import RawCase, SourceError, SourceMissingError
 from .folder import NIFTI_AXIS_ORDER, _case_files, binarize_labels
 
@@ -184,7 +185,7 @@ def acquire(name: str, ds_cfg: dict, raw_dir: Path) -> pd.DataFrame:
 
 def _check_values(labels: np.ndarray, allowed, where: str) -> list[int]:
     """Distinct values of a label map; refuses values outside ``allowed`` (when given)."""
-    found = np.unique(labels) if labels.dtype.kind not in "ub" else np.flatnonzero(np.bincount(labels.ravel()))
+    found = distinct_values(labels)
     if allowed is not None:
         unknown = sorted(set(found.tolist()) - {0} - set(allowed))
         if unknown:
