@@ -23,6 +23,7 @@ files), and are removed when training ends.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import math
 import os
@@ -37,7 +38,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from ..io.atomic import atomic_path, write_csv, write_json
+from ..io.atomic import atomic_path, write_bytes, write_csv, write_json
 from ..io.cases import load_case
 from ..models import build_model, check_input_size, check_model_config, input_divisor
 from .config import resolve_training_config
@@ -119,8 +120,12 @@ def validation_dice(model: torch.nn.Module, prepared: str | os.PathLike, case_id
 
 
 def _save(obj: Any, path: Path) -> None:
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(obj, tmp)
+    """``torch.save`` to memory, then an atomic write: identical states give identical files (saving to a
+    path stores the file name, here a random temporary one, inside the archive), and a full disk or a
+    read-only folder raises a :class:`~lesionbench.io.atomic.WriteError` naming ``path``."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes(buffer.getvalue(), path)
 
 
 def _link_resume(path: Path) -> None:
