@@ -130,7 +130,7 @@ def _check_encoder_name(name: str, encoder: str) -> None:
         close = difflib.get_close_matches(encoder, sorted(SMP_ENCODERS), n=3)
         raise ModelConfigError(f"model {name!r}: unknown encoder {encoder!r}"
                                + (f" (did you mean {' or '.join(map(repr, close))}?)" if close else "")
-                               + "; segmentation-models-pytorch 0.6 encoders are listed in docs/models.md")
+                               + "; the segmentation-models-pytorch 0.6 encoders are in docs/models.md (or use tu-<timm model>)")
 
 
 def input_divisor(cfg: dict[str, Any]) -> int:
