@@ -109,12 +109,10 @@ def test_permission_denied_names_the_folder(tmp_path, monkeypatch):
 
 
 def test_other_errors_pass_unchanged(tmp_path):
-    with pytest.raises(FileNotFoundError):
-        with atomic_path(tmp_path / "out.csv"):
-            open(tmp_path / "missing-input.csv").close()
-    with pytest.raises(ValueError, match="not a write problem"):
-        with atomic_path(tmp_path / "out.csv"):
-            raise ValueError("not a write problem")
+    with pytest.raises(FileNotFoundError), atomic_path(tmp_path / "out.csv"):
+        open(tmp_path / "missing-input.csv").close()
+    with pytest.raises(ValueError, match="not a write problem"), atomic_path(tmp_path / "out.csv"):
+        raise ValueError("not a write problem")
     assert list(tmp_path.iterdir()) == []
 
 

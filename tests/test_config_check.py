@@ -107,8 +107,8 @@ def test_every_key_the_code_reads_is_declared():
 def test_static_encoder_and_architecture_lists_match_smp():
     import segmentation_models_pytorch as smp
 
-    assert SMP_ENCODERS == set(smp.encoders.encoders)
-    assert SMP_ARCHITECTURES == set(smp.MODEL_ARCHITECTURES_MAPPING)
+    assert set(smp.encoders.encoders) == SMP_ENCODERS
+    assert set(smp.MODEL_ARCHITECTURES_MAPPING) == SMP_ARCHITECTURES
 
 
 def run_problems(config, tmp_path=Path(".")):

@@ -19,7 +19,8 @@ from conftest import ROOT, TINY, copy_workflow
 from lesionbench import runlock
 from lesionbench.runtime import INTERRUPTED_MARKER, interrupted_copy, rule_logging
 from lesionbench.training import RESUME_DIR, train
-from test_training import SHORT, TINY as TINY_MODEL, make_dataset
+from test_training import SHORT, make_dataset
+from test_training import TINY as TINY_MODEL
 
 ENV = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import yaml
 
@@ -33,20 +33,21 @@ def _where(files: Iterable) -> str:
     return f"config files read: {', '.join(files)}" if files else "no config file (only --config)"
 
 
-def unknown_keys(config: dict, schema: dict) -> list[tuple[str, str, list[str]]]:
+def unknown_keys(config: dict, schema: dict) -> list[tuple[str, str, tuple[str, ...]]]:
     """``(path of the parent, unknown key, keys allowed there)`` for every key the schema does not declare."""
     import jsonschema
 
     validator = jsonschema.validators.validator_for(schema)(schema)
-    found = []
+    found: set[tuple[str, str, tuple[str, ...]]] = set()
     for error in validator.iter_errors(config):
         if error.validator != "additionalProperties" or error.validator_value is not False:
             continue
-        allowed = sorted(error.schema.get("properties", {}))
+        schema_here = error.schema if isinstance(error.schema, dict) else {}
+        allowed = tuple(sorted(schema_here.get("properties", {})))
         parent = ".".join(str(p) for p in error.absolute_path)
-        for key in sorted(set(error.instance) - set(allowed), key=str):
-            found.append((parent, str(key), allowed))
-    return sorted(set((p, k, tuple(a)) for p, k, a in found), key=lambda t: (t[0], t[1]))
+        for key in set(error.instance) - set(allowed):
+            found.add((parent, str(key), allowed))
+    return sorted(found)
 
 
 def check_config_keys(config: dict, schema_path: str | os.PathLike, config_files: Iterable = ()) -> None:

@@ -41,10 +41,10 @@ PLAIN_ENCODER_PREFIXES = ("vgg",)
 RESIDUAL_ENCODER_MARKERS = ("resnet", "resnext", "res2net", "resnest", "regnet")
 
 
-# Encoder names segmentation-models-pytorch 0.6 registers (``smp.encoders.encoders``; tests/test_models.py
+# Encoder names segmentation-models-pytorch 0.6 registers (``smp.encoders.encoders``; tests/test_config_check.py
 # checks this list against the installed smp). Listed here so the config can be checked without importing
 # torch; ``tu-<name>`` encoders come from timm and are looked up there.
-SMP_ENCODERS = frozenset("""
+_SMP_ENCODER_NAMES = """
 densenet121 densenet161 densenet169 densenet201 dpn107 dpn131 dpn68 dpn68b dpn92 dpn98
 efficientnet-b0 efficientnet-b1 efficientnet-b2 efficientnet-b3 efficientnet-b4 efficientnet-b5 efficientnet-b6
 efficientnet-b7 inceptionresnetv2 inceptionv4 mit_b0 mit_b1 mit_b2 mit_b3 mit_b4 mit_b5 mobilenet_v2
@@ -56,11 +56,11 @@ timm-efficientnet-b5 timm-efficientnet-b6 timm-efficientnet-b7 timm-efficientnet
 timm-skresnet18 timm-skresnet34 timm-skresnext50_32x4d timm-tf_efficientnet_lite0 timm-tf_efficientnet_lite1
 timm-tf_efficientnet_lite2 timm-tf_efficientnet_lite3 timm-tf_efficientnet_lite4
 vgg11 vgg11_bn vgg13 vgg13_bn vgg16 vgg16_bn vgg19 vgg19_bn xception
-""".split())
+"""
+SMP_ENCODERS = frozenset(_SMP_ENCODER_NAMES.split())
 # Architectures smp.create_model knows (``smp.MODEL_ARCHITECTURES_MAPPING``, matched case-insensitively).
-SMP_ARCHITECTURES = frozenset("""
-deeplabv3 deeplabv3plus dpt fpn linknet manet pan pspnet segformer unet unetplusplus upernet
-""".split())
+_SMP_ARCHITECTURE_NAMES = "deeplabv3 deeplabv3plus dpt fpn linknet manet pan pspnet segformer unet unetplusplus upernet"
+SMP_ARCHITECTURES = frozenset(_SMP_ARCHITECTURE_NAMES.split())
 
 
 class ModelConfigError(ValueError):
@@ -128,9 +128,9 @@ def _check_encoder_name(name: str, encoder: str) -> None:
         import difflib
 
         close = difflib.get_close_matches(encoder, sorted(SMP_ENCODERS), n=3)
-        raise ModelConfigError(f"model {name!r}: unknown encoder {encoder!r}"
-                               + (f" (did you mean {' or '.join(map(repr, close))}?)" if close else "")
-                               + "; the segmentation-models-pytorch 0.6 encoders are in docs/models.md (or use tu-<timm model>)")
+        hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+        raise ModelConfigError(f"model {name!r}: unknown encoder {encoder!r}{hint}; the segmentation-models-pytorch "
+                               f"0.6 encoders are in docs/models.md (or use tu-<timm model>)")
 
 
 def input_divisor(cfg: dict[str, Any]) -> int:

@@ -54,7 +54,7 @@ def _proc_processes() -> list[tuple[int, list[str], Path | None]]:
 def _ps_processes() -> list[tuple[int, list[str], Path | None]]:
     text = subprocess.run(["ps", "-A", "-o", "pid=", "-o", "command="], capture_output=True, text=True,
                           check=True).stdout
-    rows = []
+    rows: list[tuple[int, list[str], Path | None]] = []
     for line in text.splitlines():
         pid, _, command = line.strip().partition(" ")
         if pid.isdigit():

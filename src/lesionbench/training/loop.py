@@ -134,7 +134,7 @@ class _ValuePickler(pickle.Pickler):
 
 
 _VALUE_PICKLE = types.ModuleType("lesionbench_value_pickle")
-_VALUE_PICKLE.Pickler = _ValuePickler
+_VALUE_PICKLE.Pickler = _ValuePickler  # type: ignore[attr-defined]  # what torch.save calls
 
 
 def _save(obj: Any, path: Path) -> None:

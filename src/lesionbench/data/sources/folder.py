@@ -23,8 +23,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ...io.images import (NIFTI_SUFFIXES, RASTER_SUFFIXES, ImageReadError, is_nifti, read_label_raster, read_nifti,
-                          read_raster, suffix_of)
+from ...io.images import (
+    NIFTI_SUFFIXES,
+    RASTER_SUFFIXES,
+    ImageReadError,
+    is_nifti,
+    read_label_raster,
+    read_nifti,
+    read_raster,
+    suffix_of,
+)
 from . import RawCase, SourceError, SourceMissingError
 
 NIFTI_AXIS_ORDER = (2, 0, 1)  # prepared axis a <- file axis NIFTI_AXIS_ORDER[a]
@@ -110,8 +118,8 @@ def binarize_labels(labels: np.ndarray, lesion: list[int] | None, ignore: list[i
             raise SourceError(f"{where}: mask holds non-integer values; expected a label map")
     both = sorted(set(lesion or ()) & set(ignore or ()))
     if both:
-        raise SourceError(f"{where}: labels {both} are in both labels.lesion {list(lesion)} and labels.ignore "
-                          f"{list(ignore)}; a value is either lesion or ignored, remove it from one list")
+        raise SourceError(f"{where}: labels {both} are in both labels.lesion {list(lesion or [])} and "
+                          f"labels.ignore {list(ignore or [])}; a value is either lesion or ignored, remove it from one list")
     if lesion:
         known = {0, *lesion, *(ignore or ())}
         values = np.unique(labels)
