@@ -1,4 +1,4 @@
-"""Training of the registry's models: one protocol per data set (DESIGN section 5)."""
+"""Training of the registry's models: one protocol per data set (docs/models.md)."""
 
 from .config import DEFAULTS, TrainingConfigError, resolve_training_config
 from .loop import RESUME_DIR, dice_score, resolve_device, train, train_step, validation_dice
