@@ -31,7 +31,12 @@ test: $(STAMP)
 test-cluster: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" LESIONBENCH_CLUSTER_TEST=1 $(BIN)/python -m pytest -m slurm tests/test_slurm.py
 
+# Style, types and workflow conventions; CI runs it after the tests.
 lint: $(STAMP)
+	$(BIN)/ruff check src scripts tests benchmarks
+	$(BIN)/ruff format --check src scripts tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/snakefmt --check Snakefile workflow/rules
 	PATH="$(abspath $(BIN)):$$PATH" snakemake --lint
 
 clean-results:
