@@ -202,7 +202,7 @@ def test_box_pairs_equal_all_pairs(monkeypatch, all_pairs_max, per_chunk):
     for t in range(150):
         nd = int(rng.integers(2, 4))
 
-        def random_boxes(n):
+        def random_boxes(n, nd=nd):
             lo = rng.integers(0, 50, (n, nd))
             ext = rng.integers(1, 6, (n, nd))
             if n and rng.random() < 0.3:

@@ -7,8 +7,7 @@ import pytest
 from scipy import ndimage
 
 from lesionbench.metrics import border, case_metrics, default_penalty, evaluate_case
-from lesionbench.metrics.surface import segment_percentile
-from lesionbench.metrics.surface import within
+from lesionbench.metrics.surface import segment_percentile, within
 
 
 def shifted_box_distances(n, k, s0, ndim):

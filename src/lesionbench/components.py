@@ -5,10 +5,12 @@ Connectivity is full (8 in 2D, 26 in 3D) everywhere (docs/contracts.md, ``lesion
 
 from __future__ import annotations
 
+from typing import Literal
+
 import cc3d
 import numpy as np
 
-FULL_CONNECTIVITY = {2: 8, 3: 26}
+FULL_CONNECTIVITY: dict[int, Literal[8, 26]] = {2: 8, 3: 26}
 
 
 def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:

@@ -73,7 +73,7 @@ def _swept_pairs(lo_a, hi_a, lo_b, hi_b, candidates_b, spacing, within_mm):
     """
     if len(candidates_b) == 0:
         return
-    margin = 0 if within_mm is None else int(math.floor(within_mm * (1 + TOLERANCE_RTOL) / float(spacing[0]))) + 1
+    margin = 0 if within_mm is None else math.floor(within_mm * (1 + TOLERANCE_RTOL) / float(spacing[0])) + 1
     order = candidates_b[np.argsort(lo_b[candidates_b, 0], kind="stable")]
     starts = lo_b[order, 0]
     reach = int((hi_b[order, 0] - starts).max()) + margin

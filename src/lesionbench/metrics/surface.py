@@ -109,16 +109,19 @@ def check_tolerance(tolerance_mm) -> float:
     return check_mm(tolerance_mm, "contour tolerance")
 
 
+PerPair = np.ndarray | np.float64   # one value per pair, or the value of a single pair
+
+
 @dataclass(frozen=True)
 class Directed:
     """What the boundary metrics use of directed border distances d(X->Y) (one entry per border voxel of
     X), for one pair (scalars) or many pairs (arrays over pairs): ``count`` = |border X|, ``total`` = sum of
     d, ``close`` = #{d <= tau} (``within``), ``p95`` = 95th percentile of d (``numpy.percentile``, linear)."""
 
-    count: np.ndarray
-    total: np.ndarray
-    close: np.ndarray
-    p95: np.ndarray
+    count: PerPair
+    total: PerPair
+    close: PerPair
+    p95: PerPair
 
 
 def summarize(d: np.ndarray, tolerance_mm: float, group: np.ndarray | None = None,
@@ -156,19 +159,19 @@ def segment_percentile(values: np.ndarray, segment: np.ndarray, n_segments: int,
     return out
 
 
-def hd95(p: Directed, r: Directed) -> np.ndarray:
+def hd95(p: Directed, r: Directed) -> PerPair:
     """95th-percentile Hausdorff distance: ``max(P95(d(P->R)), P95(d(R->P)))`` (``p`` summarizes d(P->R),
     ``r`` d(R->P)). Equals MONAI ``HausdorffDistanceMetric(percentile=95, directed=False)``."""
     return np.maximum(p.p95, r.p95)
 
 
-def asd(p: Directed, r: Directed) -> np.ndarray:
+def asd(p: Directed, r: Directed) -> PerPair:
     """Average symmetric surface distance, pooled: ``(sum d(P->R) + sum d(R->P)) / (|border P| + |border R|)``.
     Equals MONAI ``SurfaceDistanceMetric(symmetric=True)``."""
     return (p.total + r.total) / (p.count + r.count)
 
 
-def contour_f1(p: Directed, r: Directed) -> np.ndarray:
+def contour_f1(p: Directed, r: Directed) -> PerPair:
     """Contour (boundary) F1 at tolerance tau: precision = share of prediction border voxels with
     ``d(P->R) <= tau``, recall = share of reference border voxels with ``d(R->P) <= tau``,
     ``F1 = 2 * precision * recall / (precision + recall)``, and 0 when precision + recall = 0."""
@@ -177,7 +180,7 @@ def contour_f1(p: Directed, r: Directed) -> np.ndarray:
     return np.where(both > 0, 2.0 * precision * recall / np.where(both > 0, both, 1.0), 0.0)
 
 
-def nsd(p: Directed, r: Directed) -> np.ndarray:
+def nsd(p: Directed, r: Directed) -> PerPair:
     """Normalized surface Dice at tolerance tau, counted in border voxels:
     ``(#{d(P->R) <= tau} + #{d(R->P) <= tau}) / (|border P| + |border R|)``. This is MONAI's form
     (``SurfaceDiceMetric(class_thresholds=[tau])``, also MetricsReloaded's): every border voxel weighs the
