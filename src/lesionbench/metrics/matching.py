@@ -62,12 +62,13 @@ def match(ref: Parts, pred: Parts, dilation_mm: float, overlaps: dict[tuple[int,
     group = merge_lesions(ref, lesions, dilation_mm)
     n_groups = int(group.max()) + 1 if len(group) else 0
     members: list[list[int]] = [[] for _ in range(n_groups)]
-    for k, g in zip(lesions, group):
-        members[g].append(int(k))
+    for k, g in zip(lesions.tolist(), group.tolist()):
+        members[g].append(k)
     hits: list[set[int]] = [set() for _ in range(n_groups)]
-    for t, j in zip(*find_hits(ref, pred, lesions, dilation_mm, overlaps, nearest)):
-        hits[group[t]].add(int(j))
-    return Matching(lesions=[int(k) for k in lesions], group=[int(g) for g in group], members=members,
+    t, j = find_hits(ref, pred, lesions, dilation_mm, overlaps, nearest)
+    for g, component in zip(group[t].tolist(), j.tolist()):
+        hits[g].add(component)
+    return Matching(lesions=lesions.tolist(), group=group.tolist(), members=members,
                     hits=[sorted(h) for h in hits])
 
 
@@ -100,7 +101,7 @@ def find_hits(ref: Parts, pred: Parts, lesions: np.ndarray, dilation_mm: float,
     (``pair_min_distances``).
     """
     t, j = box_pairs(ref.lo[lesions], ref.hi[lesions], pred.lo, pred.hi, ref.spacing, within_mm=dilation_mm)
-    hit = np.array([(int(lesions[a]), int(b)) in overlaps for a, b in zip(t, j)], bool)
+    hit = np.array([pair in overlaps for pair in zip(lesions[t].tolist(), j.tolist())], bool)
     undecided = ~hit
     if nearest is not None and undecided.any() and len(pred.points):
         close = surface.within(nearest.pred_to_ref, dilation_mm)

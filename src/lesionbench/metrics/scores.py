@@ -90,11 +90,8 @@ def grouped_scores(n_ref: np.ndarray, n_pred: np.ndarray, n_inter: np.ndarray, d
 
 def _scores(n_ref, n_pred, n_inter, p: surface.Directed, r: surface.Directed) -> list[Scores]:
     """``Scores`` of each pair from its voxel counts and the summaries of d(P->R) (``p``) and d(R->P)."""
-    hd95 = np.atleast_1d(surface.hd95(p, r))
-    asd = np.atleast_1d(surface.asd(p, r))
-    f1 = np.atleast_1d(surface.contour_f1(p, r))
-    nsd = np.atleast_1d(surface.nsd(p, r))
-    return [Scores(dice=overlap.dice(int(n_ref[g]), int(n_pred[g]), int(n_inter[g])),
-                   iou=overlap.iou(int(n_ref[g]), int(n_pred[g]), int(n_inter[g])),
-                   hd95=float(hd95[g]), asd=float(asd[g]), contour_f1=float(f1[g]), nsd=float(nsd[g]))
-            for g in range(len(n_ref))]
+    columns = [np.asarray(x, np.int64).tolist() for x in (n_ref, n_pred, n_inter)] + \
+              [np.atleast_1d(f(p, r)).tolist() for f in (surface.hd95, surface.asd, surface.contour_f1, surface.nsd)]
+    return [Scores(dice=overlap.dice(r_vox, p_vox, shared), iou=overlap.iou(r_vox, p_vox, shared), hd95=hd95,
+                   asd=asd, contour_f1=f1, nsd=nsd)
+            for r_vox, p_vox, shared, hd95, asd, f1, nsd in zip(*columns)]
