@@ -43,8 +43,9 @@ def check_dilation(dilation_mm) -> float:
 @dataclass
 class Matching:
     """Merged lesions and hits. ``lesions``: 0-based indices of the evaluated (non-empty) reference
-    lesions; ``group[t]``: merged-lesion number of ``lesions[t]``; ``members[g]`` / ``hits[g]``: reference
-    lesions and predicted components (0-based) of merged lesion g."""
+    lesions; ``group[t]``: merged-lesion number of ``lesions[t]`` (0-based, in the order of each merged
+    lesion's first member); ``members[g]`` / ``hits[g]``: reference lesions and predicted components
+    (0-based) of merged lesion g."""
 
     lesions: list[int]
     group: list[int]
@@ -73,8 +74,9 @@ def match(ref: Parts, pred: Parts, dilation_mm: float, overlaps: dict[tuple[int,
 
 
 def merge_lesions(ref: Parts, lesions: np.ndarray, dilation_mm: float) -> np.ndarray:
-    """Merged-lesion number of each of the given reference lesions: the connected groups of the graph in
-    which two lesions are joined when their dilations overlap or touch (numbered in lesion order)."""
+    """Merged-lesion number (0-based) of each of the given reference lesions: the connected groups of the
+    graph in which two lesions are joined when their dilations overlap or touch, numbered in the order of
+    each group's first lesion."""
     n = len(lesions)
     reach = 2 * dilation_mm + math.sqrt(sum(s * s for s in ref.spacing))   # beyond it dilations never touch
     ia, ib = box_pairs(ref.lo[lesions], ref.hi[lesions], ref.lo[lesions], ref.hi[lesions], ref.spacing,
@@ -86,7 +88,9 @@ def merge_lesions(ref: Parts, lesions: np.ndarray, dilation_mm: float) -> np.nda
     for p in np.flatnonzero(~joined & surface.within(closest, reach)):
         joined[p] = _dilations_touch(ref, int(lesions[ia[p]]), int(lesions[ib[p]]), dilation_mm, cache)
     graph = coo_matrix((np.ones(int(joined.sum())), (ia[joined], ib[joined])), shape=(n, n))
-    return connected_components(graph, directed=False)[1]
+    group = connected_components(graph, directed=False)[1]
+    _, first = np.unique(group, return_index=True)     # renumber in the order of each group's first member
+    return np.argsort(np.argsort(first))[group] if n else group
 
 
 def find_hits(ref: Parts, pred: Parts, lesions: np.ndarray, dilation_mm: float,
