@@ -1,4 +1,4 @@
-"""Training of the registry's models: one protocol per data set (DESIGN section 5).
+"""Training of the registry's models: one protocol per data set (docs/models.md).
 
 The protocol (``config``) imports no torch, so the Snakefile's config check can resolve it cheaply; the
 rest is imported on first use of one of its names.

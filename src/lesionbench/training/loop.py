@@ -1,4 +1,4 @@
-"""Train one model of one data set with one seed: the protocol of DESIGN section 5.
+"""Train one model of one data set with one seed: the protocol of docs/models.md.
 
 Outputs in ``out_dir`` (all written atomically):
 - ``best.pt``: weights of the epoch with the best validation Dice, plus what inference needs to rebuild
