@@ -35,6 +35,8 @@ PREDICTION_READING = {
 }
 PREDICTION_THRESHOLD = config["postprocessing"]["threshold"] if PREDICTION_READING["probability_maps"] else None
 SEEDS = [int(s) for s in config["seeds"]]
+# Labels, model construction, input sizes and external folders: refused here, before any job runs.
+check_run_config(config, workflow.configfiles)
 SCRIPTS = str(Path(workflow.basedir) / "scripts")
 SRC = Path(workflow.basedir) / "src" / "lesionbench"
 
