@@ -217,14 +217,20 @@ def read_case(row: dict, ds_cfg: dict, raw_dir: Path) -> RawCase:
     if data.dtype.kind == "f":
         integral = np.all(np.isfinite(data)) and np.array_equal(data, np.round(data))
         data = data.astype(np.int64) if integral else data  # binarize_labels refuses fractional masks
-    mask, ign = binarize_labels(data, labels["lesion"], labels["ignore"], str(mask_path))
-    flat = data[..., :3].max(axis=-1) if mask.ndim < data.ndim else data
+    colour = data.ndim == 3 and data.shape[-1] in (3, 4) and not is_nifti(mask_path)
+    flat = data[..., :3].max(axis=-1) if colour else data
     allowed = (
         None
         if labels["values"] is None
         else list(labels["values"]) + list(labels["lesion"] or []) + list(labels["ignore"] or [])
     )
     found = _check_values(np.asarray(flat), allowed, f"{mask_path} (case {row['case_id']!r})")
+    # Declared labels that are neither lesion nor ignored (e.g. the liver beside a liver tumour) are
+    # background here; binarize_labels refuses values it was not told about.
+    other = sorted(set(labels["values"] or []) - set(labels["lesion"] or []) - set(labels["ignore"] or []))
+    if labels["lesion"] and other:
+        data = np.where(np.isin(data, other), 0, data)
+    mask, ign = binarize_labels(data, labels["lesion"], labels["ignore"], str(mask_path))
     spacing = tuple(float(s) for s in spacing[: mask.ndim])
     if axis_order is not None:
         mask = np.ascontiguousarray(np.transpose(mask, axis_order))
