@@ -17,17 +17,6 @@ EVALUATION_ONLY = sorted(d for d in DATASETS if config["datasets"][d]["split"].g
 # The evaluation-only run of one data set (`lesionbench compare`) also writes summary.json and
 # metrics/{model}/ tables (workflow/rules/compare.smk).
 COMPARE_MODE = bool(EVALUATION_ONLY) and EVALUATION_ONLY == DATASETS and len(DATASETS) == 1
-if not MODELS:
-    raise ValueError("config: no model to evaluate; configure `models` (trained here) or `external_models`")
-if EVALUATION_ONLY and TRAINED_MODELS:
-    raise ValueError(f"config: data sets {EVALUATION_ONLY} are evaluation-only (split.all_test: every case is a "
-                     f"test case) but models {TRAINED_MODELS} would be trained on them; set `models: {{}}` and "
-                     f"list predictions under `external_models`, or give these data sets a train/val split")
-if len(DATASETS) > 1:
-    _shared = sorted(m for m, folder in EXTERNAL_MODELS.items() if "{dataset}" not in folder)
-    if _shared:
-        raise ValueError(f"config: external_models {_shared} have no {{dataset}} placeholder in their folder, "
-                         f"but {len(DATASETS)} data sets are configured (each needs its own predictions)")
 # How prediction files are read (lesionbench.io.predictions): probability maps only when asked for.
 PREDICTION_READING = {
     "probability_maps": config["evaluation"]["probability_maps"],
@@ -35,7 +24,8 @@ PREDICTION_READING = {
 }
 PREDICTION_THRESHOLD = config["postprocessing"]["threshold"] if PREDICTION_READING["probability_maps"] else None
 SEEDS = [int(s) for s in config["seeds"]]
-# Labels, model construction, input sizes and external folders: refused here, before any job runs.
+# Labels, model construction, input sizes, external folders and the model set of evaluation-only data
+# sets: refused here, before any job runs (lesionbench.config_check).
 check_run_config(config, workflow.configfiles)
 SCRIPTS = str(Path(workflow.basedir) / "scripts")
 SRC = Path(workflow.basedir) / "src" / "lesionbench"
