@@ -4,8 +4,7 @@ The protocol (``config``) imports no torch, so the Snakefile's config check can 
 rest is imported on first use of one of its names.
 """
 
-from .config import (DEFAULTS, INFERENCE_DEFAULTS, TrainingConfigError, resolve_inference_config,
-                     resolve_training_config)
+from .config import DEFAULTS, INFERENCE_DEFAULTS, TrainingConfigError, resolve_inference_config, resolve_training_config
 
 __all__ = ["DEFAULTS", "INFERENCE_DEFAULTS", "RESUME_DIR", "Augmentation", "SliceSampler", "TrainingConfigError",
            "TrainingDataError", "dice_score", "predict_probabilities", "read_split", "resolve_device",
