@@ -85,11 +85,7 @@ rule ranking_reversals:
 rule bootstrap_directional_robustness:
     input:
         **STUDY_INPUTS,
-<<<<<<< HEAD
-        code=code(*STATS_CORE, "stats/aggregate.py", "stats/bootstrap.py", "stats/ranking.py"),
-=======
         code=script_code("analyze_bootstrap.py"),
->>>>>>> main
     output:
         table=report(f"{R}/bootstrap_directional_robustness.csv",
                      caption="../report/bootstrap_directional_robustness.rst", category="Study tables",
