@@ -188,15 +188,16 @@ def naive_bootstrap(tables: DatasetTables, weights: np.ndarray) -> np.ndarray:
             pc = tables.per_case[(tables.per_case.model == model) & (tables.per_case.seed == seed)]
             pl = tables.per_lesion[(tables.per_lesion.model == model) & (tables.per_lesion.seed == seed)]
             case_rows = {c: row for c, row in zip(pc.case_id, pc[list(CASE_METRICS)].to_numpy(float))}
-            lesions = {c: [] for c in cases}
-            fps = {c: [] for c in cases}
+            lesions: dict[str, list] = {c: [] for c in cases}
+            fps: dict[str, list] = {c: [] for c in cases}
             for row in pl.itertuples():
+                case = str(row.case_id)
                 if row.kind == "reference":
                     q = int(assign_quartile([ref_size[(row.case_id, row.lesion_id)]], e["q25"], e["q50"], e["q75"])[0])
-                    lesions[row.case_id].append((q, bool(row.detected), (row.case_id, row.lesion_id) in common,
+                    lesions[case].append((q, bool(row.detected), (row.case_id, row.lesion_id) in common,
                                                  [getattr(row, m) for m in CASE_METRICS]))
                 else:
-                    fps[row.case_id].append(int(assign_quartile([row.size_fraction], e["q25"], e["q50"], e["q75"])[0]))
+                    fps[case].append(int(assign_quartile([row.size_fraction], e["q25"], e["q50"], e["q75"])[0]))
             seeds.append((case_rows, lesions, fps))
         per_model.append(seeds)
 

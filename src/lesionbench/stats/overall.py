@@ -26,7 +26,7 @@ def overall_metrics(sums_by_dataset: dict, resamples: int, bootstrap_seed: int, 
         low, high, _ = percentile_ci(samples, confidence)          # (M, K)
         models = list(sums.models)
         for r in est.itertuples(index=False):
-            k = KEY_INDEX[(ALL, "overall", r.metric)]
+            k = KEY_INDEX[(ALL, "overall", str(r.metric))]
             m = models.index(r.model)
             rows.append({
                 "dataset": dataset, "model": r.model, "metric": r.metric, "higher_is_better": r.higher_is_better,
