@@ -197,7 +197,8 @@ def _dilations_touch(ref: Parts, i: int, j: int, radius_mm: float, cache: dict) 
 @dataclass
 class Matching:
     """Merged lesions and hits. ``lesions``: 0-based indices of the evaluated (non-empty) reference
-    lesions; ``group[t]``: merged-lesion number of ``lesions[t]``; ``members[g]`` / ``hits[g]``: reference
+    lesions; ``group[t]``: merged-lesion number of ``lesions[t]`` (0-based, in the order of each merged
+    lesion's first member); ``members[g]`` / ``hits[g]``: reference
     lesions and predicted components (0-based) of merged lesion g."""
 
     lesions: list[int]
@@ -231,6 +232,9 @@ def match(ref: Parts, pred: Parts, dilation_mm: float, overlaps: dict, nearest: 
         joined[p] = _dilations_touch(ref, int(lesions[ia[p]]), int(lesions[ib[p]]), dilation_mm, cache)
     graph = coo_matrix((np.ones(int(joined.sum())), (ia[joined], ib[joined])), shape=(n, n))
     _, group = connected_components(graph, directed=False)
+    # number merged lesions in the order of their first member (the id written in per_lesion.csv)
+    _, first = np.unique(group, return_index=True)
+    group = np.argsort(np.argsort(first))[group] if n else group
     n_groups = int(group.max()) + 1 if n else 0
     members: list[list[int]] = [[] for _ in range(n_groups)]
     for t, g in enumerate(group):
