@@ -5,7 +5,7 @@ CORES   ?= $(shell nproc 2>/dev/null || echo 2)
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.lesionbench-installed
 
-.PHONY: run test lint report clean-results setup
+.PHONY: run test test-cluster lint report clean-results setup
 
 setup: $(STAMP)
 
@@ -23,10 +23,20 @@ run: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" snakemake --workflow-profile workflow/profiles/laptop --cores $(CORES) \
 		--report results/report.html
 
+# The suite without side effects on the machine. The SLURM test installs SLURM and MUNGE with apt and starts
+# their daemons, so it runs only when asked: `make test-cluster` (CI runs both).
 test: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -m "not slurm"
 
+test-cluster: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" LESIONBENCH_CLUSTER_TEST=1 $(BIN)/python -m pytest -m slurm tests/test_slurm.py
+
+# Style, types and workflow conventions; CI runs it after the tests.
 lint: $(STAMP)
+	$(BIN)/ruff check src scripts tests benchmarks
+	$(BIN)/ruff format --check src scripts tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/snakefmt --check Snakefile workflow/rules
 	PATH="$(abspath $(BIN)):$$PATH" snakemake --lint
 
 clean-results:

@@ -43,7 +43,7 @@ def main() -> None:
     s = sums[first]
     weights = bootstrap.weight_matrix(s.n_cases, args.naive_resamples, bootstrap.dataset_rng(1, first))
     t0 = time.perf_counter()
-    vector = bootstrap.ratio_statistics(s.seed_mean(), s.den, weights)
+    vector = bootstrap.ratio_statistics(s.num, s.den, weights)
     t_vec = time.perf_counter() - t0
     t0 = time.perf_counter()
     naive = bootstrap.naive_bootstrap(tables[first], weights)

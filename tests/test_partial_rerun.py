@@ -78,3 +78,22 @@ def test_figure_code_reruns_figures_only(tiny_run, capsys):
     assert jobs == figures, jobs
     # and the copy is back to a finished state
     assert planned_jobs(snakemake(completed_run, "-n")) == {}
+
+
+def test_prediction_io_code_reruns_evaluation(tiny_run, capsys):
+    """io/predictions.py reads every prediction the evaluation scores: editing it re-plans every evaluate
+    job (its rule tracks the script's import closure), and never training."""
+    completed_run, _ = tiny_run
+    everything = planned_jobs(snakemake(completed_run, "-n", "--forceall"))
+    module = completed_run / "src" / "lesionbench" / "io" / "predictions.py"
+    text, stat = module.read_text(), module.stat()
+    try:
+        module.write_text(text + "\n# edited by the partial-rerun test\n")
+        jobs = planned_jobs(snakemake(completed_run, "-n"))
+    finally:
+        module.write_text(text)
+        os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    say(capsys, f"editing src/lesionbench/io/predictions.py plans {jobs}")
+    assert jobs.get("evaluate") == everything["evaluate"], jobs
+    assert not {"acquire", "split", "prepare", "lesions", "train"} & set(jobs), jobs
+    assert planned_jobs(snakemake(completed_run, "-n")) == {}

@@ -11,7 +11,8 @@ small node cannot give, and the test prints it:
 - account and partition are left out (the node has one default partition and no accounting).
 - status polling is fast (seconds instead of 40 s) and latency-wait short, to keep the run short.
 
-Without root, or without SLURM and apt-get to install it, the test is skipped and says why.
+It runs only when asked (`make test-cluster`, which sets LESIONBENCH_CLUSTER_TEST=1; CI runs it after
+`make test`). Without root, or without SLURM and apt-get to install it, it is skipped and says why.
 """
 
 import os
@@ -96,6 +97,9 @@ def final_outputs(workdir, env):
 
 @pytest.fixture(scope="module")
 def local_cluster(request):
+    if os.environ.get("LESIONBENCH_CLUSTER_TEST") != "1":
+        pytest.skip("installs and starts SLURM with apt: run it with `make test-cluster` "
+                    "(LESIONBENCH_CLUSTER_TEST=1)")
     check = cluster("check")
     if check.returncode == 3:
         pytest.skip(f"no local SLURM cluster: {check.stdout.strip()}")

@@ -1,8 +1,9 @@
 # Stage rules: analyze. The study tables from the per-case / per-lesion metric tables of every data set x
 # model x seed (plus each data set's split, lesion table and quartile edges, to check nothing is missing).
 # One rule per group of tables so a change re-runs only what it affects: the bootstrap settings reach only
-# the overall table (CIs) and the pairwise robustness table; `top_k` only the latter; the size-stratified and
-# ranking tables depend on no setting at all. Each rule lists only the library files it computes with.
+# the overall table (CIs) and the pairwise robustness table; `top_k` only the latter; `claim.min_lesions`
+# (the insufficient_lesions flag) the size-stratified, ranking and robustness tables. Each rule tracks the
+# library files its script imports.
 
 METRIC_TABLES = f"{R}/metrics/{{dataset}}/{{model}}/seed{{seed}}"
 
@@ -13,17 +14,17 @@ STUDY_INPUTS = {
     "lesions": expand(f"{R}/data/{{dataset}}/lesions.csv", dataset=DATASETS),
     "quartiles": expand(f"{R}/data/{{dataset}}/quartiles.csv", dataset=DATASETS),
 }
-STATS_CORE = ("stats/__init__.py", "stats/tables.py", "stats/strata.py", "stats/pipeline.py", "data/lesions.py",
-              "io/atomic.py")
 # Params: only the statistics keys a table depends on (a new top_k re-runs the robustness table alone).
 BOOTSTRAP_SETTINGS = {k: config["statistics"][k] for k in ("bootstrap_resamples", "bootstrap_seed", "confidence")}
 ROBUSTNESS_SETTINGS = {**BOOTSTRAP_SETTINGS, "top_k": config["statistics"]["top_k"]}
+# The lesion count below which a lesion-set stratum is flagged insufficient_lesions.
+LESION_COUNT_SETTINGS = {"min_lesions": config["claim"]["min_lesions"]}
 
 
 rule overall_metrics:
     input:
         **STUDY_INPUTS,
-        code=code(*STATS_CORE, "stats/aggregate.py", "stats/bootstrap.py", "stats/overall.py"),
+        code=script_code("analyze_overall.py"),
     output:
         table=report(f"{R}/overall_metrics.csv", caption="../report/overall_metrics.rst",
                      category="Study tables", labels={"table": "overall metrics"}),
@@ -42,12 +43,14 @@ rule overall_metrics:
 rule size_stratified_metrics:
     input:
         **STUDY_INPUTS,
-        code=code(*STATS_CORE, "stats/aggregate.py"),
+        code=script_code("analyze_size_stratified.py"),
     output:
         stratified=report(f"{R}/size_stratified_metrics.csv", caption="../report/size_stratified_metrics.rst",
                           category="Study tables", labels={"table": "size-stratified metrics"}),
         small=report(f"{R}/small_lesion_metrics.csv", caption="../report/small_lesion_metrics.rst",
                      category="Study tables", labels={"table": "small-lesion (Q1) metrics"}),
+    params:
+        claim=LESION_COUNT_SETTINGS,
     log:
         f"{R}/logs/analyze/size_stratified_metrics.log",
     benchmark:
@@ -61,12 +64,14 @@ rule size_stratified_metrics:
 rule ranking_reversals:
     input:
         **STUDY_INPUTS,
-        code=code(*STATS_CORE, "stats/aggregate.py", "stats/ranking.py"),
+        code=script_code("analyze_ranking.py"),
     output:
         ranking=report(f"{R}/ranking_reversals.csv", caption="../report/ranking_reversals.rst",
                        category="Study tables", labels={"table": "ranking reversals"}),
         summary=report(f"{R}/ranking_reversal_summary.csv", caption="../report/ranking_reversal_summary.rst",
                        category="Study tables", labels={"table": "ranking reversal summary"}),
+    params:
+        claim=LESION_COUNT_SETTINGS,
     log:
         f"{R}/logs/analyze/ranking_reversals.log",
     benchmark:
@@ -80,13 +85,14 @@ rule ranking_reversals:
 rule bootstrap_directional_robustness:
     input:
         **STUDY_INPUTS,
-        code=code(*STATS_CORE, "stats/bootstrap.py", "stats/ranking.py"),
+        code=script_code("analyze_bootstrap.py"),
     output:
         table=report(f"{R}/bootstrap_directional_robustness.csv",
                      caption="../report/bootstrap_directional_robustness.rst", category="Study tables",
                      labels={"table": "bootstrap directional robustness"}),
     params:
         statistics=ROBUSTNESS_SETTINGS,
+        claim=LESION_COUNT_SETTINGS,
     log:
         f"{R}/logs/analyze/bootstrap_directional_robustness.log",
     benchmark:

@@ -1,4 +1,5 @@
 # Shared helpers for every stage file: result paths, the code each job depends on, target collection.
+import importlib.util
 from pathlib import Path
 
 R = config["results"]
@@ -17,14 +18,25 @@ SRC = Path(workflow.basedir) / "src" / "lesionbench"
 TARGETS = []
 
 
-def code(*parts):
-    """Library files a job depends on. Editing them re-runs that job (mtime trigger) and only
-    what follows it. Directories expand to their .py files."""
-    files = []
-    for part in parts:
-        path = SRC / part
-        files += sorted(str(p) for p in path.rglob("*.py")) if path.is_dir() else [str(path)]
-    return files
+def _load_code_closure():
+    """lesionbench.code_closure loaded by path: it is stdlib-only, and the Snakefile may run where the
+    library is not installed (e.g. --use-conda)."""
+    spec = importlib.util.spec_from_file_location("lesionbench_code_closure", SRC / "code_closure.py")
+    closure = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(closure)
+    return closure
+
+
+_CODE_CLOSURE = _load_code_closure()
+
+
+def script_code(script, *modules):
+    """Library files a job depends on: every lesionbench module its script imports, transitively
+    (lesionbench.code_closure), plus `modules` (paths under src/lesionbench) it loads by name. Editing one
+    of them re-runs that job (mtime trigger) and what follows it, and nothing else. Derived, never listed by
+    hand: tests/test_code_closure.py checks every rule's `code` input against its script."""
+    roots = [Path(SCRIPTS) / script, *(SRC / m for m in modules)]
+    return _CODE_CLOSURE.import_closure(roots, SRC)
 
 
 def dataset_config(wildcards):
@@ -42,19 +54,15 @@ def select_keys(*keys):
     return pick
 
 
-# Code each source's acquisition and reading depends on (library files, for the mtime trigger).
-SOURCE_CODE = {
-    "synthetic": ["data/sources/synthetic.py", "data/sources/folder.py", "data/synthetic.py"],
-    "folder": ["data/sources/folder.py"],
-    "wmh": ["data/sources/wmh.py", "data/sources/lits.py", "data/download.py"],
-    "lits": ["data/sources/lits.py", "data/download.py"],
-    "idrid": ["data/sources/idrid.py", "data/download.py"],
-}
+def source_code(script):
+    """Input function: the closure of `script` plus the data set's source adapter, which the data stage
+    imports by name (lesionbench.data.sources.ADAPTERS: source `s` lives in data/sources/s.py)."""
 
+    def files(wildcards):
+        source = config["datasets"][wildcards.dataset]["source"]
+        return script_code(script, f"data/sources/{source}.py")
 
-def source_code(wildcards):
-    source = config["datasets"][wildcards.dataset]["source"]
-    return code("data/sources/__init__.py", *SOURCE_CODE[source])
+    return files
 
 
 def predictions_dir(dataset, model, seed):

@@ -11,8 +11,7 @@ rule acquire:
         raw=directory(f"{R}/data/{{dataset}}/raw"),
         manifest=f"{R}/data/{{dataset}}/raw_manifest.csv",
     input:
-        code=source_code,
-        stage=code("data/stage.py"),
+        code=source_code("acquire.py"),
     params:
         acquire=select_keys(*ACQUIRE_KEYS),
     log:
@@ -28,7 +27,7 @@ rule acquire:
 rule split:
     input:
         manifest=f"{R}/data/{{dataset}}/raw_manifest.csv",
-        code=code("data/split.py"),
+        code=script_code("split.py"),
     output:
         split=f"{R}/data/{{dataset}}/split.csv",
     params:
@@ -48,8 +47,7 @@ rule prepare:
         raw=f"{R}/data/{{dataset}}/raw",
         manifest=f"{R}/data/{{dataset}}/raw_manifest.csv",
         split=f"{R}/data/{{dataset}}/split.csv",
-        code=source_code,
-        stage=code("data/prepare.py", "io/cases.py", "io/images.py"),
+        code=source_code("prepare.py"),
     output:
         prepared=directory(f"{R}/data/{{dataset}}/prepared"),
         cases=f"{R}/data/{{dataset}}/cases.csv",
@@ -71,7 +69,7 @@ rule lesions:
     input:
         prepared=f"{R}/data/{{dataset}}/prepared",
         split=f"{R}/data/{{dataset}}/split.csv",
-        code=code("data/lesions.py", "components.py"),
+        code=script_code("lesions.py"),
     output:
         lesions=f"{R}/data/{{dataset}}/lesions.csv",
         quartiles=f"{R}/data/{{dataset}}/quartiles.csv",
@@ -94,7 +92,7 @@ rule validate_data:
         cases=f"{R}/data/{{dataset}}/cases.csv",
         lesions=f"{R}/data/{{dataset}}/lesions.csv",
         quartiles=f"{R}/data/{{dataset}}/quartiles.csv",
-        code=code("data/checks.py"),
+        code=script_code("validate_data.py"),
     output:
         report=f"{R}/data/{{dataset}}/validation.json",
     log:
@@ -113,6 +111,7 @@ rule dataset_summary:
         splits=expand(f"{R}/data/{{dataset}}/split.csv", dataset=DATASETS),
         lesions=expand(f"{R}/data/{{dataset}}/lesions.csv", dataset=DATASETS),
         quartiles=expand(f"{R}/data/{{dataset}}/quartiles.csv", dataset=DATASETS),
+        code=script_code("dataset_summary.py"),
     output:
         summary=report(f"{R}/dataset_summary.csv", caption="../report/dataset_summary.rst",
                        category="Data sets"),

@@ -10,7 +10,7 @@ rule evaluate:
         prepared=f"{R}/data/{{dataset}}/prepared",
         split=f"{R}/data/{{dataset}}/split.csv",
         lesions=f"{R}/data/{{dataset}}/lesions.csv",
-        code=code("metrics", "evaluation", "postprocess.py", "components.py"),
+        code=script_code("evaluate.py"),
     output:
         per_case=f"{R}/metrics/{{dataset}}/{{model}}/seed{{seed}}/per_case.csv",
         per_lesion=f"{R}/metrics/{{dataset}}/{{model}}/seed{{seed}}/per_lesion.csv",

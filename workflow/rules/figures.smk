@@ -3,7 +3,6 @@
 # Figures read the study tables, except the qualitative examples (metric tables, prepared cases and
 # predictions) and the training curves (training logs only: they never wait for evaluation).
 
-PLOT_CORE = ("plots/__init__.py", "plots/style.py", "io/atomic.py", "stats/tables.py")
 QUALITATIVE_SEED = SEEDS[0]  # the examples show the first configured seed
 
 
@@ -14,7 +13,7 @@ rule figure_overall_vs_small_lesion:
     input:
         overall=f"{R}/overall_metrics.csv",
         small=f"{R}/small_lesion_metrics.csv",
-        code=code(*PLOT_CORE, "plots/comparison.py"),
+        code=script_code("figures_overall_vs_small.py"),
     output:
         figure=report(f"{FIGURES}/overall_vs_small_lesion_comparison.png",
                       caption="../report/overall_vs_small_lesion_comparison.rst", category="Figures",
@@ -32,7 +31,7 @@ rule figure_overall_vs_small_lesion:
 rule figure_quartile_disagreement:
     input:
         stratified=f"{R}/size_stratified_metrics.csv",
-        code=code(*PLOT_CORE, "plots/comparison.py"),
+        code=script_code("figures_quartile_disagreement.py"),
     output:
         figure=report(f"{FIGURES}/quartile_disagreement.png", caption="../report/quartile_disagreement.rst",
                       category="Figures", labels={"figure": "disagreement per size quartile"}),
@@ -49,7 +48,7 @@ rule figure_quartile_disagreement:
 rule figure_ranking_reversal_matrix:
     input:
         ranking=f"{R}/ranking_reversals.csv",
-        code=code(*PLOT_CORE, "plots/ranking.py"),
+        code=script_code("figures_ranking_matrix.py"),
     output:
         figure=report(f"{FIGURES}/ranking_reversal_matrix.png", caption="../report/ranking_reversal_matrix.rst",
                       category="Figures", labels={"figure": "ranking reversal matrix"}),
@@ -73,8 +72,7 @@ rule figure_qualitative_examples:
         quartiles=expand(f"{R}/data/{{dataset}}/quartiles.csv", dataset=DATASETS),
         prepared=expand(f"{R}/data/{{dataset}}/prepared", dataset=DATASETS),
         predictions=[predictions_dir(d, m, QUALITATIVE_SEED) for d in DATASETS for m in MODELS],
-        code=code(*PLOT_CORE, "plots/qualitative.py", "stats/ranking.py", "stats/strata.py", "data/lesions.py",
-                  "components.py", "io/cases.py", "io/predictions.py", "io/images.py"),
+        code=script_code("figures_qualitative.py"),
     output:
         figure=report(f"{FIGURES}/qualitative_small_lesion_examples.png",
                       caption="../report/qualitative_small_lesion_examples.rst", category="Figures",
@@ -97,7 +95,7 @@ rule figure_training_curves:
     input:
         logs=expand(f"{R}/models/{{dataset}}/{{model}}/seed{{seed}}/train_log.csv", model=TRAINED_MODELS, seed=SEEDS,
                     allow_missing=True),
-        code=code(*PLOT_CORE, "plots/training.py"),
+        code=script_code("figures_training_curves.py"),
     output:
         figure=report(f"{FIGURES}/training_curves_{{dataset}}.png", caption="../report/training_curves.rst",
                       category="Training", labels={"figure": "training curves", "data set": "{dataset}"}),

@@ -9,7 +9,7 @@ rule predict:
         best=f"{R}/models/{{dataset}}/{{model}}/seed{{seed}}/best.pt",
         prepared=f"{R}/data/{{dataset}}/prepared",
         split=f"{R}/data/{{dataset}}/split.csv",
-        code=code("inference.py", "postprocess.py", "components.py", "models.py", "training", "io"),
+        code=script_code("predict.py"),
     output:
         predictions=directory(f"{R}/predictions/{{dataset}}/{{model}}/seed{{seed}}"),
     params:

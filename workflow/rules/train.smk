@@ -15,7 +15,7 @@ rule train:
         prepared=f"{R}/data/{{dataset}}/prepared",
         split=f"{R}/data/{{dataset}}/split.csv",
         cases=f"{R}/data/{{dataset}}/cases.csv",
-        code=code("models.py", "training", "io/cases.py", "io/atomic.py"),
+        code=script_code("train.py"),
     output:
         best=f"{MODEL_DIR}/best.pt",
         last=f"{MODEL_DIR}/last.pt",

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from ..stats.tables import POOLED, QUARTILES
-from .style import (DATASET_MARKERS, METRIC_LABELS, METRIC_SHORT, STRATUM_LABELS, metric_label, model_colors,
-                    placeholder, plt, require_columns, save)
+from .style import (DATASET_MARKERS, METRIC_LABELS, METRIC_SHORT, STRATUM_LABELS, lesion_set_rows, metric_label,
+                    model_colors, placeholder, plt, require_columns, save)
 
 FIGURE_METRICS = ("dice", "hd95", "asd", "contour_f1")
 
@@ -29,6 +29,7 @@ def overall_vs_small_lesion(overall: pd.DataFrame, small: pd.DataFrame, path: st
     next to Dice's."""
     require_columns(overall, ["dataset", "model", "metric", "value", "ci_low", "ci_high"], "overall_metrics.csv")
     require_columns(small, ["dataset", "model", "metric", "value"], "small_lesion_metrics.csv")
+    small = lesion_set_rows(small, "all", "small_lesion_metrics.csv")
     datasets = sorted(d for d in overall["dataset"].unique() if d != POOLED)
     models = sorted(overall["model"].unique())
     colors = model_colors(models)
@@ -90,7 +91,8 @@ def overall_vs_small_lesion(overall: pd.DataFrame, small: pd.DataFrame, path: st
 def quartile_spread(stratified: pd.DataFrame, metrics=FIGURE_METRICS) -> pd.DataFrame:
     """Spread among models (max - min, and relative to the mean) per data set x quartile x metric."""
     require_columns(stratified, ["dataset", "model", "quartile", "metric", "value"], "size_stratified_metrics.csv")
-    sub = stratified[stratified["metric"].isin(metrics)]
+    sub = lesion_set_rows(stratified, "all", "size_stratified_metrics.csv")
+    sub = sub[sub["metric"].isin(metrics)]
     g = sub.groupby(["dataset", "quartile", "metric"], sort=True)["value"]
     out = pd.DataFrame({"spread": g.max() - g.min(), "relative_spread": g.apply(relative_spread),
                         "n_models": g.size()}).reset_index()

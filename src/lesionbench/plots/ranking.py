@@ -11,7 +11,7 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.patches import Rectangle
 
 from ..stats.tables import BOUNDARY_METRICS, POOLED, STRATA
-from .style import METRIC_SHORT, STRATUM_LABELS, plt, require_columns, save
+from .style import METRIC_SHORT, STRATUM_LABELS, lesion_set_rows, plt, require_columns, save
 
 COLUMNS = ["dataset", "stratum", "metric", "dice_leader", "dice_leader_rank", "kendall_tau", "leader_changed",
            "n_models"]
@@ -23,6 +23,7 @@ def ranking_reversal_matrix(ranking: pd.DataFrame, path: str | os.PathLike) -> N
     text = tau and the rank the Dice leader gets under the metric; a black frame marks a lost lead. The
     first column names each stratum's Dice leader."""
     require_columns(ranking, COLUMNS, "ranking_reversals.csv")
+    ranking = lesion_set_rows(ranking, "all", "ranking_reversals.csv")
     datasets = sorted(d for d in ranking["dataset"].unique() if d != POOLED)
     if POOLED in set(ranking["dataset"]):
         datasets.append(POOLED)

@@ -1,5 +1,6 @@
-"""The overall table: data set x model x metric over all test cases, with percentile bootstrap CIs from the
-paired case bootstrap (the same resamples as the pairwise robustness table)."""
+"""The overall table: data set x model x metric over all test cases (case-level metrics, and recall and FP
+per case over every reference lesion: lesion set ``all``), with percentile bootstrap CIs from the paired case
+bootstrap (the same resamples as the pairwise robustness table)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pandas as pd
 
 from .aggregate import point_estimates
 from .bootstrap import percentile_ci, resample_dataset
-from .strata import KEYS
+from .strata import ALL, KEY_INDEX
 from .tables import sort_rows
 
 OVERALL_COLUMNS = ["dataset", "model", "metric", "higher_is_better", "value", "ci_low", "ci_high", "seed_sd",
@@ -20,12 +21,12 @@ def overall_metrics(sums_by_dataset: dict, resamples: int, bootstrap_seed: int, 
     for dataset in sorted(sums_by_dataset):
         sums = sums_by_dataset[dataset]
         est = point_estimates(sums)
-        est = est[est["stratum"] == "overall"]
+        est = est[(est["lesion_set"] == ALL) & (est["stratum"] == "overall")]
         _, samples = resample_dataset(sums, resamples, bootstrap_seed)
         low, high, _ = percentile_ci(samples, confidence)          # (M, K)
         models = list(sums.models)
         for r in est.itertuples(index=False):
-            k = KEYS.index(("overall", r.metric))
+            k = KEY_INDEX[(ALL, "overall", r.metric)]
             m = models.index(r.model)
             rows.append({
                 "dataset": dataset, "model": r.model, "metric": r.metric, "higher_is_better": r.higher_is_better,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..io.atomic import write_csv
-from .aggregate import ranking_estimates, size_stratified_metrics, small_lesion_metrics
+from .aggregate import OPTIONAL_COLUMNS, ranking_estimates, size_stratified_metrics, small_lesion_metrics
 from .bootstrap import directional_robustness
 from .overall import overall_metrics
 from .ranking import ranking_reversals, reversal_summary
@@ -47,12 +47,28 @@ def load_sums(inputs: StudyInputs) -> dict:
 
 
 def write_table(df: pd.DataFrame, path) -> None:
-    """Write a study table after checking it holds no NaN (an undefined cell is a bug, never an output)."""
-    nan = df.isna().any()
-    if nan.any():
-        raise StudyTableError(f"{path}: refusing to write NaN in columns {list(nan[nan].index)}")
+    """Write a study table after checking it holds no NaN (an undefined cell is a bug, never an output). The
+    one exception: ``value`` and ``seed_sd`` of a row whose stratum holds no lesion of its set
+    (``n_lesions`` 0) are left empty."""
+    nan = df.isna()
+    if "n_lesions" in df:
+        empty_set = (df["n_lesions"] == 0).to_numpy()
+        for col in OPTIONAL_COLUMNS:
+            if col in nan:
+                nan.loc[empty_set, col] = False
+    bad = nan.any()
+    if bad.any():
+        raise StudyTableError(f"{path}: refusing to write NaN in columns {list(bad[bad].index)}")
     write_csv(df, path)
     log.info("%s: %d rows", path, len(df))
+
+
+def min_lesions(claim: dict) -> int:
+    """``claim.min_lesions``: fewer lesions of a set in a stratum than this flag it insufficient_lesions."""
+    try:
+        return int(claim["min_lesions"])
+    except KeyError:
+        raise StudyTableError("config claim block lacks 'min_lesions'") from None
 
 
 def statistics_settings(statistics: dict) -> tuple[int, int, float]:
@@ -70,23 +86,23 @@ def write_overall_metrics(inputs: StudyInputs, output, statistics: dict) -> pd.D
     return df
 
 
-def write_size_stratified(inputs: StudyInputs, stratified_output, small_output) -> pd.DataFrame:
-    df = size_stratified_metrics(load_sums(inputs))
+def write_size_stratified(inputs: StudyInputs, stratified_output, small_output, claim: dict) -> pd.DataFrame:
+    df = size_stratified_metrics(load_sums(inputs), min_lesions(claim))
     write_table(df, stratified_output)
     write_table(small_lesion_metrics(df), small_output)
     return df
 
 
-def write_ranking(inputs: StudyInputs, ranking_output, summary_output) -> pd.DataFrame:
-    df = ranking_reversals(ranking_estimates(load_sums(inputs)))
+def write_ranking(inputs: StudyInputs, ranking_output, summary_output, claim: dict) -> pd.DataFrame:
+    df = ranking_reversals(ranking_estimates(load_sums(inputs), min_lesions(claim)))
     write_table(df, ranking_output)
     write_table(reversal_summary(df), summary_output)
     return df
 
 
-def write_robustness(inputs: StudyInputs, output, statistics: dict) -> pd.DataFrame:
+def write_robustness(inputs: StudyInputs, output, statistics: dict, claim: dict) -> pd.DataFrame:
     resamples, seed, confidence = statistics_settings(statistics)
     top_k = int(statistics.get("top_k", 3))
-    df = directional_robustness(load_sums(inputs), resamples, seed, confidence, top_k)
+    df = directional_robustness(load_sums(inputs), resamples, seed, confidence, top_k, min_lesions(claim))
     write_table(df, output)
     return df

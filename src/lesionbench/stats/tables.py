@@ -29,6 +29,8 @@ HIGHER_IS_BETTER = {"dice": True, "iou": True, "hd95": False, "asd": False, "con
 QUARTILES = ("Q1", "Q2", "Q3", "Q4")
 STRATA = ("overall",) + QUARTILES
 POOLED = "pooled"
+# Which reference lesions a lesion-level statistic runs over (defined in ``strata``), in table order.
+LESION_SETS = ("all", "detected", "common")
 
 PER_CASE_COLUMNS = ("dataset", "model", "seed", "case_id", "ref_empty", "pred_empty", "ref_voxels",
                     "pred_voxels") + CASE_METRICS + ("n_ref_lesions", "n_hit_lesions", "n_fp_lesions")
@@ -364,8 +366,8 @@ METRIC_ORDER = ("dice", "iou", "hd95", "asd", "contour_f1", "nsd", "lesion_recal
 
 
 def sort_rows(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Stable sort: data sets alphabetically with ``pooled`` last, strata overall, Q1..Q4, metrics in the
-    order of the metric list, every other key alphabetically."""
+    """Stable sort: data sets alphabetically with ``pooled`` last, lesion sets all, detected, common, strata
+    overall, Q1..Q4, metrics in the order of the metric list, every other key alphabetically."""
     if df.empty:
         return df.reset_index(drop=True)
     sort_keys = {}
@@ -375,6 +377,8 @@ def sort_rows(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
             sort_keys[key] = col.map(lambda d: (d == POOLED, d))
         elif key in ("stratum", "quartile"):
             sort_keys[key] = col.map(lambda s: STRATA.index(s) if s in STRATA else len(STRATA))
+        elif key == "lesion_set":
+            sort_keys[key] = col.map(lambda s: LESION_SETS.index(s) if s in LESION_SETS else len(LESION_SETS))
         elif key == "metric":
             sort_keys[key] = col.map(lambda m: METRIC_ORDER.index(m) if m in METRIC_ORDER else len(METRIC_ORDER))
         else:
