@@ -6,7 +6,7 @@ import pytest
 from scipy.stats import wilcoxon
 
 from lesionbench.stats import bootstrap, paired_tests, schemes, stability, strata, synthetic
-from lesionbench.stats.strata import KEYS
+from lesionbench.stats.strata import KEYS, PAIRED_SETS, key_indices
 from lesionbench.stats.tables import HIGHER_IS_BETTER, QUARTILES
 
 
@@ -46,6 +46,24 @@ def test_weighted_medians_equal_numpy_median_of_the_resampled_cases():
             assert got[b, g] == pytest.approx(np.median(np.repeat(values[g], weights[b].astype(int))))
 
 
+def test_vectorized_wilcoxon_equals_scipy_vector_by_vector():
+    rng = np.random.default_rng(11)
+    vectors = [np.zeros(5), np.zeros(20), np.array([0.0]), np.array([0.3]), np.array([1.0, -1.0])]
+    for n in (2, 3, 5, 6, 8, 9, 14, 20, 60):
+        for decimals in (0, 1, 6):                       # many ties and zeros .. none
+            vectors.append(np.round(rng.normal(0.3, 1.0, n), decimals))
+    got = paired_tests.wilcoxon_tests(vectors)
+    for i, d in enumerate(vectors):
+        if not np.count_nonzero(d):
+            assert (got["p_value"][i], got["statistic"][i]) == (1.0, 0.0)    # no evidence either way
+            continue
+        ref = wilcoxon(d)
+        assert got["p_value"][i] == pytest.approx(ref.pvalue, rel=1e-12, abs=1e-15), d
+        assert got["statistic"][i] == ref.statistic
+        assert got["rank_sum_a"][i] == wilcoxon(d, alternative="greater").statistic
+        assert got["rank_sum_a"][i] + got["rank_sum_b"][i] == got["n_nonzero"][i] * (got["n_nonzero"][i] + 1) / 2
+
+
 def _study():
     data = synthetic.make_dataset("toy", n_cases=25, models=("a", "b", "c"), seed=4)
     tables = synthetic.to_tables(data)
@@ -56,8 +74,11 @@ def test_wilcoxon_p_values_equal_scipy_on_the_per_case_vectors():
     tables, sums = _study()
     w = bootstrap.weight_matrix(sums.n_cases, 300, np.random.default_rng(1))
     pairs = [("a", "b"), ("a", "c"), ("b", "c")]
-    df = paired_tests.pairwise_tests("toy", sums.models, KEYS, sums.seed_mean(), sums.den, w, 0.95,
+    paired = key_indices(PAIRED_SETS)
+    df = paired_tests.pairwise_tests("toy", sums.models, [KEYS[k] for k in paired],
+                                     sums.num.mean(axis=1)[:, :, paired], sums.den[0, 0][:, paired], w, 0.95,
                                      HIGHER_IS_BETTER, pairs)
+    df = df[df.lesion_set == "all"]
     # independent path: per-case lesion means straight from the per-lesion rows
     ref = tables.per_lesion[tables.per_lesion.kind == "reference"].copy()
     size = dict(zip(zip(tables.reference.case_id, tables.reference.lesion_id), tables.reference.size_fraction))
@@ -98,7 +119,7 @@ def test_direction_and_constant_differences():
     num = np.stack([a, a - 1.5, a])[:, :, None]                      # models x cases x one key
     den = np.ones((6, 1))
     w = bootstrap.weight_matrix(6, 100, np.random.default_rng(0))
-    df = paired_tests.pairwise_tests("d", ["a", "b", "c"], [("overall", "hd95")], num, den, w, 0.9,
+    df = paired_tests.pairwise_tests("d", ["a", "b", "c"], [("all", "overall", "hd95")], num, den, w, 0.9,
                                      HIGHER_IS_BETTER, [("a", "b"), ("a", "c")])
     ab, ac = df.iloc[0], df.iloc[1]
     assert ab.better_model == "b" and ab.median_difference == 1.5 and ab.ci_low == ab.ci_high == 1.5
@@ -123,7 +144,7 @@ def test_three_schemes_and_their_agreement():
     aggregate = {"a": 0.80, "b": 0.70, "c": 0.75}                    # aggregate order a > c > b
     values = np.array([[0.9, 0.9, 0.1], [0.5, 0.6, 0.6], [0.7, 0.7, 0.8]])  # mean ranks a 5/3, b 8/3, c 5/3
     tests = pd.DataFrame({"better_model": ["b", "a", "c"], "significant": [True, False, True]})
-    rows = pd.DataFrame(schemes.scheme_rows("d", "Q1", "dice", True, aggregate, values, ["a", "b", "c"], tests))
+    rows = pd.DataFrame(schemes.scheme_rows("d", "common", "Q1", "dice", True, aggregate, values, ["a", "b", "c"], tests))
     r = rows.set_index("model")
     assert r.rank_aggregate_then_rank.to_dict() == {"a": 1, "c": 2, "b": 3}
     # a and c tie on mean rank 5/3: broken by the aggregate order (a first)
@@ -139,10 +160,12 @@ def test_three_schemes_and_their_agreement():
 
 def _stability(num, den, resamples=500):
     w = bootstrap.weight_matrix(num.shape[1], resamples, np.random.default_rng(7))
-    samples = bootstrap.ratio_statistics(num, den, w)
+    num4 = num[:, None]                                              # one seed
+    den4 = np.broadcast_to(den, num4.shape)
+    samples = bootstrap.ratio_statistics(num4, den4, w)
     observed = strata.point_statistics(num, den)
-    return stability.stability_rows("d", ["a", "b", "c"], [("overall", "dice"), ("Q1", "hd95")], observed,
-                                    samples, HIGHER_IS_BETTER)
+    return stability.stability_rows("d", ["a", "b", "c"], [("all", "overall", "dice"), ("common", "Q1", "hd95")],
+                                    observed, samples, HIGHER_IS_BETTER)
 
 
 def test_model_better_on_every_case_holds_rank_one_in_every_resample():
@@ -178,6 +201,45 @@ def test_resamples_without_lesions_are_left_out():
     num = np.array([[[1.0], [0.0], [0.0]], [[0.0], [0.0], [0.0]], [[0.5], [0.0], [0.0]]])
     den = np.array([[1.0], [0.0], [0.0]])                           # only case 0 has a lesion of the stratum
     w = bootstrap.weight_matrix(3, 400, np.random.default_rng(0))
-    shares, n_valid = stability.rank_shares(bootstrap.ratio_statistics(num, den, w), [True])
+    shares, n_valid = stability.rank_shares(
+        bootstrap.ratio_statistics(num[:, None], np.broadcast_to(den, (3, 1, 3, 1)), w), [True])
     assert n_valid[0] == int((w[:, 0] > 0).sum()) < 400
     assert shares[:, 0, 0] == pytest.approx([1.0, 0.0, 0.0])
+
+
+def test_comparison_tables_from_files(tmp_path):
+    from lesionbench.stats import comparisons, pipeline
+
+    paths = {"per_case": [], "per_lesion": [], "split": [], "lesions": [], "quartiles": []}
+    for i, name in enumerate(("alpha", "beta")):
+        written = synthetic.write_dataset(synthetic.make_dataset(name, n_cases=10, models=("a", "b", "c"),
+                                                                 seed=i), tmp_path)
+        for k in paths:
+            paths[k] += written[k]
+    inputs = pipeline.StudyInputs(paths["per_case"], paths["per_lesion"], paths["split"], paths["lesions"],
+                                  paths["quartiles"])
+    out = [tmp_path / f"{n}.csv" for n in ("pairwise", "schemes", "stability")]
+    res = comparisons.write_comparisons(inputs, *out, {"bootstrap_resamples": 80, "bootstrap_seed": 3,
+                                                       "confidence": 0.9, "test_alpha": 0.2}, {"min_lesions": 5})
+    tests, sch, stab = (pd.read_csv(p) for p in out)
+    assert len(tests) == len(res.pairwise) and not tests.isna().any().any()
+    assert set(tests.dataset) == {"alpha", "beta", "pooled"} and set(tests.lesion_set) == {"all", "common"}
+    # a family: every pair and metric of one data set, lesion set and stratum
+    fam = tests[(tests.dataset == "alpha") & (tests.lesion_set == "all") & (tests.stratum == "overall")]
+    assert (fam.family == "dataset=alpha;lesion_set=all;stratum=overall").all()
+    assert (fam.family_size == 3 * 8).all() and len(fam) == 24
+    assert fam.p_holm.to_numpy() == pytest.approx(paired_tests.holm(fam.p_value))
+    assert ((tests.p_holm < 0.2) == tests.significant).all() and (tests.alpha == 0.2).all()
+    assert (tests.size_bins == "test_quartiles").all() and (tests.n_resamples == 80).all()
+    # test-then-rank counts the significant wins of the pairwise table
+    for (ds, ls, st, me), g in sch.groupby(["dataset", "lesion_set", "stratum", "metric"]):
+        t = tests[(tests.dataset == ds) & (tests.lesion_set == ls) & (tests.stratum == st) & (tests.metric == me)]
+        wins = t[t.significant].better_model.value_counts()
+        assert g.set_index("model").significant_wins.to_dict() == {m: int(wins.get(m, 0)) for m in g.model}
+        assert sorted(g.rank_test_then_rank) == [1, 2, 3]
+    # rank shares: per model and per rank they sum to 1; the pooled resamples keep every data set's cases
+    s = stab.groupby(["dataset", "lesion_set", "stratum", "metric", "model"]).share.sum()
+    assert s.to_numpy() == pytest.approx(1.0)
+    assert (stab[stab.dataset == "pooled"].n_resamples == 80).all()
+    flagged = tests[tests.insufficient_lesions]
+    assert (flagged.n_lesions < 5).all() and not flagged.empty

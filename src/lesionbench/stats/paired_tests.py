@@ -9,7 +9,9 @@ case's metric; for a size stratum it is the mean of the metric over the case's l
 averaged over seeds first, so a model's per-case value is its seed mean.
 
 - Test: ``scipy.stats.wilcoxon(value_a, value_b)`` with scipy's defaults (two-sided, ``zero_method='wilcox'``:
-  zero differences are dropped; ``method='auto'``). Every p-value is scipy's; nothing is re-implemented. The
+  zero differences are dropped; ``method='auto'``), computed in vectorized scipy calls that give the same
+  p-values (``wilcoxon_tests``); no test statistic is re-implemented. When every difference is zero there is
+  no evidence either way: p = 1. The
   direction of a difference is the side with the larger signed-rank sum (``rank_sum_a`` = scipy's one-sided
   ``alternative='greater'`` statistic, the sum of ranks of positive ``a - b``; ``rank_sum_b`` the rest).
 - Holm step-down over one family: the p-values sorted ascending ``p_(1) <= ... <= p_(m)`` are adjusted to
@@ -26,7 +28,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.stats import wilcoxon
+from scipy.stats import permutation_test, wilcoxon
 
 
 def holm(pvalues) -> np.ndarray:
@@ -57,20 +59,60 @@ def per_case_values(num: np.ndarray, den: np.ndarray) -> tuple[np.ndarray, np.nd
     return values, included
 
 
-def wilcoxon_pair(a: np.ndarray, b: np.ndarray) -> dict:
-    """scipy's two-sided Wilcoxon signed-rank test of paired values, and the signed-rank sums of each side.
-
-    All differences zero: scipy returns statistic 0 and p = 1 (no evidence either way); both rank sums are 0.
-    """
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    d = a - b
-    nonzero = int(np.count_nonzero(d))
+def _rank_sum_positive(d: np.ndarray, axis: int = -1) -> np.ndarray:
+    """scipy's signed-rank statistic r+ (sum of the ranks of |d| over positive d, zeros dropped), vectorized:
+    the statistic ``scipy.stats.wilcoxon`` reports for ``alternative='greater'``."""
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)   # scipy warns on all-zero differences
-        two = wilcoxon(a, b)
-        rank_sum_a = float(wilcoxon(a, b, alternative="greater").statistic) if nonzero else 0.0
-    return {"statistic": float(two.statistic), "p_value": float(two.pvalue), "n_nonzero": nonzero,
-            "rank_sum_a": rank_sum_a, "rank_sum_b": nonzero * (nonzero + 1) / 2.0 - rank_sum_a}
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.asarray(wilcoxon(d, alternative="greater", method="asymptotic", axis=axis).statistic, float)
+
+
+def wilcoxon_tests(diffs: list[np.ndarray]) -> dict:
+    """Two-sided Wilcoxon signed-rank tests of many paired-difference vectors, as ``scipy.stats.wilcoxon(d)``
+    with its defaults gives them, in a few vectorized calls.
+
+    Returns arrays over the vectors: ``statistic`` (scipy's two-sided statistic min(r+, r-)), ``p_value``,
+    ``n_nonzero``, ``rank_sum_a`` (r+) and ``rank_sum_b`` (r-).
+
+    How: statistics come from scipy's wilcoxon on all vectors of one length at once. For up to 13 cases
+    scipy's default p-value is the exact null distribution of r+ over all 2^n sign flips (its ``exact``
+    branch without ties or zeros, its permutation branch with them); the same enumeration is run here by
+    ``scipy.stats.permutation_test`` with scipy's own statistic, vectorized over the flips and the vectors
+    (scipy evaluates it one flip at a time, hundreds of times slower). Single cases and longer vectors go to
+    ``scipy.stats.wilcoxon`` one by one (its exact or normal-approximation branch, both fast). All differences
+    zero: no evidence either way, p = 1 and statistic 0 (what scipy returns up to 13 cases; beyond, its normal
+    approximation divides by a zero variance). The tests check equality with scipy vector by vector.
+    """
+    r = len(diffs)
+    out = {"statistic": np.zeros(r), "p_value": np.ones(r), "n_nonzero": np.zeros(r, np.int64),
+           "rank_sum_a": np.zeros(r), "rank_sum_b": np.zeros(r)}
+    lengths = np.array([len(d) for d in diffs], np.int64)
+    for n in np.unique(lengths):
+        idx = np.flatnonzero(lengths == n)
+        block = np.stack([np.asarray(diffs[i], float) for i in idx])          # (R_n, n)
+        nonzero = np.count_nonzero(block, axis=1)
+        live = nonzero > 0
+        if not live.any():
+            continue
+        rows, block = idx[live], block[live]
+        r_plus = _rank_sum_positive(block)
+        r_minus = nonzero[live] * (nonzero[live] + 1) / 2.0 - r_plus
+        out["n_nonzero"][rows] = nonzero[live]
+        out["rank_sum_a"][rows], out["rank_sum_b"][rows] = r_plus, r_minus
+        out["statistic"][rows] = np.minimum(r_plus, r_minus)
+        if 2 <= n <= 13:      # (permutation_test needs two cases; one case is scipy's exact branch)
+            with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+                warnings.simplefilter("ignore", RuntimeWarning)
+                res = permutation_test((block,), _rank_sum_positive, permutation_type="samples",
+                                       vectorized=True, n_resamples=np.inf, alternative="two-sided", axis=-1)
+            out["p_value"][rows] = np.atleast_1d(res.pvalue)
+        else:
+            for j, d in zip(rows, block):
+                out["p_value"][j] = float(wilcoxon(d).pvalue)
+    bad = ~np.isfinite(out["p_value"])
+    if bad.any():
+        raise ValueError(f"scipy.stats.wilcoxon gave p = nan for differences {list(diffs[int(np.flatnonzero(bad)[0])])}")
+    return out
 
 
 def weighted_medians(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -85,11 +127,15 @@ def weighted_medians(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     flat = values.reshape(-1, values.shape[-1])                # (G, n)
     order = np.argsort(flat, axis=1, kind="stable")
     sorted_vals = np.take_along_axis(flat, order, axis=1)      # (G, n)
-    counts = np.asarray(weights, float)[:, order]              # (B, G, n)
-    cum = np.cumsum(counts, axis=2)
-    total = cum[:, :, -1] if flat.shape[1] else np.zeros(cum.shape[:2])
-    lo = np.floor((total - 1) / 2.0)
-    hi = np.floor(total / 2.0)
+    # integer counts: cumulative sums stay exact (a resample holds at most n_cases draws) and move an eighth
+    # of the bytes of float64
+    weights = np.asarray(weights)
+    kind = np.int16 if weights.shape[1] and weights.sum(axis=1).max() < np.iinfo(np.int16).max else np.int64
+    counts = weights.astype(kind)[:, order]                    # (B, G, n)
+    cum = np.cumsum(counts, axis=2, dtype=kind)
+    total = cum[:, :, -1] if flat.shape[1] else np.zeros(cum.shape[:2], kind)
+    lo = (total - 1) // 2          # 0-based positions of the two middle draws (equal when total is odd)
+    hi = total // 2
     n = flat.shape[1]
     i_lo = np.minimum((cum <= lo[..., None]).sum(axis=2), n - 1)
     i_hi = np.minimum((cum <= hi[..., None]).sum(axis=2), n - 1)
@@ -114,7 +160,7 @@ def median_difference_ci(diffs: np.ndarray, weights: np.ndarray, confidence: flo
     return observed, low, high, n_valid
 
 
-TEST_COLUMNS = ["dataset", "stratum", "metric", "higher_is_better", "model_a", "model_b", "n_cases",
+TEST_COLUMNS = ["dataset", "lesion_set", "stratum", "metric", "higher_is_better", "model_a", "model_b", "n_cases",
                 "n_cases_left_out", "n_nonzero", "median_difference", "ci_low", "ci_high", "n_valid_resamples",
                 "statistic", "rank_sum_a", "rank_sum_b", "better_model", "p_value"]
 
@@ -127,7 +173,7 @@ def pairwise_tests(dataset: str, models, keys, num: np.ndarray, den: np.ndarray,
     """Wilcoxon test and median paired difference of every model pair x key of one data set (one lesion set).
 
     models: names along axis 0 of ``num`` (n_models, n_cases, n_keys, seed-averaged numerators); den:
-    (n_cases, n_keys); keys: (stratum, metric) per key; weights: (B, n_cases) bootstrap counts; pairs:
+    (n_cases, n_keys), the same for every model (a paired lesion set); keys: (lesion_set, stratum, metric) per key; weights: (B, n_cases) bootstrap counts; pairs:
     [(model_a, model_b)] with differences taken as a - b. Keys without any included case give no row.
     ``better_model`` is the side with the larger signed-rank sum, accounting for the metric's direction
     ("tie" when the sums are equal); Holm adjustment is applied afterwards over families (``holm_families``).
@@ -138,8 +184,8 @@ def pairwise_tests(dataset: str, models, keys, num: np.ndarray, den: np.ndarray,
     values, included = per_case_values(num, den)
     ia = np.array([models.index(a) for a, _ in pairs], np.int64)
     ib = np.array([models.index(b) for _, b in pairs], np.int64)
-    rows = []
-    for k, (stratum, metric) in enumerate(keys):
+    cells, vectors = [], []
+    for k, (lesion_set, stratum, metric) in enumerate(keys):
         inc = included[:, k]
         n_inc = int(inc.sum())
         if n_inc == 0 or not len(pairs):
@@ -150,20 +196,23 @@ def pairwise_tests(dataset: str, models, keys, num: np.ndarray, den: np.ndarray,
         parts = [median_difference_ci(diffs[s:s + step], w, confidence) for s in range(0, len(pairs), step)]
         med, low, high, n_valid = (np.concatenate(x) for x in zip(*parts))
         for p, (a, b) in enumerate(pairs):
-            t = wilcoxon_pair(values[ia[p], inc, k], values[ib[p], inc, k])
-            if t["rank_sum_a"] == t["rank_sum_b"]:
-                better = "tie"
-            else:
-                better = a if (t["rank_sum_a"] > t["rank_sum_b"]) == higher_is_better[metric] else b
-            rows.append({
-                "dataset": dataset, "stratum": stratum, "metric": metric,
+            vectors.append(diffs[p])
+            cells.append({
+                "dataset": dataset, "lesion_set": lesion_set, "stratum": stratum, "metric": metric,
                 "higher_is_better": higher_is_better[metric], "model_a": a, "model_b": b, "n_cases": n_inc,
-                "n_cases_left_out": int(len(inc) - n_inc), "n_nonzero": t["n_nonzero"],
-                "median_difference": float(med[p]), "ci_low": float(low[p]), "ci_high": float(high[p]),
-                "n_valid_resamples": int(n_valid[p]), "statistic": t["statistic"],
-                "rank_sum_a": t["rank_sum_a"], "rank_sum_b": t["rank_sum_b"], "better_model": better,
-                "p_value": t["p_value"],
-            })
+                "n_cases_left_out": int(len(inc) - n_inc), "median_difference": float(med[p]),
+                "ci_low": float(low[p]), "ci_high": float(high[p]), "n_valid_resamples": int(n_valid[p])})
+    t = wilcoxon_tests(vectors)
+    rows = []
+    for i, cell in enumerate(cells):
+        ra, rb = float(t["rank_sum_a"][i]), float(t["rank_sum_b"][i])
+        if ra == rb:
+            better = "tie"
+        else:
+            better = cell["model_a"] if (ra > rb) == cell["higher_is_better"] else cell["model_b"]
+        rows.append({**cell, "n_nonzero": int(t["n_nonzero"][i]), "statistic": float(t["statistic"][i]),
+                     "rank_sum_a": ra, "rank_sum_b": rb, "better_model": better,
+                     "p_value": float(t["p_value"][i])})
     return pd.DataFrame(rows, columns=TEST_COLUMNS)
 
 

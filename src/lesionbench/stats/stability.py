@@ -44,26 +44,27 @@ def rank_shares(samples: np.ndarray, higher_is_better) -> tuple[np.ndarray, np.n
     return shares, n_valid
 
 
-STABILITY_COLUMNS = ["dataset", "stratum", "metric", "higher_is_better", "model", "rank", "share",
+STABILITY_COLUMNS = ["dataset", "lesion_set", "stratum", "metric", "higher_is_better", "model", "rank", "share",
                      "observed_rank", "n_valid_resamples", "n_resamples"]
 
 
 def stability_rows(dataset: str, models, keys, observed: np.ndarray, samples: np.ndarray,
                    higher_is_better: dict) -> pd.DataFrame:
     """One row per key x model x rank of one data set: the share of resamples in which the model holds the
-    rank, and its observed rank. observed: (n_models, n_keys); samples: (B, n_models, n_keys). Keys
+    rank, and its observed rank. keys: (lesion_set, stratum, metric) per key; observed: (n_models, n_keys);
+    samples: (B, n_models, n_keys). Keys
     undefined on all cases, or in every resample, give no row."""
     models = list(models)
-    hib = np.array([higher_is_better[metric] for _, metric in keys])
+    hib = np.array([higher_is_better[metric] for _, _, metric in keys])
     shares, n_valid = rank_shares(samples, hib)
     rows = []
-    for k, (stratum, metric) in enumerate(keys):
+    for k, (lesion_set, stratum, metric) in enumerate(keys):
         if np.isnan(observed[:, k]).any() or n_valid[k] == 0:
             continue
         observed_rank = ranks(order_models({m: observed[i, k] for i, m in enumerate(models)}, metric))
         for i, model in enumerate(models):
             for r in range(len(models)):
-                rows.append({"dataset": dataset, "stratum": stratum, "metric": metric,
+                rows.append({"dataset": dataset, "lesion_set": lesion_set, "stratum": stratum, "metric": metric,
                              "higher_is_better": bool(hib[k]), "model": model, "rank": r + 1,
                              "share": float(shares[i, r, k]), "observed_rank": observed_rank[model],
                              "n_valid_resamples": int(n_valid[k]), "n_resamples": int(samples.shape[0])})
