@@ -211,6 +211,7 @@ rule claim_check:
 rule provenance:
     input:
         provenance=PROVENANCE_SIDECARS,
+        quartiles=STUDY_INPUTS["quartiles"],
         code=script_code("analyze_provenance.py"),
     output:
         record=report(f"{R}/provenance.json", caption="../report/provenance.rst", category="Verdict",
