@@ -243,3 +243,38 @@ def test_comparison_tables_from_files(tmp_path):
     assert (stab[stab.dataset == "pooled"].n_resamples == 80).all()
     flagged = tests[tests.insufficient_lesions]
     assert (flagged.n_lesions < 5).all() and not flagged.empty
+
+
+def test_recall_per_merged_lesion_in_the_overall_table(tmp_path):
+    from lesionbench.stats import merged, pipeline
+
+    # case c1: lesions 1 and 2 merged (BraTS), lesion 3 alone; case c2: one lesion. Model m detects the
+    # merged lesion only through lesion 1's row flag shared by lesion 2; n detects lesion 3 and c2's lesion.
+    lesions = [("c1", 1, 0.001), ("c1", 2, 0.002), ("c1", 3, 0.003), ("c2", 1, 0.004)]
+    rows = {("m", 0): [{"case_id": "c1", "kind": "reference", "lesion_id": 1, "merged_lesion_id": 1, "detected": True},
+                       {"case_id": "c1", "kind": "reference", "lesion_id": 2, "merged_lesion_id": 1, "detected": True},
+                       {"case_id": "c1", "kind": "reference", "lesion_id": 3, "merged_lesion_id": 2},
+                       {"case_id": "c2", "kind": "reference", "lesion_id": 1, "merged_lesion_id": 1}],
+            ("n", 0): [{"case_id": "c1", "kind": "reference", "lesion_id": 1, "merged_lesion_id": 1},
+                       {"case_id": "c1", "kind": "reference", "lesion_id": 2, "merged_lesion_id": 1},
+                       {"case_id": "c1", "kind": "reference", "lesion_id": 3, "merged_lesion_id": 2, "detected": True},
+                       {"case_id": "c2", "kind": "reference", "lesion_id": 1, "merged_lesion_id": 1, "detected": True}]}
+    data = synthetic.dataset_from_rows("hand", ["c1", "c2"], lesions, {("m", 0): {}, ("n", 0): {}}, rows)
+    paths = synthetic.write_dataset(data, tmp_path)
+    inputs = pipeline.StudyInputs(paths["per_case"], paths["per_lesion"], paths["split"], paths["lesions"],
+                                  paths["quartiles"])
+    df = pipeline.write_overall_metrics(inputs, tmp_path / "overall.csv", {"bootstrap_resamples": 50,
+                                                                            "bootstrap_seed": 1, "confidence": 0.9})
+    v = df.set_index(["model", "metric"])
+    # per component: m 2/4, n 2/4; per merged lesion (3 merged lesions): m 1/3, n 2/3
+    assert v.loc[("m", "lesion_recall"), "value"] == v.loc[("n", "lesion_recall"), "value"] == 0.5
+    assert v.loc[("m", "lesion_recall_merged"), "value"] == pytest.approx(1 / 3)
+    assert v.loc[("n", "lesion_recall_merged"), "value"] == pytest.approx(2 / 3)
+    assert v.loc[("m", "lesion_recall_merged"), "n_lesions"] == 3 and v.loc[("m", "lesion_recall"), "n_lesions"] == 4
+    assert v.loc[("n", "lesion_recall_merged"), "ci_low"] <= 2 / 3 <= v.loc[("n", "lesion_recall_merged"), "ci_high"]
+    assert not df.isna().any().any()
+    # a table whose merging differs (another dilation radius) is an error naming it
+    rows[("n", 0)][1]["merged_lesion_id"] = 3
+    data = synthetic.dataset_from_rows("hand", ["c1", "c2"], lesions, {("m", 0): {}, ("n", 0): {}}, rows)
+    with pytest.raises(Exception, match="merged lesions of case 'c1' differ"):
+        merged.merged_recall_sums(synthetic.to_tables(data))

@@ -73,7 +73,8 @@ def make_dataset(dataset: str = "toy", n_cases: int = 40, models=("unet", "resun
             nsd = np.where(detected, np.clip(cf1 + r.normal(0, 0.03, len(ref)), 0, 1), 0.0)
             ref_rows = pd.DataFrame({
                 "dataset": dataset, "model": model, "seed": s, "case_id": ref.case_id, "kind": "reference",
-                "lesion_id": ref.lesion_id, "voxels": ref.voxels, "size_fraction": ref.size_fraction,
+                "lesion_id": ref.lesion_id, "merged_lesion_id": ref.lesion_id, "voxels": ref.voxels,
+                "size_fraction": ref.size_fraction,
                 "detected": detected, "dice": dice, "iou": dice / (2 - dice), "hd95": hd95, "asd": asd,
                 "contour_f1": cf1, "nsd": nsd})
             fp_rows = []
@@ -81,7 +82,7 @@ def make_dataset(dataset: str = "toy", n_cases: int = 40, models=("unet", "resun
                 for j in range(1, r.poisson(0.4 + 0.1 * mi) + 1):
                     vox = int(r.integers(3, 40))
                     fp_rows.append({"dataset": dataset, "model": model, "seed": s, "case_id": case,
-                                    "kind": "false_positive", "lesion_id": j, "voxels": vox,
+                                    "kind": "false_positive", "lesion_id": j, "merged_lesion_id": 0, "voxels": vox,
                                     "size_fraction": vox / (160 * 160), "detected": False, "dice": 0.0,
                                     "iou": 0.0, "hd95": PENALTY_MM, "asd": PENALTY_MM, "contour_f1": 0.0,
                                     "nsd": 0.0})
@@ -157,7 +158,8 @@ def dataset_from_rows(dataset: str, test_cases, lesions, case_metrics: dict, les
     lesions: [(case_id, lesion_id, size_fraction)] test-split reference lesions.
     case_metrics: {(model, seed): {case_id: {metric: value}}} (missing metrics default to Dice-like 1.0 /
     distance 0.0). lesion_rows: {(model, seed): [{case_id, kind, lesion_id, size_fraction, detected, metric:
-    value, ...}]}; reference rows may omit size_fraction (taken from ``lesions``). train_lesions: lesions of
+    value, ...}]}; reference rows may omit size_fraction (taken from ``lesions``) and merged_lesion_id (default:
+    the lesion's own id; false positives 0). train_lesions: lesions of
     the training cases (same form), for the ``train_quartiles`` edge rule. Lesion counts of the
     per-case table are derived from the lesion rows, so the tables are consistent by construction.
     """
@@ -180,9 +182,11 @@ def dataset_from_rows(dataset: str, test_cases, lesions, case_metrics: dict, les
                    **r}
             if row["kind"] == "reference" and "size_fraction" not in r:
                 row["size_fraction"] = size_of[(r["case_id"], int(r["lesion_id"]))]
+            # each reference lesion its own merged lesion unless the row says otherwise
+            row.setdefault("merged_lesion_id", int(r["lesion_id"]) if row["kind"] == "reference" else 0)
             rows.append(row)
-        pl = pd.DataFrame(rows, columns=["dataset", "model", "seed", "case_id", "kind", "lesion_id", "voxels",
-                                         "size_fraction", "detected", *defaults])
+        pl = pd.DataFrame(rows, columns=["dataset", "model", "seed", "case_id", "kind", "lesion_id",
+                                         "merged_lesion_id", "voxels", "size_fraction", "detected", *defaults])
         ref = pl[pl.kind == "reference"]
         n_ref = ref.groupby("case_id").size().reindex(test_cases, fill_value=0)
         n_hit = ref.groupby("case_id")["detected"].sum().reindex(test_cases, fill_value=0)

@@ -34,7 +34,8 @@ LESION_SETS = ("all", "detected", "common")
 
 PER_CASE_COLUMNS = ("dataset", "model", "seed", "case_id", "ref_empty", "pred_empty", "ref_voxels",
                     "pred_voxels") + CASE_METRICS + ("n_ref_lesions", "n_hit_lesions", "n_fp_lesions")
-PER_LESION_COLUMNS = ("dataset", "model", "seed", "case_id", "kind", "lesion_id", "voxels", "size_fraction",
+PER_LESION_COLUMNS = ("dataset", "model", "seed", "case_id", "kind", "lesion_id", "merged_lesion_id", "voxels",
+                      "size_fraction",
                       "detected") + CASE_METRICS
 LESION_COLUMNS = ("dataset", "case_id", "split", "lesion_id", "size_fraction")
 QUARTILE_COLUMNS = ("dataset", "edge_rule", "edge_lesions", "n_lesions", "min", "q25", "q50", "q75", "max")
@@ -136,6 +137,12 @@ def read_metric_table(path: str | os.PathLike, kind: str) -> pd.DataFrame:
         bad = ~df["kind"].isin(KINDS)
         if bad.any():
             raise StudyTableError(f"{path}: column 'kind' must be one of {KINDS}, found {sorted(set(df.kind[bad]))}")
+        _numeric(df, ("merged_lesion_id",), path)
+        df["merged_lesion_id"] = df["merged_lesion_id"].astype(int)
+        is_ref = (df["kind"] == "reference").to_numpy()
+        if (df.loc[is_ref, "merged_lesion_id"] < 1).any() or (df.loc[~is_ref, "merged_lesion_id"] != 0).any():
+            raise StudyTableError(f"{path}: merged_lesion_id must be >= 1 on reference rows and 0 on "
+                                  f"false-positive rows")
         if df.duplicated(["case_id", "kind", "lesion_id"]).any():
             raise StudyTableError(f"{path}: duplicate (case_id, kind, lesion_id) rows")
     df["source_file"] = str(path)
@@ -362,7 +369,8 @@ def load_study(per_case_paths, per_lesion_paths, split_paths, lesions_paths, qua
     return out
 
 
-METRIC_ORDER = ("dice", "iou", "hd95", "asd", "contour_f1", "nsd", "lesion_recall", "fp_per_case", "any")
+METRIC_ORDER = ("dice", "iou", "hd95", "asd", "contour_f1", "nsd", "lesion_recall", "lesion_recall_merged",
+                "fp_per_case", "any")
 
 
 def sort_rows(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
