@@ -99,29 +99,54 @@ def compare_dataset(sums: CaseSums, weights: np.ndarray, confidence: float, alph
     scheme = pd.DataFrame(scheme, columns=SCHEME_COLUMNS)
     scheme["alpha"] = float(alpha)
 
-    samples = ratio_statistics(num, den, weights)                      # (B, M, K): no loop per resample
-    stab = stability_rows(sums.dataset, models, keys, observed, samples, HIGHER_IS_BETTER)
+    return Comparisons(_with_info(tests, info, PAIRWISE_COLUMNS), _with_info(scheme, info, SCHEMES_COLUMNS),
+                       stability_table(sums, weights, min_lesions))
 
-    def with_info(df: pd.DataFrame, columns) -> pd.DataFrame:
-        extra = pd.DataFrame([info[key] for key in zip(df["lesion_set"], df["stratum"], df["metric"])],
-                             columns=STRATUM_COLUMNS, index=df.index)
-        return pd.concat([df, extra], axis=1)[columns]
 
-    return Comparisons(with_info(tests, PAIRWISE_COLUMNS), with_info(scheme, SCHEMES_COLUMNS),
-                       with_info(stab, RANK_STABILITY_COLUMNS))
+def _with_info(df: pd.DataFrame, info: dict, columns) -> pd.DataFrame:
+    extra = pd.DataFrame([info[key] for key in zip(df["lesion_set"], df["stratum"], df["metric"])],
+                         columns=STRATUM_COLUMNS, index=df.index)
+    return pd.concat([df, extra], axis=1)[columns]
+
+
+def stability_table(sums: CaseSums, weights: np.ndarray, min_lesions: int = DEFAULT_MIN_LESIONS) -> pd.DataFrame:
+    """Rank shares of one data set: every model, rank and paired key from two matrix products over the
+    weights (``bootstrap.ratio_statistics``), no loop per resample."""
+    paired = key_indices(PAIRED_SETS)
+    keys = [KEYS[k] for k in paired]
+    num, den = sums.num[..., paired], sums.den[..., paired]
+    observed = seed_average(point_statistics(num, den), seed_axis=1)
+    samples = ratio_statistics(num, den, weights)                      # (B, M, K)
+    stab = stability_rows(sums.dataset, list(sums.models), keys, observed, samples, HIGHER_IS_BETTER)
+    return _with_info(stab, _stratum_info(sums, keys, min_lesions), RANK_STABILITY_COLUMNS)
+
+
+def resampled_datasets(sums_by_dataset: dict, resamples: int, bootstrap_seed: int, pooled: bool = True):
+    """(sums, weights) of every data set and, with ``pooled``, of all data sets pooled (their weight matrices
+    side by side: resampling stratified by data set)."""
+    names = sorted(sums_by_dataset)
+    weights = {d: weight_matrix(sums_by_dataset[d].n_cases, resamples, dataset_rng(bootstrap_seed, d)) for d in names}
+    out = [(sums_by_dataset[d], weights[d]) for d in names]
+    if pooled and names:
+        out.append((pool([sums_by_dataset[d] for d in names]), np.concatenate([weights[d] for d in names], axis=1)))
+    return out
+
+
+def rank_stability(sums_by_dataset: dict, resamples: int, bootstrap_seed: int,
+                   min_lesions: int = DEFAULT_MIN_LESIONS, pooled: bool = True) -> pd.DataFrame:
+    """``ranking_stability.csv`` alone (the benchmark's workload; ``model_comparisons`` writes the same rows)."""
+    frames = [stability_table(s, w, min_lesions) for s, w in resampled_datasets(sums_by_dataset, resamples,
+                                                                                bootstrap_seed, pooled)]
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RANK_STABILITY_COLUMNS)
+    return sort_rows(out, ["dataset", "lesion_set", "stratum", "metric", "model", "rank"])
 
 
 def model_comparisons(sums_by_dataset: dict, resamples: int, bootstrap_seed: int, confidence: float,
                       alpha: float = DEFAULT_ALPHA, min_lesions: int = DEFAULT_MIN_LESIONS,
                       pooled: bool = True) -> Comparisons:
     """The three comparison tables over every data set and (with ``pooled``) all data sets pooled."""
-    names = sorted(sums_by_dataset)
-    weights = {d: weight_matrix(sums_by_dataset[d].n_cases, resamples, dataset_rng(bootstrap_seed, d)) for d in names}
-    parts = [compare_dataset(sums_by_dataset[d], weights[d], confidence, alpha, min_lesions) for d in names]
-    if pooled and names:
-        parts.append(compare_dataset(pool([sums_by_dataset[d] for d in names]),
-                                     np.concatenate([weights[d] for d in names], axis=1), confidence, alpha,
-                                     min_lesions))
+    parts = [compare_dataset(s, w, confidence, alpha, min_lesions)
+             for s, w in resampled_datasets(sums_by_dataset, resamples, bootstrap_seed, pooled)]
 
     def stack(attr: str, columns, keys) -> pd.DataFrame:
         frames = [getattr(p, attr) for p in parts if len(getattr(p, attr))]
