@@ -19,7 +19,6 @@ import argparse
 import time
 
 import numpy as np
-
 from scipy.stats import rankdata
 
 from lesionbench.stats import bootstrap, comparisons, stability, synthetic

@@ -144,7 +144,8 @@ def test_three_schemes_and_their_agreement():
     aggregate = {"a": 0.80, "b": 0.70, "c": 0.75}                    # aggregate order a > c > b
     values = np.array([[0.9, 0.9, 0.1], [0.5, 0.6, 0.6], [0.7, 0.7, 0.8]])  # mean ranks a 5/3, b 8/3, c 5/3
     tests = pd.DataFrame({"better_model": ["b", "a", "c"], "significant": [True, False, True]})
-    rows = pd.DataFrame(schemes.scheme_rows("d", "common", "Q1", "dice", True, aggregate, values, ["a", "b", "c"], tests))
+    rows = pd.DataFrame(schemes.scheme_rows("d", "common", "Q1", "dice", True, aggregate, values, ["a", "b", "c"],
+                                            tests))
     r = rows.set_index("model")
     assert r.rank_aggregate_then_rank.to_dict() == {"a": 1, "c": 2, "b": 3}
     # a and c tie on mean rank 5/3: broken by the aggregate order (a first)

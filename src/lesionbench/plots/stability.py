@@ -61,7 +61,8 @@ def ranking_stability_figure(stability: pd.DataFrame, path: str | os.PathLike, p
                 ax.annotate(dataset + (" (all)" if dataset == POOLED else ""), (-0.9, 0.5),
                             xycoords="axes fraction", rotation=90, va="center", ha="center", fontsize=9)
             if d.empty:
-                ax.text((n_models + 1) / 2, (n_models - 1) / 2, "no lesion of\nthe set", ha="center", va="center", fontsize=7)
+                ax.text((n_models + 1) / 2, (n_models - 1) / 2, "no lesion of\nthe set", ha="center", va="center",
+                        fontsize=7)
                 continue
             y = np.array([models.index(m) for m in d["model"]])
             ax.scatter(d["rank"], y, s=AREA * d["share"].to_numpy(float), c=[colors[m] for m in d["model"]],

@@ -85,7 +85,7 @@ def compare_dataset(sums: CaseSums, weights: np.ndarray, confidence: float, alph
     tests["ci_level"] = float(confidence)
     tests["n_resamples"] = int(weights.shape[0])
 
-    scheme = []
+    scheme_list: list[dict] = []
     with np.errstate(invalid="ignore", divide="ignore"):
         values = case_num / case_den[None]
     grouped = {key: g for key, g in tests.groupby(["lesion_set", "stratum", "metric"], sort=False)}
@@ -94,9 +94,9 @@ def compare_dataset(sums: CaseSums, weights: np.ndarray, confidence: float, alph
         if not inc.any() or np.isnan(observed[:, k]).any():
             continue   # no lesion of the set in the stratum: nothing to rank
         cell = grouped.get((lesion_set, stratum, metric), tests.iloc[:0])
-        scheme += scheme_rows(sums.dataset, lesion_set, stratum, metric, HIGHER_IS_BETTER[metric],
+        scheme_list += scheme_rows(sums.dataset, lesion_set, stratum, metric, HIGHER_IS_BETTER[metric],
                               {m: observed[i, k] for i, m in enumerate(models)}, values[:, inc, k], models, cell)
-    scheme = pd.DataFrame(scheme, columns=SCHEME_COLUMNS)
+    scheme = pd.DataFrame(scheme_list, columns=SCHEME_COLUMNS)
     scheme["alpha"] = float(alpha)
 
     return Comparisons(_with_info(tests, info, PAIRWISE_COLUMNS), _with_info(scheme, info, SCHEMES_COLUMNS),

@@ -48,7 +48,7 @@ def merged_recall_sums(tables: DatasetTables) -> MergedRecallSums:
             grouped = ref.groupby(["case_id", "merged_lesion_id"], sort=True)["detected"].any()
             counts = np.zeros(len(cases))
             hits = np.zeros(len(cases))
-            for (case, _), det in grouped.items():
+            for case, det in zip(grouped.index.get_level_values("case_id"), grouped.to_numpy(bool)):
                 counts[index[case]] += 1
                 hits[index[case]] += float(det)
             src = pl["source_file"].iloc[0] if len(pl) else f"{tables.dataset}/{model}/seed{seed}"

@@ -28,6 +28,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 from scipy.stats import permutation_test, wilcoxon
 
 
@@ -111,7 +112,8 @@ def wilcoxon_tests(diffs: list[np.ndarray]) -> dict:
                 out["p_value"][j] = float(wilcoxon(d).pvalue)
     bad = ~np.isfinite(out["p_value"])
     if bad.any():
-        raise ValueError(f"scipy.stats.wilcoxon gave p = nan for differences {list(diffs[int(np.flatnonzero(bad)[0])])}")
+        first = list(diffs[int(np.flatnonzero(bad)[0])])
+        raise ValueError(f"scipy.stats.wilcoxon gave p = nan for differences {first}")
     return out
 
 
@@ -130,10 +132,10 @@ def weighted_medians(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     # integer counts: cumulative sums stay exact (a resample holds at most n_cases draws) and move an eighth
     # of the bytes of float64
     weights = np.asarray(weights)
-    kind = np.int16 if weights.shape[1] and weights.sum(axis=1).max() < np.iinfo(np.int16).max else np.int64
+    kind: type[np.integer] = np.int16 if weights.shape[1] and weights.sum(axis=1).max() < np.iinfo(np.int16).max else np.int64
     counts = weights.astype(kind)[:, order]                    # (B, G, n)
-    cum = np.cumsum(counts, axis=2, dtype=kind)
-    total = cum[:, :, -1] if flat.shape[1] else np.zeros(cum.shape[:2], kind)
+    cum: np.ndarray = np.cumsum(counts, axis=2, dtype=kind)
+    total: np.ndarray = cum[:, :, -1] if flat.shape[1] else np.zeros(cum.shape[:2], kind)
     lo = (total - 1) // 2          # 0-based positions of the two middle draws (equal when total is odd)
     hi = total // 2
     n = flat.shape[1]
@@ -169,17 +171,16 @@ _MEDIAN_CHUNK = 4_000_000
 
 
 def pairwise_tests(dataset: str, models, keys, num: np.ndarray, den: np.ndarray, weights: np.ndarray,
-                   confidence: float, higher_is_better: dict, pairs) -> "pd.DataFrame":
+                   confidence: float, higher_is_better: dict, pairs) -> pd.DataFrame:
     """Wilcoxon test and median paired difference of every model pair x key of one data set (one lesion set).
 
     models: names along axis 0 of ``num`` (n_models, n_cases, n_keys, seed-averaged numerators); den:
-    (n_cases, n_keys), the same for every model (a paired lesion set); keys: (lesion_set, stratum, metric) per key; weights: (B, n_cases) bootstrap counts; pairs:
+    (n_cases, n_keys), the same for every model (a paired lesion set); keys: (lesion_set, stratum, metric)
+    per key; weights: (B, n_cases) bootstrap counts; pairs:
     [(model_a, model_b)] with differences taken as a - b. Keys without any included case give no row.
     ``better_model`` is the side with the larger signed-rank sum, accounting for the metric's direction
     ("tie" when the sums are equal); Holm adjustment is applied afterwards over families (``holm_families``).
     """
-    import pandas as pd
-
     models = list(models)
     values, included = per_case_values(num, den)
     ia = np.array([models.index(a) for a, _ in pairs], np.int64)
@@ -216,7 +217,7 @@ def pairwise_tests(dataset: str, models, keys, num: np.ndarray, den: np.ndarray,
     return pd.DataFrame(rows, columns=TEST_COLUMNS)
 
 
-def holm_families(tests: "pd.DataFrame", family_columns, alpha: float) -> "pd.DataFrame":
+def holm_families(tests: pd.DataFrame, family_columns, alpha: float) -> pd.DataFrame:
     """Add ``family`` (the family's key as ``column=value`` pairs joined by ';'), ``family_size``, ``p_holm``
     (Holm over the pairs and metrics of each family) and ``significant`` (``p_holm < alpha``)."""
     out = tests.copy()

@@ -66,7 +66,8 @@ def tau_column(a: str, b: str) -> str:
     return f"tau_{a}_vs_{b}"
 
 
-SCHEME_COLUMNS = ["dataset", "lesion_set", "stratum", "metric", "higher_is_better", "model", "value", "rank_aggregate_then_rank",
+SCHEME_COLUMNS = ["dataset", "lesion_set", "stratum", "metric", "higher_is_better", "model", "value",
+                  "rank_aggregate_then_rank",
                   "mean_case_rank", "rank_rank_then_aggregate", "significant_wins", "rank_test_then_rank",
                   "n_cases"] + [tau_column(a, b) for a, b in SCHEME_PAIRS]
 
@@ -87,7 +88,8 @@ def scheme_rows(dataset: str, lesion_set: str, stratum: str, metric: str, higher
     taus = {tau_column(a, b): kendall_tau(orders[a], orders[b]) for a, b in SCHEME_PAIRS}
     return [{
         "dataset": dataset, "lesion_set": lesion_set, "stratum": stratum, "metric": metric,
-        "higher_is_better": higher_is_better, "model": m, "value": float(aggregate[m]), "rank_aggregate_then_rank": rank_of["aggregate_then_rank"][m],
+        "higher_is_better": higher_is_better, "model": m, "value": float(aggregate[m]),
+        "rank_aggregate_then_rank": rank_of["aggregate_then_rank"][m],
         "mean_case_rank": float(mean_rank[m]), "rank_rank_then_aggregate": rank_of["rank_then_aggregate"][m],
         "significant_wins": int(wins[m]), "rank_test_then_rank": rank_of["test_then_rank"][m],
         "n_cases": int(case_values.shape[1]), **taus,

@@ -26,7 +26,7 @@ def rank_shares(samples: np.ndarray, higher_is_better) -> tuple[np.ndarray, np.n
     Returns shares (n_models, n_ranks = n_models, n_keys), rank 1 first, and n_valid (n_keys,): the resamples
     in which every model has a value. Keys without a valid resample get NaN shares.
     """
-    b, m, k = samples.shape
+    _, m, k = samples.shape
     sign = np.where(np.asarray(higher_is_better, bool), 1.0, -1.0)
     score = np.round(samples * sign[None, None, :], TIE_DECIMALS)        # higher = better
     valid = ~np.isnan(score).any(axis=1)                                 # (B, K)

@@ -156,7 +156,7 @@ def read_quartiles(path: str | os.PathLike, dataset: str) -> dict:
     if len(rows) != 1:
         raise StudyTableError(f"{path}: expected one row for data set {dataset!r}, found {len(rows)}")
     _numeric(rows := rows.copy(), QUARTILE_COLUMNS[2:], path)
-    edges = {k: float(rows[k].iloc[0]) for k in QUARTILE_COLUMNS[4:]}
+    edges: dict = {k: float(rows[k].iloc[0]) for k in QUARTILE_COLUMNS[4:]}
     edges["n_lesions"] = int(rows["n_lesions"].iloc[0])
     edges["edge_lesions"] = int(rows["edge_lesions"].iloc[0])
     edges["edge_rule"] = str(rows["edge_rule"].iloc[0])
