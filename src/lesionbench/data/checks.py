@@ -93,7 +93,8 @@ def dataset_summary(names: list[str], datasets: dict, splits: dict, lesions: dic
             row[f"cases_{s}"] = int((split["split"] == s).sum())
         for s in SPLITS:
             row[f"lesions_{s}"] = int((les["split"] == s).sum())
-        row.update({"q1_upper": float(q["q25"]), "q2_upper": float(q["q50"]), "q3_upper": float(q["q75"]),
+        row.update({"size_bins": str(q["edge_rule"]), "q1_upper": float(q["q25"]), "q2_upper": float(q["q50"]),
+                    "q3_upper": float(q["q75"]),
                     "size_min": float(q["min"]), "size_max": float(q["max"])})
         rows.append(row)
     table = pd.DataFrame(rows).sort_values("dataset").reset_index(drop=True)
