@@ -94,8 +94,9 @@ def compare_dataset(sums: CaseSums, weights: np.ndarray, confidence: float, alph
         if not inc.any() or np.isnan(observed[:, k]).any():
             continue   # no lesion of the set in the stratum: nothing to rank
         cell = grouped.get((lesion_set, stratum, metric), tests.iloc[:0])
-        scheme_list += scheme_rows(sums.dataset, lesion_set, stratum, metric, HIGHER_IS_BETTER[metric],
-                              {m: observed[i, k] for i, m in enumerate(models)}, values[:, inc, k], models, cell)
+        aggregate = {m: observed[i, k] for i, m in enumerate(models)}
+        scheme_list += scheme_rows(sums.dataset, lesion_set, stratum, metric, HIGHER_IS_BETTER[metric], aggregate,
+                                   values[:, inc, k], models, cell)
     scheme = pd.DataFrame(scheme_list, columns=SCHEME_COLUMNS)
     scheme["alpha"] = float(alpha)
 
