@@ -68,7 +68,7 @@ def ranking_stability_figure(stability: pd.DataFrame, path: str | os.PathLike, p
             ax.scatter(d["rank"], y, s=AREA * d["share"].to_numpy(float), c=[colors[m] for m in d["model"]],
                        alpha=0.85, linewidths=0)
             observed = d.drop_duplicates("model")
-            ax.scatter(observed["observed_rank"], [models.index(m) for m in observed["model"]], s=AREA * 1.15,
+            ax.scatter(observed["observed_rank"], [models.index(m) for m in observed["model"]], s=AREA * 1.8,
                        facecolors="none", edgecolors="black", linewidths=0.8)
             if bool(d["insufficient_lesions"].any()):
                 ax.text(0.5, 0.01, "too few lesions", transform=ax.transAxes, ha="center", va="bottom",
