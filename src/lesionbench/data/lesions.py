@@ -1,4 +1,4 @@
-"""Lesion enumeration and size strata (DESIGN section 2; docs/contracts.md ``lesions.csv``, ``quartiles.csv``).
+"""Lesion enumeration and size strata (docs/contracts.md ``lesions.csv``, ``quartiles.csv``).
 
 Size strata Q1..Q4 are cut at three edges ``q25 < q50 < q75`` (``Q1: s <= q25``, ..., ``Q4: s > q75``). Where the
 edges come from is the config's ``stratification.edges`` rule (``stratum_edges``):
