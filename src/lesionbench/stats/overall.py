@@ -6,6 +6,7 @@ number of merged lesions."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .aggregate import point_estimates
@@ -14,6 +15,7 @@ import numpy as np
 from .bootstrap import dataset_rng, percentile_ci, resample_dataset, weight_matrix
 from .merged import MERGED_RECALL, merged_recall_samples
 from .strata import ALL, KEY_INDEX
+from .tables import METRICS
 from .tables import sort_rows
 
 OVERALL_COLUMNS = ["dataset", "model", "metric", "higher_is_better", "value", "ci_low", "ci_high", "seed_sd",
@@ -29,11 +31,12 @@ def overall_metrics(sums_by_dataset: dict, resamples: int, bootstrap_seed: int, 
         sums = sums_by_dataset[dataset]
         est = point_estimates(sums)
         est = est[(est["lesion_set"] == ALL) & (est["stratum"] == "overall")]
-        _, samples = resample_dataset(sums, resamples, bootstrap_seed)
-        low, high, _ = percentile_ci(samples, confidence)          # (M, K)
+        keys = np.array([KEY_INDEX[(ALL, "overall", m)] for m in METRICS])   # this table's statistics only
+        _, samples = resample_dataset(sums, resamples, bootstrap_seed, keys)
+        low, high, _ = percentile_ci(samples, confidence)          # (M, len(METRICS))
         models = list(sums.models)
         for r in est.itertuples(index=False):
-            k = KEY_INDEX[(ALL, "overall", r.metric)]
+            k = METRICS.index(str(r.metric))
             m = models.index(r.model)
             rows.append({
                 "dataset": dataset, "model": r.model, "metric": r.metric, "higher_is_better": r.higher_is_better,

@@ -111,5 +111,12 @@ def write_study_provenance(provenance_paths, config: dict, path, code_dir=CODE_D
     return record
 
 
-__all__ = ["study_provenance", "write_study_provenance", "stratification", "package_versions", "git_state", "config_hash",
-           "metric_settings"]
+__all__ = [
+    "config_hash",
+    "git_state",
+    "metric_settings",
+    "package_versions",
+    "stratification",
+    "study_provenance",
+    "write_study_provenance",
+]
