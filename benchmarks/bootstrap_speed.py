@@ -7,6 +7,11 @@ and `common`), 10,000 resamples. Also timed: the one pass that builds the per-ca
 and the point estimates of every table from them. The naive loop runs on the first data set with fewer
 resamples and is extrapolated; both give the same numbers on shared weights (checked here too).
 
+Rank stability (``ranking_stability.csv``) on the full-study grid: the same 4 models and 3 data sets plus
+``pooled``, 5 strata, the 2 paired lesion sets (``all``, ``common``), every metric of each set, 10,000
+resamples, from weights to table rows (budget 10 s on 2 cores); beside it, rank shares counted resample by
+resample in a Python loop on the first data set (same values on shared resamples).
+
     .venv/bin/python benchmarks/bootstrap_speed.py [--resamples 10000] [--naive-resamples 50]
 """
 
@@ -16,9 +21,32 @@ import argparse
 import time
 
 import numpy as np
+from scipy.stats import rankdata
 
-from lesionbench.stats import aggregate, bootstrap, synthetic
-from lesionbench.stats.strata import case_sums
+from lesionbench.stats import aggregate, bootstrap, comparisons, stability, synthetic
+from lesionbench.stats.strata import KEYS, PAIRED_SETS, case_sums, key_indices
+from lesionbench.stats.tables import HIGHER_IS_BETTER
+
+
+def naive_rank_shares(samples: np.ndarray, keys) -> np.ndarray:
+    """Reference: for each resample and key, rank the models one by one (ties share their ranks evenly)."""
+    b_count, m, k_count = samples.shape
+    shares = np.zeros((m, m, k_count))
+    valid = np.zeros(k_count)
+    for k, (_, _, metric) in enumerate(keys):
+        for b in range(b_count):
+            v = samples[b, :, k]
+            if np.isnan(v).any():
+                continue
+            valid[k] += 1
+            score = np.round(-v if HIGHER_IS_BETTER[metric] else v, 10)
+            first = rankdata(score, method="min").astype(int)      # 1-based best rank of each tie group
+            for i in range(m):
+                tied = int((score == score[i]).sum())
+                for r in range(first[i], first[i] + tied):
+                    shares[i, r - 1, k] += 1.0 / tied
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return shares / valid
 
 
 def main() -> None:
@@ -64,10 +92,33 @@ def main() -> None:
           f"naive loop {t_naive * 1e3:.0f} ms ({per * 1e3:.1f} ms per resample); same values: {same}")
     print(f"naive loop extrapolated to {args.resamples} resamples x {len(sizes)} data sets: "
           f"~{per * args.resamples * scale:.0f} s (vs {fast:.2f} s, ~{per * args.resamples * scale / fast:.0f}x)")
+    t0 = time.perf_counter()
+    stab = comparisons.rank_stability(sums, args.resamples, 20261123)
+    t_stab = time.perf_counter() - t0
+    n_keys = len(stab.drop_duplicates(["dataset", "lesion_set", "stratum", "metric"]))
+    print(f"rank stability, full-study grid: 4 models x {len(sizes)} data sets + pooled x 5 strata x 2 lesion "
+          f"sets x every metric ({n_keys} settings), {args.resamples} resamples: {len(stab)} rows in "
+          f"{t_stab:.2f} s (budget 10 s)")
+    paired = key_indices(PAIRED_SETS)
+    keys = [KEYS[k] for k in paired]
+    few = bootstrap.ratio_statistics(s.num[..., paired], s.den[..., paired], weights)
+    t0 = time.perf_counter()
+    vec_shares, _ = stability.rank_shares(few, [HIGHER_IS_BETTER[m] for _, _, m in keys])
+    t_vs = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    loop_shares = naive_rank_shares(few, keys)
+    t_loop = time.perf_counter() - t0
+    same_ranks = np.allclose(vec_shares, loop_shares, equal_nan=True)
+    print(f"rank shares side by side on {first}, {args.naive_resamples} resamples: vectorized "
+          f"{t_vs * 1e3:.1f} ms, per-resample loop {t_loop * 1e3:.0f} ms; same values: {same_ranks}")
     if not same:
         raise SystemExit("weight-matrix and naive bootstrap disagree")
+    if not same_ranks:
+        raise SystemExit("vectorized and per-resample rank shares disagree")
     if fast >= 5.0:
         raise SystemExit(f"bootstrap took {fast:.2f} s, budget is 5 s")
+    if t_stab >= 10.0:
+        raise SystemExit(f"rank stability took {t_stab:.2f} s, budget is 10 s")
 
 
 if __name__ == "__main__":

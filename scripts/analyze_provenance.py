@@ -4,4 +4,5 @@ from lesionbench.stats.provenance import write_study_provenance
 
 with rule_logging(snakemake.log[0]):
     sm = snakemake
-    write_study_provenance(list(sm.input.provenance), dict(sm.params.config), sm.output.record)
+    write_study_provenance(list(sm.input.provenance), dict(sm.params.config), sm.output.record,
+                           quartiles_paths=list(sm.input.quartiles))

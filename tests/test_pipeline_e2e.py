@@ -12,13 +12,14 @@ DATASETS = ["synthetic_ct", "synthetic_fundus", "synthetic_mri"]
 MODELS = ["attention_unet", "hybrid_transformer", "resunet", "unet"]
 TABLES = ["overall_metrics.csv", "size_stratified_metrics.csv", "small_lesion_metrics.csv",
           "ranking_reversals.csv", "bootstrap_directional_robustness.csv", "study_summary.csv",
-          "study_datasets.csv", "sanity_checks.csv", "claim_check.csv"]
+          "study_datasets.csv", "sanity_checks.csv", "claim_check.csv", "pairwise_tests.csv", "ranking_schemes.csv",
+          "ranking_stability.csv"]
 # Cells a table may leave empty, and only in rows whose lesion set holds no lesion (n_lesions 0).
 MAY_BE_EMPTY = {"value", "seed_sd", "dice_spread", "dice_seed_sd", "hd95_spread_pct", "asd_spread_pct",
                 "contour_f1_spread", "recall_spread_pp", "hd95_agrees_with_dice", "asd_agrees_with_dice",
                 "contour_f1_agrees_with_dice", "mean_kendall_tau", "dice_leader_hd95_rank"}
 FIGURES = ["overall_vs_small_lesion_comparison.png", "quartile_disagreement.png",
-           "ranking_reversal_matrix.png", "qualitative_small_lesion_examples.png"]
+           "ranking_reversal_matrix.png", "qualitative_small_lesion_examples.png", "ranking_stability.png"]
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +86,34 @@ def test_tables_hold_their_invariants(run):
     assert set(reversals["stratum"]) <= {"overall", "Q1", "Q2", "Q3", "Q4"} and "overall" in set(reversals["stratum"])
     assert set(reversals["lesion_set"]) <= {"all", "common"} and set(boot["lesion_set"]) <= {"all", "common"}
     assert set(strat["lesion_set"]) == {"all", "detected", "common"}
+
+
+def test_model_comparison_tables(run):
+    results = run / "results"
+    tests = pd.read_csv(results / "pairwise_tests.csv")
+    assert set(tests["dataset"]) == set(DATASETS) | {"pooled"} and set(tests["lesion_set"]) <= {"all", "common"}
+    assert ((tests["p_value"] > 0) & (tests["p_value"] <= 1)).all()
+    assert (tests["p_holm"] >= tests["p_value"] - 1e-15).all() and (tests["p_holm"] <= 1).all()
+    assert (tests["significant"] == (tests["p_holm"] < tests["alpha"])).all()
+    assert (tests["ci_low"] <= tests["median_difference"] + 1e-12).all()
+    assert (tests["size_bins"] == "test_quartiles").all()
+    sizes = tests.groupby("family").size()
+    assert (tests.set_index("family")["family_size"].groupby(level=0).first() == sizes).all()
+    schemes = pd.read_csv(results / "ranking_schemes.csv")
+    ranks = schemes.groupby(["dataset", "lesion_set", "stratum", "metric"])["rank_test_then_rank"]
+    assert (ranks.apply(sorted).apply(list) == [[1, 2, 3, 4]] * ranks.ngroups).all()
+    stab = pd.read_csv(results / "ranking_stability.csv")
+    per_model = stab.groupby(["dataset", "lesion_set", "stratum", "metric", "model"])["share"].sum()
+    assert np.allclose(per_model, 1.0)
+    overall = pd.read_csv(results / "overall_metrics.csv")
+    merged = overall[overall.metric == "lesion_recall_merged"]
+    assert len(merged) == len(DATASETS) * len(MODELS) and merged["value"].between(0, 1).all()
+    per_lesion = pd.read_csv(results / "metrics" / DATASETS[0] / MODELS[0] / "seed0" / "per_lesion.csv")
+    ref = per_lesion[per_lesion.kind == "reference"]
+    assert (ref["merged_lesion_id"] >= 1).all() and (per_lesion.loc[per_lesion.kind != "reference",
+                                                                     "merged_lesion_id"] == 0).all()
+    assert merged[merged.model == MODELS[0]].query(f"dataset == '{DATASETS[0]}'")["n_lesions"].iloc[0] == len(
+        ref.drop_duplicates(["case_id", "merged_lesion_id"]))
 
 
 def test_q1_common_boundary_values_are_delineation_distances(run):

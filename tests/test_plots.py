@@ -210,3 +210,18 @@ def test_choose_examples_rules():
     assert (chosen[0].model_a, chosen[0].model_b) == ("m1", "m2")
     assert chosen[0].metrics_b["hd95"] == 4.0
     assert chosen[0].near_equal_dice
+
+
+def test_ranking_stability_blob_plot(tmp_path):
+    from lesionbench.plots import stability as stability_plot
+    from lesionbench.stats import comparisons
+
+    sums = {n: strata.case_sums(synthetic.to_tables(synthetic.make_dataset(n, n_cases=12, seed=i)))
+            for i, n in enumerate(("alpha", "beta"))}
+    table = comparisons.model_comparisons(sums, 60, 1, 0.95).stability
+    stability_plot.ranking_stability_figure(table, tmp_path / "s.png")
+    assert_png(tmp_path / "s.png", (1500, 900))
+    # a table with none of the plotted settings gives a placeholder, not an error
+    other = table[table.metric == "fp_per_case"]
+    stability_plot.ranking_stability_figure(other, tmp_path / "p.png")
+    assert_png(tmp_path / "p.png", (300, 100))

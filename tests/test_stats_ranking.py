@@ -8,7 +8,8 @@ from lesionbench.stats import ranking
 
 def est(rows, lesion_set="all", n_lesions=12):
     df = pd.DataFrame(rows, columns=["dataset", "model", "stratum", "metric", "value"])
-    return df.assign(lesion_set=lesion_set, n_lesions=n_lesions, insufficient_lesions=n_lesions < 10)
+    return df.assign(lesion_set=lesion_set, n_lesions=n_lesions, insufficient_lesions=n_lesions < 10,
+                     size_bins="test_quartiles", size_low=0.0, size_high=1.0)
 
 
 def test_order_directions_and_ties():

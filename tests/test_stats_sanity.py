@@ -13,8 +13,8 @@ from lesionbench.stats import sanity, synthetic
 BASE = Settings(tolerance_mm=1.0, dilation_mm=2.0)
 
 
-def inputs(tmp_path, settings=None, name="toy"):
-    data = synthetic.make_dataset(name, n_cases=10, models=("a", "b", "c"), seed=3)
+def inputs(tmp_path, settings=None, name="toy", edge_rule="test_quartiles"):
+    data = synthetic.make_dataset(name, n_cases=10, models=("a", "b", "c"), seed=3, edge_rule=edge_rule)
     paths = synthetic.write_dataset(data, tmp_path, settings=settings)
     q = pd.read_csv(paths["quartiles"][0])
     small = pd.DataFrame({"dataset": [name] * 3, "q1_upper_bound": [float(q.q25.iloc[0])] * 3})
@@ -80,6 +80,16 @@ def test_tampered_quartiles_fail(tmp_path):
     t = run(paths, small)
     assert t.loc["quartiles", "status"] == "fail"
     assert "small-lesion table Q1 upper bound" in t.loc["quartiles", "figures"]
+
+
+def test_quartiles_follow_the_stated_edge_rule(tmp_path):
+    paths, small = inputs(tmp_path, edge_rule="train_quartiles")
+    t = run(paths, small)
+    assert t.loc["quartiles", "status"] == "pass" and "rule train_quartiles" in t.loc["quartiles", "figures"]
+    # training-quartile edges relabelled as test quartiles no longer follow from lesions.csv
+    q = pd.read_csv(paths["quartiles"][0])
+    write_csv(q.assign(edge_rule="test_quartiles"), paths["quartiles"][0])
+    assert run(paths, small).loc["quartiles", "status"] == "fail"
 
 
 def test_small_lesion_counts(tmp_path):

@@ -78,7 +78,7 @@ def test_study_provenance(tmp_path):
     paths = synthetic.write_dataset(data, tmp_path / "in")
     config = {"claim": {"min_lesions": 10}, "statistics": {"top_k": 3}, "results": "results"}
     record = provenance.write_study_provenance(paths["provenance"], config, tmp_path / "p.json",
-                                               code_dir=tmp_path)
+                                               code_dir=tmp_path, quartiles_paths=paths["quartiles"])
     on_disk = json.loads((tmp_path / "p.json").read_text())
     assert on_disk == json.loads(json.dumps(record))
     toy = on_disk["metric_settings"]["toy"]
@@ -87,6 +87,11 @@ def test_study_provenance(tmp_path):
     assert on_disk["git_commit"] == "unknown"                             # tmp_path is no git checkout
     assert on_disk["packages"]["numpy"] != "not installed"
     assert on_disk["claim"] == {"min_lesions": 10}
+    strat = on_disk["stratification"]                                     # rule and edges of every data set
+    assert strat["edges"] == "test_quartiles"
+    q = pd.read_csv(paths["quartiles"][0]).iloc[0]
+    assert strat["by_dataset"]["toy"]["edge_rule"] == "test_quartiles"
+    assert strat["by_dataset"]["toy"]["q25"] == pytest.approx(q["q25"])
     other = provenance.config_hash({**config, "claim": {"min_lesions": 5}})
     assert on_disk["config_sha256"] == provenance.config_hash(dict(reversed(list(config.items()))))
     assert other != on_disk["config_sha256"]

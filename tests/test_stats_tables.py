@@ -41,7 +41,7 @@ def test_round_trip_keeps_string_ids(tmp_path):
     ("count_mismatch", "lesion counts of case"),
     ("missing_lesion", "reference lesions differ from those of"),
     ("unknown_lesion", "reference lesions that are not test lesions"),
-    ("stale_quartiles", "do not match the"),
+    ("stale_quartiles", "do not follow by rule"),
     ("bad_kind", "column 'kind' must be one of"),
 ])
 def test_broken_inputs_name_the_file(tmp_path, breakage, message):
@@ -135,3 +135,24 @@ def test_pipeline_writes_every_table_stably(tmp_path):
     assert verdict.dataset.tolist() == ["alpha"] * 5 + ["beta"] * 5 + ["pooled"] * 5
     with pytest.raises(StudyTableError, match=r"claim block lacks \['dice_tie'"):
         pipeline.write_claim_check(files[6], files[1], files[5], files[8], files[9], {"min_lesions": 10})
+
+
+@pytest.mark.parametrize("rule", ["train_quartiles", [0.0003, 0.0006, 0.001]])
+def test_edge_rules_other_than_test_quartiles_are_checked_and_used(tmp_path, rule):
+    data = synthetic.dataset_from_rows(
+        "toy", ["001", "002"], [("001", 1, 0.0002), ("001", 2, 0.0008), ("002", 1, 0.004)],
+        {("m", 0): {}}, {("m", 0): [{"case_id": c, "kind": "reference", "lesion_id": i}
+                                    for c, i in (("001", 1), ("001", 2), ("002", 1))]},
+        train_cases=("t1",), train_lesions=[("t1", 1, 0.0001), ("t1", 2, 0.0005), ("t1", 3, 0.0009)],
+        edge_rule=rule)
+    paths = synthetic.write_dataset(data, tmp_path)
+    edges = load(paths)["toy"].edges
+    want = (0.0003, 0.0005, 0.0007) if rule == "train_quartiles" else (0.0003, 0.0006, 0.001)
+    assert (edges["q25"], edges["q50"], edges["q75"]) == pytest.approx(want)
+    assert edges["edge_rule"] == ("train_quartiles" if rule == "train_quartiles" else "fixed")
+    assert (edges["min"], edges["max"], edges["n_lesions"]) == (0.0002, 0.004, 3)
+    q = pd.read_csv(paths["quartiles"][0])
+    q.loc[0, "max"] = 0.005                       # a stale test range is caught whatever the rule
+    q.to_csv(paths["quartiles"][0], index=False)
+    with pytest.raises(StudyTableError, match="do not follow by rule"):
+        load(paths)

@@ -103,6 +103,42 @@ rule bootstrap_directional_robustness:
         "../../scripts/analyze_bootstrap.py"
 
 
+# Model comparisons as evaluation practice reports them: one pass over the sums and the bootstrap weights
+# writes the paired tests, the three ranking schemes and the rank stability (docs/results.md).
+COMPARISON_SETTINGS = {**BOOTSTRAP_SETTINGS, "test_alpha": config["statistics"]["test_alpha"]}
+
+
+rule model_comparisons:
+    input:
+        **STUDY_INPUTS,
+        code=script_code("analyze_comparisons.py"),
+    output:
+        pairwise=report(f"{R}/pairwise_tests.csv", caption="../report/pairwise_tests.rst",
+                        category="Model comparisons", labels={"table": "paired tests"}),
+        schemes=report(f"{R}/ranking_schemes.csv", caption="../report/ranking_schemes.rst",
+                       category="Model comparisons", labels={"table": "ranking schemes"}),
+        stability=report(f"{R}/ranking_stability.csv", caption="../report/ranking_stability.rst",
+                         category="Model comparisons", labels={"table": "rank stability"}),
+    params:
+        statistics=COMPARISON_SETTINGS,
+        claim=LESION_COUNT_SETTINGS,
+    log:
+        f"{R}/logs/analyze/model_comparisons.log",
+    benchmark:
+        f"{R}/benchmarks/analyze/model_comparisons.tsv"
+    conda:
+        "../../envs/lesionbench.yaml"
+    script:
+        "../../scripts/analyze_comparisons.py"
+
+
+TARGETS += [
+    f"{R}/pairwise_tests.csv",
+    f"{R}/ranking_schemes.csv",
+    f"{R}/ranking_stability.csv",
+]
+
+
 CLAIM_SETTINGS = dict(config["claim"])
 PROVENANCE_SIDECARS = expand(f"{METRIC_TABLES}/provenance.json", dataset=DATASETS, model=MODELS, seed=SEEDS)
 
@@ -175,6 +211,7 @@ rule claim_check:
 rule provenance:
     input:
         provenance=PROVENANCE_SIDECARS,
+        quartiles=STUDY_INPUTS["quartiles"],
         code=script_code("analyze_provenance.py"),
     output:
         record=report(f"{R}/provenance.json", caption="../report/provenance.rst", category="Verdict",

@@ -26,11 +26,12 @@ from .tables import HIGHER_IS_BETTER, QUARTILES, sort_rows
 DEFAULT_MIN_LESIONS = 10  # tests and library callers only; the workflow passes claim.min_lesions (schema)
 
 ESTIMATE_COLUMNS = ["dataset", "model", "lesion_set", "stratum", "metric", "higher_is_better", "value", "seed_sd",
-                    "n_seeds", "n_lesions", "insufficient_lesions", "n_cases", "size_low", "size_high"]
+                    "n_seeds", "n_lesions", "insufficient_lesions", "n_cases", "size_bins", "size_low", "size_high"]
 STRATIFIED_COLUMNS = ["dataset", "model", "lesion_set", "quartile", "metric", "higher_is_better", "value",
-                      "seed_sd", "n_seeds", "n_lesions", "insufficient_lesions", "n_cases", "size_low", "size_high"]
+                      "seed_sd", "n_seeds", "n_lesions", "insufficient_lesions", "n_cases", "size_bins", "size_low",
+                      "size_high"]
 SMALL_COLUMNS = ["dataset", "model", "lesion_set", "metric", "higher_is_better", "value", "seed_sd", "n_seeds",
-                 "n_lesions", "insufficient_lesions", "n_cases", "size_low", "q1_upper_bound"]
+                 "n_lesions", "insufficient_lesions", "n_cases", "size_bins", "size_low", "q1_upper_bound"]
 # Columns that may be empty, and only in rows with n_lesions == 0.
 OPTIONAL_COLUMNS = ("value", "seed_sd")
 SORT_KEYS = ["dataset", "model", "lesion_set", "stratum", "metric"]
@@ -76,7 +77,8 @@ def point_estimates(sums: CaseSums, min_lesions: int = DEFAULT_MIN_LESIONS) -> p
                 "metric": metric, "higher_is_better": HIGHER_IS_BETTER[metric], "value": float(value[mi, k]),
                 "seed_sd": float(spread[mi, k]), "n_seeds": n_seeds, "n_lesions": n_les,
                 "insufficient_lesions": bool(lesion_level and n_les < min_lesions), "n_cases": sums.n_cases,
-                "size_low": float(sums.edges[stratum][0]), "size_high": float(sums.edges[stratum][1]),
+                "size_bins": sums.edge_rule, "size_low": float(sums.edges[stratum][0]),
+                "size_high": float(sums.edges[stratum][1]),
             })
     return pd.DataFrame(rows, columns=ESTIMATE_COLUMNS)
 

@@ -105,7 +105,8 @@ def dice_order(observed: np.ndarray, models) -> list[str]:
 ROBUSTNESS_COLUMNS = ["dataset", "lesion_set", "stratum", "metric", "higher_is_better", "model_a", "model_b",
                       "top_k_pair", "dice_rank_a", "dice_rank_b", "value_a", "value_b", "difference",
                       "better_model", "sign_share", "ci_low", "ci_high", "ci_excludes_zero", "n_lesions",
-                      "insufficient_lesions", "n_valid_resamples", "n_resamples", "ci_level"]
+                      "insufficient_lesions", "n_valid_resamples", "n_resamples", "ci_level", "size_bins", "size_low",
+                      "size_high"]
 
 
 def pairwise_robustness(sums: CaseSums, resamples: int, bootstrap_seed: int, confidence: float,
@@ -156,6 +157,8 @@ def pairwise_robustness(sums: CaseSums, resamples: int, bootstrap_seed: int, con
                 "ci_excludes_zero": bool(low[p, k] > 0 or high[p, k] < 0), "n_lesions": n_les,
                 "insufficient_lesions": bool(is_lesion_level(stratum, metric) and n_les < min_lesions),
                 "n_valid_resamples": int(n_valid[p, k]), "n_resamples": int(resamples), "ci_level": confidence,
+                "size_bins": sums.edge_rule, "size_low": float(sums.edges[stratum][0]),
+                "size_high": float(sums.edges[stratum][1]),
             })
     return pd.DataFrame(rows, columns=ROBUSTNESS_COLUMNS)
 

@@ -16,6 +16,7 @@ from ..io.atomic import write_csv
 from .aggregate import OPTIONAL_COLUMNS, all_estimates, ranking_estimates, size_stratified_metrics, small_lesion_metrics
 from .bootstrap import directional_robustness
 from .claim import claim_check
+from .merged import merged_recall_sums
 from .overall import overall_metrics
 from .ranking import ranking_reversals, reversal_summary
 from .sanity import read_small_lesion_table, sanity_checks
@@ -89,7 +90,9 @@ def statistics_settings(statistics: dict) -> tuple[int, int, float]:
 
 def write_overall_metrics(inputs: StudyInputs, output, statistics: dict) -> pd.DataFrame:
     resamples, seed, confidence = statistics_settings(statistics)
-    df = overall_metrics(load_sums(inputs), resamples, seed, confidence)
+    study = load_tables(inputs)
+    df = overall_metrics({n: case_sums(t) for n, t in study.items()}, resamples, seed, confidence,
+                         merged={n: merged_recall_sums(t) for n, t in study.items()})
     write_table(df, output)
     return df
 

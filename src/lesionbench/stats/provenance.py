@@ -80,9 +80,22 @@ def metric_settings(provenance_paths) -> dict:
 CODE_DIR = Path(__file__).resolve().parents[1]
 
 
-def study_provenance(provenance_paths, config: dict, code_dir=CODE_DIR) -> dict:
+def stratification(quartiles_paths, config: dict) -> dict:
+    """The size-stratum rule of the config and, per data set, the edges it gave (its quartiles.csv row)."""
+    from .tables import dataset_of, read_quartiles
+
+    by_dataset = {}
+    for path in sorted(quartiles_paths or [], key=str):
+        ds = dataset_of(path)
+        by_dataset[ds] = read_quartiles(path, ds)
+    return {"edges": (config.get("stratification") or {}).get("edges", "test_quartiles"),
+            "by_dataset": by_dataset}
+
+
+def study_provenance(provenance_paths, config: dict, code_dir=CODE_DIR, quartiles_paths=None) -> dict:
     return {
         "metric_settings": metric_settings(provenance_paths),
+        "stratification": stratification(quartiles_paths, config),
         "statistics": config.get("statistics", {}),
         "claim": config.get("claim", {}),
         "packages": package_versions(),
@@ -91,8 +104,9 @@ def study_provenance(provenance_paths, config: dict, code_dir=CODE_DIR) -> dict:
     }
 
 
-def write_study_provenance(provenance_paths, config: dict, path, code_dir=CODE_DIR) -> dict:
-    record = study_provenance(provenance_paths, config, code_dir)
+def write_study_provenance(provenance_paths, config: dict, path, code_dir=CODE_DIR, quartiles_paths=None) -> dict:
+    """``quartiles_paths``: every data set's quartiles.csv, recorded under ``stratification``."""
+    record = study_provenance(provenance_paths, config, code_dir, quartiles_paths)
     write_json(record, path)
     return record
 
@@ -102,6 +116,7 @@ __all__ = [
     "git_state",
     "metric_settings",
     "package_versions",
+    "stratification",
     "study_provenance",
     "write_study_provenance",
 ]

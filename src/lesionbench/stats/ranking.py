@@ -46,7 +46,8 @@ def kendall_tau(order_a: list[str], order_b: list[str]) -> float:
 
 REVERSAL_COLUMNS = ["dataset", "lesion_set", "stratum", "metric", "n_models", "n_lesions", "insufficient_lesions",
                     "dice_order", "metric_order", "order_changed", "dice_leader", "metric_leader", "leader_changed",
-                    "dice_leader_rank", "kendall_tau", "dice_spread", "metric_spread"]
+                    "dice_leader_rank", "kendall_tau", "dice_spread", "metric_spread", "size_bins", "size_low",
+                    "size_high"]
 SUMMARY_COLUMNS = ["lesion_set", "stratum", "metric", "n_datasets", "n_insufficient", "n_leader_changed",
                    "share_leader_changed", "n_order_changed", "share_order_changed", "mean_kendall_tau",
                    "datasets_leader_changed"]
@@ -57,7 +58,7 @@ def ranking_reversals(estimates: pd.DataFrame) -> pd.DataFrame:
     (of the same lesions) with it.
 
     ``estimates``: point estimates with columns dataset, model, lesion_set, stratum, metric, value, n_lesions,
-    insufficient_lesions (every model of a data set present for each lesion set, stratum and metric). Use the
+    insufficient_lesions, size_bins, size_low, size_high (every model of a data set present for each lesion set, stratum and metric). Use the
     lesion sets that are the same for every model (``all``, ``common``). A stratum with no lesion of its set
     has no value and no order: it has no row (its count is in the size-stratified table).
     """
@@ -89,6 +90,8 @@ def ranking_reversals(estimates: pd.DataFrame) -> pd.DataFrame:
                 "kendall_tau": kendall_tau(dice_order, order),
                 "dice_spread": float(max(dice_values.values()) - min(dice_values.values())),
                 "metric_spread": float(max(values.values()) - min(values.values())),
+                "size_bins": dice_row["size_bins"].iloc[0], "size_low": float(dice_row["size_low"].iloc[0]),
+                "size_high": float(dice_row["size_high"].iloc[0]),
             })
     out = pd.DataFrame(rows, columns=REVERSAL_COLUMNS)
     return sort_rows(out, ["dataset", "lesion_set", "stratum", "metric"])

@@ -4,8 +4,10 @@ One row per data set x check, status ``pass`` / ``fail`` / ``warn``, with the fi
 read the raw inputs of the statistics file by file (never through the consistency checks of ``tables``,
 which stop at the first problem), so every defect is reported as a row:
 
-1. ``quartiles``: edges recomputed from the test lesions of ``lesions.csv`` (numpy linear percentiles) equal
-   those of ``quartiles.csv`` and the Q1 upper bound of the small-lesion table (relative tolerance 1e-9).
+1. ``quartiles``: edges recomputed from ``lesions.csv`` by the rule ``quartiles.csv`` states
+   (``data.lesions.stratum_edges``: numpy linear percentiles of the test lesions for ``test_quartiles``, of the
+   training lesions for ``train_quartiles``, the stated values for ``fixed``) equal those of ``quartiles.csv``
+   and the Q1 upper bound of the small-lesion table (relative tolerance 1e-9).
 2. ``metric_code``: every model and seed of the data set was evaluated by the same metric code and the same
    evaluation settings (equal ``metric_code_sha256`` and ``settings_sha256`` in the provenance sidecars).
 3. ``small_lesions``: enough genuinely small lesions: Q1 lesions and ``common`` Q1 lesions (detected by every
@@ -38,6 +40,7 @@ from ..metrics import surface
 from .tables import (
     StudyTableError,
     dataset_of,
+    expected_edges,
     read_metric_table,
     read_quartiles,
     read_reference_lesions,
@@ -70,14 +73,20 @@ def _run(r) -> str:
     return f"{r['model']}/seed{r['seed']}"
 
 
-def check_quartiles(sizes: np.ndarray, edges: dict, q1_upper_used) -> tuple[str, str]:
-    """``q1_upper_used``: the Q1 upper bounds a study table reports for the data set (may be empty)."""
-    expect = np.percentile(sizes, [25, 50, 75]) if len(sizes) else np.full(3, np.nan)
+def check_quartiles(sizes: np.ndarray, edges: dict, q1_upper_used, expected: dict | None = None) -> tuple[str, str]:
+    """``q1_upper_used``: the Q1 upper bounds a study table reports for the data set (may be empty);
+    ``expected``: the edges ``lesions.csv`` gives by the stated rule (``tables.expected_edges``; None: test
+    quartiles of ``sizes``)."""
+    if expected is not None:
+        expect = np.array([expected["q25"], expected["q50"], expected["q75"]])
+    else:
+        expect = np.percentile(sizes, [25, 50, 75]) if len(sizes) else np.full(3, np.nan)
     got = np.array([edges["q25"], edges["q50"], edges["q75"]])
     used = sorted(set(float(v) for v in q1_upper_used))
     ok = len(sizes) > 0 and np.allclose(expect, got, rtol=RTOL, atol=0) and edges["n_lesions"] == len(sizes)
     ok = ok and all(np.isclose(v, expect[0], rtol=RTOL, atol=0) for v in used)
-    figures = (f"recomputed from {len(sizes)} test lesions: q25 {expect[0]:.6g}, q50 {expect[1]:.6g}, "
+    rule = edges.get("edge_rule", "test_quartiles")
+    figures = (f"rule {rule}, recomputed for {len(sizes)} test lesions: q25 {expect[0]:.6g}, q50 {expect[1]:.6g}, "
                f"q75 {expect[2]:.6g}; quartiles.csv ({edges['n_lesions']} lesions): q25 {got[0]:.6g}, "
                f"q50 {got[1]:.6g}, q75 {got[2]:.6g}; small-lesion table Q1 upper bound "
                + (", ".join(f"{v:.6g}" for v in used) if used else "not given"))
@@ -249,6 +258,11 @@ def sanity_checks(per_case_paths, per_lesion_paths, split_paths, lesions_paths, 
         test = read_split(files["split"])
         ref = read_reference_lesions(files["lesions"], ds)
         edges = read_quartiles(files["quartiles"], ds)
+        try:
+            expected = expected_edges(files["lesions"], edges) if len(ref) else None
+        except StudyTableError:
+            expected = None        # e.g. train_quartiles without training lesions: the check fails below
+            edges = {**edges, "q25": np.nan}
         pcs = sorted(cases.get(ds, []), key=lambda d: (d["model"].iloc[0], int(d["seed"].iloc[0])))
         runs = [(d["model"].iloc[0], int(d["seed"].iloc[0])) for d in pcs]
         pls = lesions.get(ds, {})
@@ -263,7 +277,7 @@ def sanity_checks(per_case_paths, per_lesion_paths, split_paths, lesions_paths, 
         evaluated_ref = ref[[p in evaluated for p in zip(ref.case_id, ref.lesion_id)]] if evaluated else ref
         n_q1, n_common = _q1_counts(evaluated_ref, edges, pls, runs)
         results = {
-            "quartiles": check_quartiles(ref["size_fraction"].to_numpy(float), edges, used),
+            "quartiles": check_quartiles(ref["size_fraction"].to_numpy(float), edges, used, expected),
             "metric_code": check_metric_code(recs, [f"{m}/seed{s}" for m, s in runs]),
             "small_lesions": check_small_lesions(n_q1, n_common, min_lesions),
             "postprocessing": check_postprocessing(recs, all_records),

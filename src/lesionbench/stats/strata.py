@@ -81,6 +81,7 @@ class CaseSums:
     num: np.ndarray    # (n_models, n_seeds, n_cases, n_keys)
     den: np.ndarray    # (n_models, n_seeds, n_cases, n_keys); identical over models/seeds for sets all, common
     edges: dict        # stratum -> (size_low, size_high)
+    edge_rule: str = "test_quartiles"   # where the quartile edges come from (stratification.edges)
 
     @property
     def n_cases(self) -> int:
@@ -244,7 +245,8 @@ def case_sums(tables: DatasetTables) -> CaseSums:
 
     edges = {"overall": (e["min"], e["max"]), "Q1": (e["min"], e["q25"]), "Q2": (e["q25"], e["q50"]),
              "Q3": (e["q50"], e["q75"]), "Q4": (e["q75"], e["max"])}
-    return CaseSums(tables.dataset, tuple(cases), tables.models, tables.seeds, num, den, edges)
+    return CaseSums(tables.dataset, tuple(cases), tables.models, tables.seeds, num, den, edges,
+                    str(e.get("edge_rule", "test_quartiles")))
 
 
 def sums_frame(sums: CaseSums) -> pd.DataFrame:
@@ -263,7 +265,8 @@ def sums_frame(sums: CaseSums) -> pd.DataFrame:
 
 def pool(sums: list[CaseSums]) -> CaseSums:
     """All data sets as one: cases concatenated, each keeping its own data set's quartile assignment and
-    common set. Size edges of a pooled stratum are the envelope of the per-data-set edges."""
+    common set. Size edges of a pooled stratum are the envelope of the per-data-set edges; its edge rule is
+    the data sets' rule when they share one, else ``mixed``."""
     if not sums:
         raise StudyTableError("nothing to pool: no data set")
     models, seeds = sums[0].models, sums[0].seeds
@@ -278,4 +281,4 @@ def pool(sums: list[CaseSums]) -> CaseSums:
         models=models, seeds=seeds,
         num=np.concatenate([s.num for s in sums], axis=2),
         den=np.concatenate([s.den for s in sums], axis=2),
-        edges=edges)
+        edges=edges, edge_rule=rules.pop() if len(rules := {s.edge_rule for s in sums}) == 1 else "mixed")
