@@ -4,4 +4,5 @@ from lesionbench.stats import pipeline
 
 with rule_logging(snakemake.log[0]):  # noqa: F821
     pipeline.write_size_stratified(pipeline.StudyInputs.from_snakemake(snakemake.input),  # noqa: F821
-                                   snakemake.output.stratified, snakemake.output.small)  # noqa: F821
+                                   snakemake.output.stratified, snakemake.output.small,  # noqa: F821
+                                   snakemake.params.claim)  # noqa: F821

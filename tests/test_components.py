@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from lesionbench.components import label_components, size_fractions
 from lesionbench.data.lesions import assign_quartile, enumerate_lesions, quartile_edges
@@ -63,3 +64,54 @@ def test_quartile_edges_without_lesions_is_an_error():
 
     with pytest.raises(LesionError, match="no test-split reference lesions"):
         quartile_edges([], "wmh")
+
+
+def _lesion_rows(test_sizes, train_sizes):
+    import pandas as pd
+
+    return pd.DataFrame({"split": ["test"] * len(test_sizes) + ["train"] * len(train_sizes),
+                         "size_fraction": list(test_sizes) + list(train_sizes)})
+
+
+def test_train_quartiles_take_edges_from_the_training_lesions():
+    from lesionbench.data.lesions import stratum_edges
+
+    rows = _lesion_rows([0.001, 0.002, 0.004, 0.008], [0.01, 0.02, 0.03, 0.04, 0.05])
+    e = stratum_edges(rows, "train_quartiles", "d")
+    # np.percentile([.01 .. .05], [25, 50, 75]) = .02, .03, .04; range and count are the test lesions'
+    assert (e["q25"], e["q50"], e["q75"]) == pytest.approx((0.02, 0.03, 0.04))
+    assert (e["edge_rule"], e["edge_lesions"], e["n_lesions"]) == ("train_quartiles", 5, 4)
+    assert (e["min"], e["max"]) == (0.001, 0.008)
+    # every test lesion lies below the training Q1 edge: all fall in Q1 by the documented rule
+    assert assign_quartile([0.001, 0.002, 0.004, 0.008], e).tolist() == ["Q1"] * 4
+    assert assign_quartile([0.02, 0.025, 0.04, 0.041], e).tolist() == ["Q1", "Q2", "Q3", "Q4"]
+    t = stratum_edges(rows, "test_quartiles", "d")
+    assert (t["q25"], t["q50"], t["q75"]) == pytest.approx((0.00175, 0.003, 0.005))
+    assert (t["edge_rule"], t["edge_lesions"]) == ("test_quartiles", 4)
+
+
+def test_fixed_edges_are_used_as_given():
+    from lesionbench.data.lesions import stratum_edges
+
+    rows = _lesion_rows([0.0005, 0.001, 0.002, 0.02, 0.5], [])
+    e = stratum_edges(rows, [0.001, 0.01, 0.1], "d")
+    assert (e["q25"], e["q50"], e["q75"], e["edge_rule"], e["edge_lesions"]) == (0.001, 0.01, 0.1, "fixed", 0)
+    # Q1: s <= 0.001 (edge included), Q2: s <= 0.01, Q3: s <= 0.1, Q4: above
+    assert assign_quartile(rows["size_fraction"], e).tolist() == ["Q1", "Q1", "Q2", "Q3", "Q4"]
+
+
+@pytest.mark.parametrize("rule, message", [
+    ("median", "must be one of"), ([0.1, 0.01, 0.2], "strictly increasing"), ([0.1, 0.2], "three"),
+    ([0.0, 0.1, 0.2], "in \\(0, 1\\]"), (["a", "b", "c"], "must be one of")])
+def test_bad_edge_rules_are_errors(rule, message):
+    from lesionbench.data.lesions import LesionError, stratum_edges
+
+    with pytest.raises(LesionError, match=message):
+        stratum_edges(_lesion_rows([0.1, 0.2], [0.3]), rule, "d")
+
+
+def test_train_quartiles_without_training_lesions_is_an_error():
+    from lesionbench.data.lesions import LesionError, stratum_edges
+
+    with pytest.raises(LesionError, match="training split has no reference lesions"):
+        stratum_edges(_lesion_rows([0.1, 0.2], []), "train_quartiles", "d")

@@ -104,5 +104,23 @@ def test_summary_carries_counts(built, tmp_path):
     split = pd.read_csv(built / "split.csv")
     assert row["cases_test"] == (split["split"] == "test").sum()
     assert row["lesions_test"] == pd.read_csv(built / "quartiles.csv")["n_lesions"].iloc[0]
-    assert row["q1_upper"] < row["q3_upper"]
+    assert row["q1_upper"] < row["q3_upper"] and row["size_bins"] == "test_quartiles"
     assert pd.read_csv(out).shape == (1, len(table.columns))
+
+
+def test_train_quartile_edges_follow_from_the_training_lesions(built, tmp_path):
+    d = built
+    stage.lesions("fundus", d / "prepared", d / "split.csv", d / "lesions.csv", d / "quartiles.csv",
+                  edge_rule="train_quartiles")
+    q = pd.read_csv(d / "quartiles.csv")
+    lesions = pd.read_csv(d / "lesions.csv")
+    train = lesions.loc[lesions.split == "train", "size_fraction"]
+    assert q.loc[0, "edge_rule"] == "train_quartiles" and q.loc[0, "edge_lesions"] == len(train)
+    assert q.loc[0, ["q25", "q50", "q75"]].tolist() == pytest.approx(np.percentile(train, [25, 50, 75]).tolist())
+    run_validate(d)
+    # edges that claim the training rule but were computed on the test lesions are caught
+    test = lesions.loc[lesions.split == "test", "size_fraction"]
+    q.loc[0, ["q25", "q50", "q75"]] = np.percentile(test, [25, 50, 75])
+    q.to_csv(d / "quartiles.csv", index=False)
+    with pytest.raises(ValidationError, match="do not follow from lesions.csv by rule 'train_quartiles'"):
+        run_validate(d)

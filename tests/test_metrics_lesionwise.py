@@ -218,3 +218,19 @@ def test_box_pairs_equal_all_pairs(monkeypatch, all_pairs_max, per_chunk):
         else:
             ok = boxes.box_gaps(la[:, None], ha[:, None], lb[None], hb[None], spacing) <= within * (1 + 1e-9)
         assert sorted(zip(a.tolist(), b.tolist())) == sorted(zip(*[x.tolist() for x in np.nonzero(ok)]))
+
+
+def test_merged_lesion_id_per_reference_row():
+    # lesions 1 (2,3) and 3 (6,3) lie 4 px apart: r = 2 mm discs overlap, one merged lesion; lesion 2 stands
+    # alone. The prediction hits lesion 2 exactly and adds one far false positive.
+    ref = np.zeros((12, 30), np.uint8)
+    ref[2, 3] = ref[2, 20] = ref[6, 3] = 1
+    pred = np.zeros((12, 30), bool)
+    pred[2, 20] = True
+    pred[10, 12] = True
+    _, rows = run(ref, pred, r=2.0)
+    r = refs(rows)
+    assert [x["lesion_id"] for x in r] == [1, 2, 3]
+    assert [x["merged_lesion_id"] for x in r] == [1, 2, 1]
+    assert [x["detected"] for x in r] == [False, True, False]
+    assert [x["merged_lesion_id"] for x in fps(rows)] == [0]

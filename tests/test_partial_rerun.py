@@ -5,7 +5,8 @@ workflow, so the repository's results/ and code are never touched) is shared by 
 snakemake for a dry run and compares the planned jobs with the stage that was changed:
 - a metric setting (a data set's contour tolerance): evaluation of that data set and what reads it,
   no data preparation, training or prediction;
-- the figure code: only figure jobs.
+- the figure code: only figure jobs;
+- the size-bin rule (stratification.edges): the lesion table and what reads it, never training or prediction.
 """
 
 import os
@@ -97,3 +98,13 @@ def test_prediction_io_code_reruns_evaluation(tiny_run, capsys):
     assert jobs.get("evaluate") == everything["evaluate"], jobs
     assert not {"acquire", "split", "prepare", "lesions", "train"} & set(jobs), jobs
     assert planned_jobs(snakemake(completed_run, "-n")) == {}
+
+
+def test_size_bin_rule_reruns_the_lesion_stage_and_statistics_only(tiny_run, tmp_path, capsys):
+    completed_run, _ = tiny_run
+    change = tmp_path / "bins.yaml"
+    change.write_text(yaml.safe_dump({"stratification": {"edges": [0.001, 0.005, 0.02]}}))
+    jobs = planned_jobs(snakemake(completed_run, "-n", configfiles=[change]))
+    say(capsys, f"stratification.edges -> fixed [0.001, 0.005, 0.02] plans {jobs}")
+    assert "lesions" in jobs and "model_comparisons" in jobs and "size_stratified_metrics" in jobs, jobs
+    assert not {"acquire", "split", "prepare", "train", "predict"} & set(jobs), jobs

@@ -185,7 +185,8 @@ def test_cases_table_and_summary_carry_the_lesion_counts(tmp_path):
     cases = {"mine": pd.concat([table, pd.DataFrame([{"case_id": "v", "split": "val", "lesions_source": 3,
                                                        "lesions_prepared": 0, "lesions_lost": 3,
                                                        "lesions_merged": 0}])])}
-    quart = {"mine": pd.DataFrame([{"q25": 0.1, "q50": 0.2, "q75": 0.3, "min": 0.0, "max": 1.0}])}
+    quart = {"mine": pd.DataFrame([{"edge_rule": "test_quartiles", "q25": 0.1, "q50": 0.2, "q75": 0.3,
+                                    "min": 0.0, "max": 1.0}])}
     summary = dataset_summary(["mine"], {"mine": {}}, splits, {"mine": lesions}, quart, cases).iloc[0]
     assert (summary["lesions_source_train"], summary["lesions_prepared_train"], summary["lesions_lost_train"],
             summary["lesions_merged_train"]) == (4, 2, 1, 1)

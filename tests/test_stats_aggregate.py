@@ -38,6 +38,7 @@ def tiny(name="tiny", alpha_lesions=ALPHA_LESIONS):
 
 
 def value(df, **where):
+    where = {"lesion_set": "all", **where}
     sel = np.ones(len(df), bool)
     for k, v in where.items():
         sel &= (df[k] == v).to_numpy()
@@ -53,15 +54,19 @@ def test_quartile_assignment_rule():
 def test_per_case_sums_hold_the_hand_values():
     s = tiny()
     alpha = s.models.index("alpha")
-    num = s.num[alpha, 0]
+    num, den = s.num[alpha, 0], s.den[alpha, 0]
     assert s.case_ids == ("c1", "c2", "c3")
-    assert num[:, KEY_INDEX[("overall", "dice")]].tolist() == [0.8, 0.6, 0.4]
-    assert num[:, KEY_INDEX[("Q1", "dice")]].tolist() == [0.5, 0.0, 0.0]
-    assert s.den[:, KEY_INDEX[("Q1", "dice")]].tolist() == [1.0, 0.0, 0.0]
-    assert num[:, KEY_INDEX[("Q1", "fp_per_case")]].tolist() == [1.0, 0.0, 0.0]
-    assert num[:, KEY_INDEX[("Q4", "fp_per_case")]].tolist() == [0.0, 0.0, 1.0]
-    assert s.den[:, KEY_INDEX[("overall", "lesion_recall")]].tolist() == [2.0, 2.0, 0.0]
+    assert num[:, KEY_INDEX[("all", "overall", "dice")]].tolist() == [0.8, 0.6, 0.4]
+    assert num[:, KEY_INDEX[("all", "Q1", "dice")]].tolist() == [0.5, 0.0, 0.0]
+    assert den[:, KEY_INDEX[("all", "Q1", "dice")]].tolist() == [1.0, 0.0, 0.0]
+    assert num[:, KEY_INDEX[("all", "Q1", "fp_per_case")]].tolist() == [1.0, 0.0, 0.0]
+    assert num[:, KEY_INDEX[("all", "Q4", "fp_per_case")]].tolist() == [0.0, 0.0, 1.0]
+    assert den[:, KEY_INDEX[("all", "overall", "lesion_recall")]].tolist() == [2.0, 2.0, 0.0]
     assert [s.n_lesions(q) for q in ("overall", "Q1", "Q2", "Q3", "Q4")] == [4, 1, 1, 1, 1]
+    # alpha missed c2/1 (Q2): not in its detected set, nor in the common set
+    assert den[:, KEY_INDEX[("detected", "Q2", "hd95")]].tolist() == [0.0, 0.0, 0.0]
+    assert s.den[s.models.index("beta"), 0][:, KEY_INDEX[("detected", "Q2", "hd95")]].tolist() == [0.0, 1.0, 0.0]
+    assert [s.n_lesions(q, "common") for q in ("Q1", "Q2", "Q3", "Q4")] == [1, 0, 1, 1]
 
 
 def test_point_estimates_by_hand():
@@ -81,7 +86,8 @@ def test_point_estimates_by_hand():
     assert value(est, **b, stratum="Q2", metric="fp_per_case") == pytest.approx(1 / 3)
     assert value(est, **b, stratum="Q1", metric="fp_per_case") == 0.0
     assert value(est, **b, stratum="overall", metric="lesion_recall") == 1.0
-    row = est[(est.model == "alpha") & (est.stratum == "Q1") & (est.metric == "dice")].iloc[0]
+    row = est[(est.model == "alpha") & (est.lesion_set == "all") & (est.stratum == "Q1")
+              & (est.metric == "dice")].iloc[0]
     assert (row.size_low, row.size_high, row.n_lesions, row.n_cases) == (0.001, 0.00175, 1, 3)
     assert row.seed_sd == 0.0 and row.n_seeds == 1
 
@@ -96,6 +102,7 @@ def test_seed_average_and_seed_sd():
     s = strata.case_sums(synthetic.to_tables(synthetic.dataset_from_rows("tiny", ["c1", "c2", "c3"], LESIONS,
                                                                          cases, lesions)))
     est = aggregate.point_estimates(s)
+    est = est[est.lesion_set == "all"]
     dice = est[(est.model == "alpha") & (est.stratum == "overall") & (est.metric == "dice")].iloc[0]
     assert dice.value == pytest.approx(0.7)                    # (0.6 + 0.8) / 2
     assert dice.seed_sd == pytest.approx(np.std([0.6, 0.8], ddof=1))
@@ -114,7 +121,9 @@ def test_size_stratified_pooled_and_small_lesion_tables():
     sums = {"tiny": tiny(), "tiny2": tiny("tiny2", other)}
     table = aggregate.size_stratified_metrics(sums)
     assert list(table.columns) == aggregate.STRATIFIED_COLUMNS
-    assert not table.isna().any().any()
+    undefined = table.isna().any(axis=1)
+    assert undefined.any() and (table.loc[undefined, "n_lesions"] == 0).all()   # only sets without lesions
+    assert table.drop(columns=["value", "seed_sd"]).notna().all().all()
     assert list(table.dataset.unique()) == ["tiny", "tiny2", "pooled"]
     assert set(table.quartile) == {"Q1", "Q2", "Q3", "Q4"}
     assert value(table, dataset="pooled", model="alpha", quartile="Q1", metric="dice") == pytest.approx(0.7)
@@ -122,17 +131,19 @@ def test_size_stratified_pooled_and_small_lesion_tables():
     assert value(table, dataset="tiny2", model="alpha", quartile="Q1", metric="dice") == pytest.approx(0.9)
     pooled = table[(table.dataset == "pooled") & (table.quartile == "Q1")].iloc[0]
     assert (pooled.n_lesions, pooled.n_cases, pooled.size_high) == (2, 6, 0.00175)
+    assert table.lesion_set.unique().tolist() == ["all", "detected", "common"]  # sorted in this order per model
     small = aggregate.small_lesion_metrics(table)
     assert list(small.columns) == aggregate.SMALL_COLUMNS
     assert len(small) == len(table[table.quartile == "Q1"])
     assert (small.q1_upper_bound == 0.00175).all()
     # sorted: data set, model, quartile, metric in the metric-list order
-    first = table[(table.dataset == "tiny") & (table.model == "alpha") & (table.quartile == "Q1")]
+    first = table[(table.dataset == "tiny") & (table.model == "alpha") & (table.quartile == "Q1")
+                  & (table.lesion_set == "all")]
     assert first.metric.tolist() == ["dice", "iou", "hd95", "asd", "contour_f1", "nsd", "lesion_recall",
                                      "fp_per_case"]
 
 
-def test_stratum_without_lesions_writes_only_fp_rows():
+def test_stratum_without_lesions_keeps_its_rows_flagged_and_empty():
     data = synthetic.dataset_from_rows(
         "one", ["c1", "c2"], [("c1", 1, 0.01)],
         {("m", 0): {}, ("n", 0): {}},
@@ -140,11 +151,17 @@ def test_stratum_without_lesions_writes_only_fp_rows():
                     {"case_id": "c2", "kind": "false_positive", "lesion_id": 1, "size_fraction": 0.5}],
          ("n", 0): [{"case_id": "c1", "kind": "reference", "lesion_id": 1}]})
     table = aggregate.size_stratified_metrics({"one": strata.case_sums(synthetic.to_tables(data))})
-    assert not table.isna().any().any()
-    q4 = table[(table.dataset == "one") & (table.quartile == "Q4")]
-    assert sorted(set(q4.metric)) == ["fp_per_case"]
+    q4 = table[(table.dataset == "one") & (table.quartile == "Q4") & (table.lesion_set == "all")]
     assert value(q4, model="m", metric="fp_per_case") == 0.5
+    lesion_rows = q4[q4.metric != "fp_per_case"]
+    assert len(lesion_rows) == 2 * 7 and (lesion_rows.n_lesions == 0).all() and lesion_rows.insufficient_lesions.all()
+    assert lesion_rows.value.isna().all() and lesion_rows.seed_sd.isna().all()
+    assert not table[table.n_lesions > 0].isna().any().any()
     assert value(table, dataset="one", model="n", quartile="Q1", metric="lesion_recall") == 0.0
+    # model n missed the only lesion: nothing is common, n's detected set is empty, m's holds it
+    common = table[(table.dataset == "one") & (table.lesion_set == "common") & (table.quartile == "Q1")]
+    assert (common.n_lesions == 0).all() and common.value.isna().all()
+    assert value(table, dataset="one", model="m", lesion_set="detected", quartile="Q1", metric="dice") == 1.0
 
 
 def test_overall_metrics_table():

@@ -27,8 +27,8 @@ def pair(shift: float, seed_count: int = 1):
     return tables, strata.case_sums(tables)
 
 
-def rows(df, stratum, metric):
-    return df[(df.stratum == stratum) & (df.metric == metric)]
+def rows(df, stratum, metric, lesion_set="all"):
+    return df[(df.lesion_set == lesion_set) & (df.stratum == stratum) & (df.metric == metric)]
 
 
 def test_weight_matrix_is_multinomial_counts():
@@ -78,9 +78,11 @@ def test_weight_matrix_equals_naive_loop():
     tables = synthetic.to_tables(synthetic.make_dataset("toy", n_cases=12, seeds=(0, 1), mean_lesions=2.0, seed=4))
     sums = strata.case_sums(tables)
     w = bootstrap.weight_matrix(sums.n_cases, 40, np.random.default_rng(9))
-    fast = bootstrap.ratio_statistics(sums.seed_mean(), sums.den, w)
+    fast = bootstrap.ratio_statistics(sums.num, sums.den, w)
     slow = bootstrap.naive_bootstrap(tables, w)
     assert np.isnan(fast).any()                        # some resamples miss a quartile: both say undefined
+    common = [k for k, key in enumerate(strata.KEYS) if key[0] == "common"]
+    assert not np.isnan(fast[:, :, common]).all()      # the common set is exercised too
     assert np.array_equal(np.isnan(fast), np.isnan(slow))
     np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-12, equal_nan=True)
 
@@ -106,9 +108,11 @@ def test_sign_share_and_top_k_flags():
     assert (dice.dice_rank_a < dice.dice_rank_b).all()
     # sign share agrees with the resamples it summarises
     _, samples = bootstrap.resample_dataset(sums, 500, 3)
+    _, subset = bootstrap.resample_dataset(sums, 500, 3, np.array([KEY_INDEX[("all", "overall", "dice")]]))
+    np.testing.assert_array_equal(subset[:, :, 0], samples[:, :, KEY_INDEX[("all", "overall", "dice")]])
     models = list(sums.models)
     r = dice.iloc[0]
-    k = KEY_INDEX[("overall", "dice")]
+    k = KEY_INDEX[("all", "overall", "dice")]
     d = samples[:, models.index(r.model_a), k] - samples[:, models.index(r.model_b), k]
     assert r.sign_share == pytest.approx(np.mean(d > 0))
     assert (r.ci_low, r.ci_high) == pytest.approx(tuple(np.quantile(d, [0.05, 0.95])))

@@ -6,8 +6,10 @@ import pytest
 from lesionbench.stats import ranking
 
 
-def est(rows):
-    return pd.DataFrame(rows, columns=["dataset", "model", "stratum", "metric", "value"])
+def est(rows, lesion_set="all", n_lesions=12):
+    df = pd.DataFrame(rows, columns=["dataset", "model", "stratum", "metric", "value"])
+    return df.assign(lesion_set=lesion_set, n_lesions=n_lesions, insufficient_lesions=n_lesions < 10,
+                     size_bins="test_quartiles", size_low=0.0, size_high=1.0)
 
 
 def test_order_directions_and_ties():
@@ -68,6 +70,7 @@ def test_summary_counts_datasets_and_any():
                      (ds, m, "Q1", "asd", hd[m]), (ds, m, "Q1", "contour_f1", {"a": 0.5, "b": 0.4}[m])]
     summary = ranking.reversal_summary(ranking.ranking_reversals(est(rows))).set_index("metric")
     assert summary.loc["hd95", "n_datasets"] == 2                      # pooled is not counted
+    assert (summary.lesion_set == "all").all() and (summary.n_insufficient == 0).all()
     assert summary.loc["hd95", "n_leader_changed"] == 1
     assert summary.loc["hd95", "share_leader_changed"] == 0.5
     assert summary.loc["hd95", "datasets_leader_changed"] == "d2"
@@ -76,3 +79,17 @@ def test_summary_counts_datasets_and_any():
     assert summary.loc["contour_f1", "datasets_leader_changed"] == "none"
     assert summary.loc["any", "n_leader_changed"] == 1
     assert summary.loc["any", "mean_kendall_tau"] == pytest.approx(0.0)  # (1 + -1) / 2 of the lowest taus
+
+
+def test_lesion_sets_are_ranked_apart_and_empty_sets_have_no_row():
+    rows = [("d1", m, "Q1", k, v) for m, vals in (("a", (0.9, 1.0)), ("b", (0.8, 2.0)))
+            for k, v in zip(("dice", "hd95"), vals)]
+    common = est([(d, m, s, k, (v if m == "a" or k == "dice" else 0.5)) for d, m, s, k, v in rows], "common", 3)
+    empty = est([("d1", m, "Q2", k, float("nan")) for m in ("a", "b") for k in ("dice", "hd95")], "common", 0)
+    table = ranking.ranking_reversals(pd.concat([est(rows), common, empty], ignore_index=True))
+    assert table.lesion_set.tolist() == ["all", "common"]
+    assert table.set_index("lesion_set").loc["common", "metric_order"] == "b > a"
+    assert table.set_index("lesion_set").loc["common", "insufficient_lesions"]
+    assert table.set_index("lesion_set").loc["common", "n_lesions"] == 3
+    summary = ranking.reversal_summary(table)
+    assert summary[summary.metric == "hd95"].set_index("lesion_set").loc["common", "n_insufficient"] == 1

@@ -41,7 +41,7 @@ def test_round_trip_keeps_string_ids(tmp_path):
     ("count_mismatch", "lesion counts of case"),
     ("missing_lesion", "reference lesions differ from those of"),
     ("unknown_lesion", "reference lesions that are not test lesions"),
-    ("stale_quartiles", "do not match the"),
+    ("stale_quartiles", "do not follow by rule"),
     ("bad_kind", "column 'kind' must be one of"),
 ])
 def test_broken_inputs_name_the_file(tmp_path, breakage, message):
@@ -100,19 +100,27 @@ def test_pipeline_writes_every_table_stably(tmp_path):
     _, p2 = written(tmp_path / "in", name="beta", seed=5, seeds=(0, 1))
     inputs = study_inputs({k: p1[k] + p2[k] for k in p1})
     stats = {"bootstrap_resamples": 100, "bootstrap_seed": 7, "confidence": 0.95, "top_k": 2}
+    claim = {"min_lesions": 10, "dice_tie": 0.01, "seed_sd_factor": 2.0, "min_boundary_spread_pct": 10.0,
+             "separation_ratio": 2.0, "min_sign_share": 0.9}
     out = tmp_path / "out"
-    files = [out / f for f in ("overall.csv", "strat.csv", "small.csv", "rank.csv", "summary.csv", "boot.csv")]
+    files = [out / f for f in ("overall.csv", "strat.csv", "small.csv", "rank.csv", "summary.csv", "boot.csv",
+                               "study.csv", "datasets.csv", "sanity.csv", "claim.csv")]
     for _ in range(2):
         pipeline.write_overall_metrics(inputs, files[0], stats)
-        pipeline.write_size_stratified(inputs, files[1], files[2])
-        pipeline.write_ranking(inputs, files[3], files[4])
-        pipeline.write_robustness(inputs, files[5], stats)
+        pipeline.write_size_stratified(inputs, files[1], files[2], claim)
+        pipeline.write_ranking(inputs, files[3], files[4], claim)
+        pipeline.write_robustness(inputs, files[5], stats, claim)
+        pipeline.write_study_summary(inputs, files[6], files[7], stats, claim)
+        pipeline.write_sanity_checks(inputs, p1["provenance"] + p2["provenance"], files[2], files[8], claim)
+        pipeline.write_claim_check(files[6], files[1], files[5], files[8], files[9], claim)
         if _ == 0:
             first = [f.read_bytes() for f in files]
     assert [f.read_bytes() for f in files] == first
     for f in files:
         df = pd.read_csv(f)
-        assert len(df) and not df.isna().any().any(), f
+        assert len(df), f
+        empty = df.isna().any(axis=1)
+        assert not empty.any() or (df.loc[empty, "n_lesions"] == 0).all(), f
     overall = pd.read_csv(files[0])
     assert sorted(overall.dataset.unique()) == ["alpha", "beta"]
     assert (overall.n_seeds == 2).all() and (overall.seed_sd > 0).any()
@@ -120,3 +128,31 @@ def test_pipeline_writes_every_table_stably(tmp_path):
     assert strat.dataset.unique().tolist() == ["alpha", "beta", "pooled"]
     boot = pd.read_csv(files[5])
     assert boot.top_k_pair.sum() == len(boot) // 3   # 1 of 3 pairs is within the top 2
+    sanity = pd.read_csv(files[8])
+    assert len(sanity) == 2 * 7
+    assert set(sanity.loc[sanity.check != "small_lesions", "status"]) == {"pass"}
+    verdict = pd.read_csv(files[9])
+    assert verdict.dataset.tolist() == ["alpha"] * 5 + ["beta"] * 5 + ["pooled"] * 5
+    with pytest.raises(StudyTableError, match=r"claim block lacks \['dice_tie'"):
+        pipeline.write_claim_check(files[6], files[1], files[5], files[8], files[9], {"min_lesions": 10})
+
+
+@pytest.mark.parametrize("rule", ["train_quartiles", [0.0003, 0.0006, 0.001]])
+def test_edge_rules_other_than_test_quartiles_are_checked_and_used(tmp_path, rule):
+    data = synthetic.dataset_from_rows(
+        "toy", ["001", "002"], [("001", 1, 0.0002), ("001", 2, 0.0008), ("002", 1, 0.004)],
+        {("m", 0): {}}, {("m", 0): [{"case_id": c, "kind": "reference", "lesion_id": i}
+                                    for c, i in (("001", 1), ("001", 2), ("002", 1))]},
+        train_cases=("t1",), train_lesions=[("t1", 1, 0.0001), ("t1", 2, 0.0005), ("t1", 3, 0.0009)],
+        edge_rule=rule)
+    paths = synthetic.write_dataset(data, tmp_path)
+    edges = load(paths)["toy"].edges
+    want = (0.0003, 0.0005, 0.0007) if rule == "train_quartiles" else (0.0003, 0.0006, 0.001)
+    assert (edges["q25"], edges["q50"], edges["q75"]) == pytest.approx(want)
+    assert edges["edge_rule"] == ("train_quartiles" if rule == "train_quartiles" else "fixed")
+    assert (edges["min"], edges["max"], edges["n_lesions"]) == (0.0002, 0.004, 3)
+    q = pd.read_csv(paths["quartiles"][0])
+    q.loc[0, "max"] = 0.005                       # a stale test range is caught whatever the rule
+    q.to_csv(paths["quartiles"][0], index=False)
+    with pytest.raises(StudyTableError, match="do not follow by rule"):
+        load(paths)

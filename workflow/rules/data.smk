@@ -73,6 +73,8 @@ rule lesions:
     output:
         lesions=f"{R}/data/{{dataset}}/lesions.csv",
         quartiles=f"{R}/data/{{dataset}}/quartiles.csv",
+    params:
+        edges=config["stratification"]["edges"],
     log:
         f"{R}/logs/lesions/{{dataset}}.log",
     benchmark:

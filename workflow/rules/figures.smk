@@ -62,6 +62,26 @@ rule figure_ranking_reversal_matrix:
         "../../scripts/figures_ranking_matrix.py"
 
 
+rule figure_ranking_stability:
+    input:
+        stability=f"{R}/ranking_stability.csv",
+        code=script_code("figures_ranking_stability.py"),
+    output:
+        figure=report(f"{FIGURES}/ranking_stability.png", caption="../report/ranking_stability_figure.rst",
+                      category="Figures", labels={"figure": "rank stability"}),
+    log:
+        f"{R}/logs/figures/ranking_stability.log",
+    benchmark:
+        f"{R}/benchmarks/figures/ranking_stability.tsv"
+    conda:
+        "../../envs/lesionbench.yaml"
+    script:
+        "../../scripts/figures_ranking_stability.py"
+
+
+TARGETS += [f"{FIGURES}/ranking_stability.png"]
+
+
 rule figure_qualitative_examples:
     input:
         per_case=expand(f"{R}/metrics/{{dataset}}/{{model}}/seed{QUALITATIVE_SEED}/per_case.csv",

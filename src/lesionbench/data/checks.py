@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..io.cases import CaseError, load_case
-from .lesions import enumerate_lesions
+from .lesions import FIXED_RULE, LesionError, enumerate_lesions, stratum_edges
 from .split import SPLITS
 
 
@@ -53,12 +53,26 @@ def validate_dataset(name: str, prepared: Path, split: pd.DataFrame, cases: pd.D
         problems.append(f"quartiles.csv must have one row, has {len(quartiles)}")
     else:
         q = quartiles.iloc[0]
-        edges = pd.to_numeric(pd.Series([q["min"], q["q25"], q["q50"], q["q75"], q["max"]]),
-                              errors="coerce").to_numpy(float)
+        edges = pd.to_numeric(pd.Series([q["q25"], q["q50"], q["q75"]]), errors="coerce").to_numpy(float)
+        span = pd.to_numeric(pd.Series([q["min"], q["max"]]), errors="coerce").to_numpy(float)
         if not np.all(np.isfinite(edges)) or not np.all(np.diff(edges) >= 0):
             problems.append(f"quartile edges are not finite and ordered: {edges.tolist()}")
+        if not np.all(np.isfinite(span)) or span[0] > span[1]:
+            problems.append(f"test lesion size range is not finite and ordered: {span.tolist()}")
         if int(q["n_lesions"]) != test_lesions:
             problems.append(f"quartiles.csv counts {q['n_lesions']} test lesions, lesions.csv {test_lesions}")
+        elif test_lesions and np.all(np.isfinite(edges)):
+            # the edges must follow from lesions.csv by the rule they state (fixed edges: as written)
+            rule = q["edge_rule"] if q["edge_rule"] != FIXED_RULE else edges.tolist()
+            try:
+                expect = stratum_edges(lesions, rule, name)
+            except LesionError as exc:
+                problems.append(f"quartiles.csv: {exc}")
+            else:
+                got = {k: float(q[k]) for k in ("q25", "q50", "q75", "min", "max")}
+                if any(not np.isclose(got[k], expect[k], rtol=1e-9, atol=0) for k in got):
+                    problems.append(f"quartiles.csv edges {got} do not follow from lesions.csv by rule "
+                                    f"{q['edge_rule']!r} (expected {expect}); is one of them stale?")
     if problems:
         raise ValidationError(f"data set {name!r} failed validation ({prepared}):\n  - " + "\n  - ".join(problems))
     return {
@@ -67,7 +81,7 @@ def validate_dataset(name: str, prepared: Path, split: pd.DataFrame, cases: pd.D
         "lesions": {s: int((lesions["split"] == s).sum()) for s in SPLITS},
         "checks": ["cases prepared with valid masks", "cases.csv matches split.csv",
                    "lesion counts match the saved masks", "non-empty splits", "test lesions present",
-                   "quartile edges finite and ordered"],
+                   "quartile edges finite, ordered and following from lesions.csv by their rule"],
     }
 
 
@@ -89,7 +103,8 @@ def dataset_summary(names: list[str], datasets: dict, splits: dict, lesions: dic
             row[f"lesions_{s}"] = int((les["split"] == s).sum())
         if cases is not None:
             row.update(_resize_counts(name, cases[name], row))
-        row.update({"q1_upper": float(q["q25"]), "q2_upper": float(q["q50"]), "q3_upper": float(q["q75"]),
+        row.update({"size_bins": str(q["edge_rule"]), "q1_upper": float(q["q25"]), "q2_upper": float(q["q50"]),
+                    "q3_upper": float(q["q75"]),
                     "size_min": float(q["min"]), "size_max": float(q["max"])})
         rows.append(row)
     table = pd.DataFrame(rows).sort_values("dataset").reset_index(drop=True)

@@ -48,7 +48,9 @@ def prepare(name: str, prepare_cfg: dict, manifest_path: Path, split_path: Path,
     return prepare_dataset(name, prepare_cfg, manifest, table, Path(raw_dir), Path(prepared_dir), Path(cases_path))
 
 
-def lesions(name: str, prepared_dir: Path, split_path: Path, lesions_path: Path, quartiles_path: Path):
+def lesions(name: str, prepared_dir: Path, split_path: Path, lesions_path: Path, quartiles_path: Path,
+            edge_rule="test_quartiles"):
+    """lesions.csv, and quartiles.csv with the size-stratum edges of ``edge_rule`` (``stratification.edges``)."""
     table = read_table(split_path, ["case_id", "split"])
     rows = lesion_mod.lesion_table(name, lambda c: load_case(prepared_dir, c, mmap=True, image=False).mask, table)
     test_sizes = rows.loc[rows["split"] == "test", "size_fraction"]
@@ -57,10 +59,10 @@ def lesions(name: str, prepared_dir: Path, split_path: Path, lesions_path: Path,
             f"data set {name!r}: no reference lesion in any of the {int((table['split'] == 'test').sum())} test "
             f"cases ({prepared_dir}; reference masks e.g. {_mask_files(prepared_dir, table)}): every voxel is "
             f"background or ignored, so nothing can be evaluated; check the folder and the lesion labels")
-    edges = lesion_mod.quartile_edges(test_sizes, dataset=name)
+    edges = lesion_mod.stratum_edges(rows, edge_rule, dataset=name)
     write_csv(rows, lesions_path)
     write_csv(pd.DataFrame([edges])[lesion_mod.QUARTILE_COLUMNS], quartiles_path)
-    log.info("%s: %d lesions, test quartile edges %s", name, len(rows), edges)
+    log.info("%s: %d lesions, size-stratum edges (%s) %s", name, len(rows), edges["edge_rule"], edges)
     return rows, edges
 
 

@@ -31,8 +31,8 @@ from .scores import Scores, empty_mask_scores, from_distances
 
 CASE_COLUMNS = ["ref_empty", "pred_empty", "ref_voxels", "pred_voxels", "dice", "iou", "hd95", "asd",
                 "contour_f1", "nsd", "n_ref_lesions", "n_hit_lesions", "n_fp_lesions"]
-LESION_COLUMNS = ["kind", "lesion_id", "voxels", "size_fraction", "detected", "dice", "iou", "hd95", "asd",
-                  "contour_f1", "nsd"]
+LESION_COLUMNS = ["kind", "lesion_id", "merged_lesion_id", "voxels", "size_fraction", "detected", "dice", "iou",
+                  "hd95", "asd", "contour_f1", "nsd"]
 
 
 @dataclass
@@ -71,7 +71,9 @@ class CaseEvaluation:
 
     def lesion_rows(self) -> list[dict]:
         """The per_lesion.csv columns after ``case_id``: reference lesions by id, then false positives
-        numbered 1..m in prediction component order."""
+        numbered 1..m in prediction component order. ``merged_lesion_id`` numbers the merged (dilated) lesion
+        of a reference row 1..g per case, in the order of each merged lesion's smallest lesion id (the
+        BraTS counting unit); false-positive rows belong to no merged lesion and carry 0."""
         rows = []
         fp = 0
         for r in self.lesions:
@@ -80,8 +82,9 @@ class CaseEvaluation:
             else:
                 ident, vox, frac = fp + 1, self.fp_voxels[fp], self.fp_fractions[fp]
                 fp += 1
-            rows.append({"kind": r.kind, "lesion_id": int(ident), "voxels": int(vox), "size_fraction": float(frac),
-                         "detected": bool(r.detected), **r.scores.as_dict()})
+            rows.append({"kind": r.kind, "lesion_id": int(ident), "merged_lesion_id": int(r.group) + 1,
+                         "voxels": int(vox), "size_fraction": float(frac), "detected": bool(r.detected),
+                         **r.scores.as_dict()})
         return rows
 
 

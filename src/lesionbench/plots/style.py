@@ -60,6 +60,12 @@ def placeholder(path: str | os.PathLike, message: str) -> None:
     save(fig, path)
 
 
+def lesion_set_rows(df, lesion_set: str, what: str):
+    """The rows of one lesion set (``all``, ``detected``, ``common``) of a study table."""
+    require_columns(df, ["lesion_set"], what)
+    return df[df["lesion_set"] == lesion_set]
+
+
 def require_columns(df, columns, what: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:

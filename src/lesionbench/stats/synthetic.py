@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..data.lesions import QUARTILE_COLUMNS, stratum_edges
 from ..io.atomic import write_csv
 from .tables import DatasetTables, check_dataset
 
@@ -33,8 +34,18 @@ def _lesions(rng, dataset: str, cases: list[str], split: dict, mean_lesions: flo
     return pd.DataFrame(rows, columns=cols)
 
 
+def quartile_table(lesions: pd.DataFrame, dataset: str, edge_rule="test_quartiles") -> pd.DataFrame:
+    """quartiles.csv of a lesion table by ``edge_rule`` (the data stage's ``stratum_edges``); a test split
+    without lesions gives an all-zero row (tests of empty data sets)."""
+    if (lesions["split"] == "test").any():
+        return pd.DataFrame([stratum_edges(lesions, edge_rule, dataset)])[QUARTILE_COLUMNS]
+    return pd.DataFrame([{"dataset": dataset, "edge_rule": "test_quartiles", "edge_lesions": 0, "n_lesions": 0,
+                          "min": 0.0, "q25": 0.0, "q50": 0.0, "q75": 0.0, "max": 0.0}])[QUARTILE_COLUMNS]
+
+
 def make_dataset(dataset: str = "toy", n_cases: int = 40, models=("unet", "resunet", "attention_unet",
-                 "hybrid_transformer"), seeds=(0,), mean_lesions: float = 4.0, seed: int = 0) -> dict:
+                 "hybrid_transformer"), seeds=(0,), mean_lesions: float = 4.0, seed: int = 0,
+                 edge_rule="test_quartiles") -> dict:
     """All input tables of one synthetic data set as DataFrames: split, lesions, quartiles, per_case
     (dict (model, seed) -> DataFrame) and per_lesion (same keys)."""
     rng = np.random.default_rng(seed)
@@ -45,10 +56,7 @@ def make_dataset(dataset: str = "toy", n_cases: int = 40, models=("unet", "resun
     lesions = _lesions(rng, dataset, sorted(split), split, mean_lesions)
     ref = lesions[lesions.split == "test"].reset_index(drop=True)
     sizes = ref["size_fraction"].to_numpy(float)
-    q = np.percentile(sizes, [25, 50, 75]) if len(sizes) else np.zeros(3)
-    quartiles = pd.DataFrame([{"dataset": dataset, "n_lesions": len(sizes),
-                               "min": float(sizes.min()) if len(sizes) else 0.0, "q25": q[0], "q50": q[1],
-                               "q75": q[2], "max": float(sizes.max()) if len(sizes) else 0.0}])
+    quartiles = quartile_table(lesions, dataset, edge_rule)
     per_case, per_lesion = {}, {}
     for mi, model in enumerate(models):
         dice_skill = 0.80 + 0.01 * mi
@@ -65,7 +73,8 @@ def make_dataset(dataset: str = "toy", n_cases: int = 40, models=("unet", "resun
             nsd = np.where(detected, np.clip(cf1 + r.normal(0, 0.03, len(ref)), 0, 1), 0.0)
             ref_rows = pd.DataFrame({
                 "dataset": dataset, "model": model, "seed": s, "case_id": ref.case_id, "kind": "reference",
-                "lesion_id": ref.lesion_id, "voxels": ref.voxels, "size_fraction": ref.size_fraction,
+                "lesion_id": ref.lesion_id, "merged_lesion_id": ref.lesion_id, "voxels": ref.voxels,
+                "size_fraction": ref.size_fraction,
                 "detected": detected, "dice": dice, "iou": dice / (2 - dice), "hd95": hd95, "asd": asd,
                 "contour_f1": cf1, "nsd": nsd})
             fp_rows = []
@@ -73,7 +82,7 @@ def make_dataset(dataset: str = "toy", n_cases: int = 40, models=("unet", "resun
                 for j in range(1, r.poisson(0.4 + 0.1 * mi) + 1):
                     vox = int(r.integers(3, 40))
                     fp_rows.append({"dataset": dataset, "model": model, "seed": s, "case_id": case,
-                                    "kind": "false_positive", "lesion_id": j, "voxels": vox,
+                                    "kind": "false_positive", "lesion_id": j, "merged_lesion_id": 0, "voxels": vox,
                                     "size_fraction": vox / (160 * 160), "detected": False, "dice": 0.0,
                                     "iou": 0.0, "hd95": PENALTY_MM, "asd": PENALTY_MM, "contour_f1": 0.0,
                                     "nsd": 0.0})
@@ -108,18 +117,24 @@ def to_tables(data: dict) -> DatasetTables:
     tables = DatasetTables(
         dataset=data["dataset"], per_case=per_case, per_lesion=per_lesion,
         test_cases=tuple(sorted(data["split"].loc[data["split"].split == "test", "case_id"])), reference=ref,
-        edges={k: float(q[k]) for k in ("min", "q25", "q50", "q75", "max")} | {"n_lesions": int(q["n_lesions"])},
+            edges={k: float(q[k]) for k in ("min", "q25", "q50", "q75", "max")}
+        | {"n_lesions": int(q["n_lesions"]), "edge_lesions": int(q["edge_lesions"]), "edge_rule": str(q["edge_rule"])},
         models=tuple(sorted({m for m, _ in data["per_case"]})), seeds=tuple(sorted({s for _, s in data["per_case"]})))
-    return check_dataset(tables, "split.csv", "lesions.csv", "quartiles.csv")
+    return check_dataset(tables, "split.csv", "lesions.csv", "quartiles.csv", lesions=lesions)
 
 
-def write_dataset(data: dict, root: str | os.PathLike) -> dict:
-    """Write ``make_dataset`` output in the results layout under ``root``; returns the file lists."""
+def write_dataset(data: dict, root: str | os.PathLike, settings=None) -> dict:
+    """Write ``make_dataset`` output in the results layout under ``root``, with a provenance sidecar per
+    metric table as the evaluation writes it (``settings``: an ``evaluation.Settings`` applied to every model,
+    or {(model, seed): Settings}; default tolerance 1 mm, dilation 2 mm). Returns the file lists."""
+    from ..evaluation import Settings
+    from ..evaluation.provenance import write_provenance
+
     root = Path(root)
     ds = data["dataset"]
     folder = root / "data" / ds
     paths = {"split": [folder / "split.csv"], "lesions": [folder / "lesions.csv"],
-             "quartiles": [folder / "quartiles.csv"], "per_case": [], "per_lesion": []}
+             "quartiles": [folder / "quartiles.csv"], "per_case": [], "per_lesion": [], "provenance": []}
     write_csv(data["split"], paths["split"][0])
     write_csv(data["lesions"], paths["lesions"][0])
     write_csv(data["quartiles"], paths["quartiles"][0])
@@ -129,31 +144,34 @@ def write_dataset(data: dict, root: str | os.PathLike) -> dict:
         write_csv(data["per_lesion"][(model, seed)], out / "per_lesion.csv")
         paths["per_case"].append(out / "per_case.csv")
         paths["per_lesion"].append(out / "per_lesion.csv")
+        chosen = settings.get((model, seed)) if isinstance(settings, dict) else settings
+        write_provenance(out / "provenance.json", chosen or Settings(tolerance_mm=1.0, dilation_mm=2.0),
+                         dataset=ds, model=model, seed=seed)
+        paths["provenance"].append(out / "provenance.json")
     return {k: [str(p) for p in v] for k, v in paths.items()}
 
 
 def dataset_from_rows(dataset: str, test_cases, lesions, case_metrics: dict, lesion_rows: dict,
-                      train_cases=("train000",)) -> dict:
+                      train_cases=("train000",), train_lesions=(), edge_rule="test_quartiles") -> dict:
     """Hand-made tables in the ``make_dataset`` form, for tests.
 
     lesions: [(case_id, lesion_id, size_fraction)] test-split reference lesions.
     case_metrics: {(model, seed): {case_id: {metric: value}}} (missing metrics default to Dice-like 1.0 /
     distance 0.0). lesion_rows: {(model, seed): [{case_id, kind, lesion_id, size_fraction, detected, metric:
-    value, ...}]}; reference rows may omit size_fraction (taken from ``lesions``). Lesion counts of the
+    value, ...}]}; reference rows may omit size_fraction (taken from ``lesions``) and merged_lesion_id (default:
+    the lesion's own id; false positives 0). train_lesions: lesions of
+    the training cases (same form), for the ``train_quartiles`` edge rule. Lesion counts of the
     per-case table are derived from the lesion rows, so the tables are consistent by construction.
     """
     test_cases = sorted(test_cases)
     split_map = {**{c: "test" for c in test_cases}, **{c: "train" for c in train_cases}}
     split = pd.DataFrame({"case_id": sorted(split_map), "split": [split_map[c] for c in sorted(split_map)]})
-    les = pd.DataFrame([{"dataset": dataset, "case_id": c, "split": "test", "lesion_id": int(i), "voxels": 1,
-                         "size_fraction": float(s), "slice_area": 1, "bbox": "0:1,0:1"} for c, i, s in lesions],
+    les = pd.DataFrame([{"dataset": dataset, "case_id": c, "split": split_map[c], "lesion_id": int(i), "voxels": 1,
+                         "size_fraction": float(s), "slice_area": 1, "bbox": "0:1,0:1"}
+                        for c, i, s in sorted(list(lesions) + list(train_lesions))],
                        columns=["dataset", "case_id", "split", "lesion_id", "voxels", "size_fraction",
                                 "slice_area", "bbox"])
-    sizes = les["size_fraction"].to_numpy(float)
-    q = np.percentile(sizes, [25, 50, 75]) if len(sizes) else np.zeros(3)
-    quartiles = pd.DataFrame([{"dataset": dataset, "n_lesions": len(sizes),
-                               "min": float(sizes.min()) if len(sizes) else 0.0, "q25": q[0], "q50": q[1],
-                               "q75": q[2], "max": float(sizes.max()) if len(sizes) else 0.0}])
+    quartiles = quartile_table(les, dataset, edge_rule)
     size_of = {(c, int(i)): float(s) for c, i, s in lesions}
     defaults = {"dice": 1.0, "iou": 1.0, "hd95": 0.0, "asd": 0.0, "contour_f1": 1.0, "nsd": 1.0}
     per_case, per_lesion = {}, {}
@@ -164,9 +182,11 @@ def dataset_from_rows(dataset: str, test_cases, lesions, case_metrics: dict, les
                    **r}
             if row["kind"] == "reference" and "size_fraction" not in r:
                 row["size_fraction"] = size_of[(r["case_id"], int(r["lesion_id"]))]
+            # each reference lesion its own merged lesion unless the row says otherwise
+            row.setdefault("merged_lesion_id", int(r["lesion_id"]) if row["kind"] == "reference" else 0)
             rows.append(row)
-        pl = pd.DataFrame(rows, columns=["dataset", "model", "seed", "case_id", "kind", "lesion_id", "voxels",
-                                         "size_fraction", "detected", *defaults])
+        pl = pd.DataFrame(rows, columns=["dataset", "model", "seed", "case_id", "kind", "lesion_id",
+                                         "merged_lesion_id", "voxels", "size_fraction", "detected", *defaults])
         ref = pl[pl.kind == "reference"]
         n_ref = ref.groupby("case_id").size().reindex(test_cases, fill_value=0)
         n_hit = ref.groupby("case_id")["detected"].sum().reindex(test_cases, fill_value=0)

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..data.lesions import EDGE_RULES, FIXED_RULE, LesionError, stratum_edges
+
 # Case-level metrics (also computed per lesion), then the two detection statistics.
 CASE_METRICS = ("dice", "iou", "hd95", "asd", "contour_f1", "nsd")
 DETECTION_METRICS = ("lesion_recall", "fp_per_case")
@@ -27,13 +29,16 @@ HIGHER_IS_BETTER = {"dice": True, "iou": True, "hd95": False, "asd": False, "con
 QUARTILES = ("Q1", "Q2", "Q3", "Q4")
 STRATA = ("overall",) + QUARTILES
 POOLED = "pooled"
+# Which reference lesions a lesion-level statistic runs over (defined in ``strata``), in table order.
+LESION_SETS = ("all", "detected", "common")
 
 PER_CASE_COLUMNS = ("dataset", "model", "seed", "case_id", "ref_empty", "pred_empty", "ref_voxels",
                     "pred_voxels") + CASE_METRICS + ("n_ref_lesions", "n_hit_lesions", "n_fp_lesions")
-PER_LESION_COLUMNS = ("dataset", "model", "seed", "case_id", "kind", "lesion_id", "voxels", "size_fraction",
+PER_LESION_COLUMNS = ("dataset", "model", "seed", "case_id", "kind", "lesion_id", "merged_lesion_id", "voxels",
+                      "size_fraction",
                       "detected") + CASE_METRICS
 LESION_COLUMNS = ("dataset", "case_id", "split", "lesion_id", "size_fraction")
-QUARTILE_COLUMNS = ("dataset", "n_lesions", "min", "q25", "q50", "q75", "max")
+QUARTILE_COLUMNS = ("dataset", "edge_rule", "edge_lesions", "n_lesions", "min", "q25", "q50", "q75", "max")
 SPLIT_COLUMNS = ("case_id", "split")
 KINDS = ("reference", "false_positive")
 STRING_COLUMNS = {"dataset": str, "model": str, "case_id": str, "kind": str, "split": str}
@@ -132,6 +137,12 @@ def read_metric_table(path: str | os.PathLike, kind: str) -> pd.DataFrame:
         bad = ~df["kind"].isin(KINDS)
         if bad.any():
             raise StudyTableError(f"{path}: column 'kind' must be one of {KINDS}, found {sorted(set(df.kind[bad]))}")
+        _numeric(df, ("merged_lesion_id",), path)
+        df["merged_lesion_id"] = df["merged_lesion_id"].astype(int)
+        is_ref = (df["kind"] == "reference").to_numpy()
+        if (df.loc[is_ref, "merged_lesion_id"] < 1).any() or (df.loc[~is_ref, "merged_lesion_id"] != 0).any():
+            raise StudyTableError(f"{path}: merged_lesion_id must be >= 1 on reference rows and 0 on "
+                                  f"false-positive rows")
         if df.duplicated(["case_id", "kind", "lesion_id"]).any():
             raise StudyTableError(f"{path}: duplicate (case_id, kind, lesion_id) rows")
     df["source_file"] = str(path)
@@ -144,11 +155,18 @@ def read_quartiles(path: str | os.PathLike, dataset: str) -> dict:
     rows = df[df["dataset"] == dataset]
     if len(rows) != 1:
         raise StudyTableError(f"{path}: expected one row for data set {dataset!r}, found {len(rows)}")
-    _numeric(rows := rows.copy(), QUARTILE_COLUMNS[1:], path)
-    edges = {k: float(rows[k].iloc[0]) for k in QUARTILE_COLUMNS[2:]}
+    _numeric(rows := rows.copy(), QUARTILE_COLUMNS[2:], path)
+    edges: dict = {k: float(rows[k].iloc[0]) for k in QUARTILE_COLUMNS[4:]}
     edges["n_lesions"] = int(rows["n_lesions"].iloc[0])
-    if not (edges["min"] <= edges["q25"] <= edges["q50"] <= edges["q75"] <= edges["max"]):
+    edges["edge_lesions"] = int(rows["edge_lesions"].iloc[0])
+    edges["edge_rule"] = str(rows["edge_rule"].iloc[0])
+    if edges["edge_rule"] not in EDGE_RULES + (FIXED_RULE,):
+        raise StudyTableError(f"{path}: unknown edge_rule {edges['edge_rule']!r} (expected one of "
+                              f"{EDGE_RULES + (FIXED_RULE,)})")
+    if not (edges["q25"] <= edges["q50"] <= edges["q75"] and edges["min"] <= edges["max"]):
         raise StudyTableError(f"{path}: quartile edges are not increasing: {edges}")
+    if edges["edge_rule"] == "test_quartiles" and not edges["min"] <= edges["q25"] <= edges["q75"] <= edges["max"]:
+        raise StudyTableError(f"{path}: test quartiles outside the test lesion size range: {edges}")
     return edges
 
 
@@ -175,17 +193,37 @@ def read_reference_lesions(path: str | os.PathLike, dataset: str) -> pd.DataFram
     return df[["case_id", "lesion_id", "size_fraction"]].sort_values(["case_id", "lesion_id"]).reset_index(drop=True)
 
 
+def expected_edges(lesions_path: str | os.PathLike, edges: dict, lesions: pd.DataFrame | None = None) -> dict:
+    """The quartiles.csv row that lesions.csv gives by the rule ``edges`` states (``data.lesions.stratum_edges``;
+    fixed edges are taken as written, only the test lesion range and count are recomputed). ``lesions``: the
+    table already in memory (all splits); None reads ``lesions_path``."""
+    path = Path(lesions_path)
+    if lesions is None:
+        lesions = read_table(path, LESION_COLUMNS)
+        _numeric(lesions, ("size_fraction",), path)
+    df = lesions
+    rule = edges["edge_rule"]
+    if rule == FIXED_RULE:
+        rule = [edges["q25"], edges["q50"], edges["q75"]]
+    try:
+        return stratum_edges(df, rule, str(edges.get("dataset", "")))
+    except LesionError as exc:
+        raise StudyTableError(f"{path}: {exc}") from None
+
+
 def _pairs(df: pd.DataFrame) -> set:
     return set(zip(df["case_id"], df["lesion_id"]))
 
 
-def check_dataset(tables: DatasetTables, split_path, lesions_path, quartiles_path) -> DatasetTables:
+def check_dataset(tables: DatasetTables, split_path, lesions_path, quartiles_path,
+                  lesions: pd.DataFrame | None = None) -> DatasetTables:
     """Cross-file consistency of one data set; raises StudyTableError naming the offending file.
 
     The evaluation leaves out a reference lesion lying entirely under the ignore mask (no row in any
     per-lesion table); such lesions must be absent for every model and seed alike. They are logged and left
     out of the lesion statistics, so every model is scored on the same lesions. Returns the tables with
-    ``reference`` restricted to the evaluated lesions.
+    ``reference`` restricted to the evaluated lesions. The quartile edges must follow from lesions.csv by the
+    rule quartiles.csv states (``lesions``: that table in memory, all splits; None reads ``lesions_path``).
     """
     test = set(tables.test_cases)
     all_pairs = _pairs(tables.reference)
@@ -195,12 +233,15 @@ def check_dataset(tables: DatasetTables, split_path, lesions_path, quartiles_pat
                               f"{sorted(ref_cases - test)[:5]}")
     sizes = tables.reference["size_fraction"].to_numpy(float)
     if len(sizes):
-        expect = np.percentile(sizes, [25, 50, 75])
-        got = np.array([tables.edges[k] for k in ("q25", "q50", "q75")])
-        if not np.allclose(expect, got, rtol=1e-9, atol=0) or tables.edges["n_lesions"] != len(sizes):
+        expect = expected_edges(lesions_path, tables.edges, lesions)
+        keys = ("q25", "q50", "q75", "min", "max")
+        got = np.array([tables.edges[k] for k in keys])
+        want = np.array([expect[k] for k in keys])
+        if not np.allclose(want, got, rtol=1e-9, atol=0) or tables.edges["n_lesions"] != len(sizes):
             raise StudyTableError(f"{quartiles_path}: edges {got.tolist()} / n_lesions {tables.edges['n_lesions']} "
-                                  f"do not match the {len(sizes)} test lesions of {lesions_path} "
-                                  f"(expected {expect.tolist()}); is one of them stale?")
+                                  f"do not follow by rule {tables.edges['edge_rule']!r} from the lesions of "
+                                  f"{lesions_path} ({len(sizes)} test lesions, expected {want.tolist()}); "
+                                  f"is one of them stale?")
     ref_size = dict(zip(zip(tables.reference.case_id, tables.reference.lesion_id), sizes))
     evaluated, first_src = None, None
     for (model, seed), pc in tables.per_case.groupby(["model", "seed"], sort=True):
@@ -328,12 +369,13 @@ def load_study(per_case_paths, per_lesion_paths, split_paths, lesions_paths, qua
     return out
 
 
-METRIC_ORDER = ("dice", "iou", "hd95", "asd", "contour_f1", "nsd", "lesion_recall", "fp_per_case", "any")
+METRIC_ORDER = ("dice", "iou", "hd95", "asd", "contour_f1", "nsd", "lesion_recall", "lesion_recall_merged",
+                "fp_per_case", "any")
 
 
 def sort_rows(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Stable sort: data sets alphabetically with ``pooled`` last, strata overall, Q1..Q4, metrics in the
-    order of the metric list, every other key alphabetically."""
+    """Stable sort: data sets alphabetically with ``pooled`` last, lesion sets all, detected, common, strata
+    overall, Q1..Q4, metrics in the order of the metric list, every other key alphabetically."""
     if df.empty:
         return df.reset_index(drop=True)
     sort_keys = {}
@@ -343,6 +385,8 @@ def sort_rows(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
             sort_keys[key] = col.map(lambda d: (d == POOLED, d))
         elif key in ("stratum", "quartile"):
             sort_keys[key] = col.map(lambda s: STRATA.index(s) if s in STRATA else len(STRATA))
+        elif key == "lesion_set":
+            sort_keys[key] = col.map(lambda s: LESION_SETS.index(s) if s in LESION_SETS else len(LESION_SETS))
         elif key == "metric":
             sort_keys[key] = col.map(lambda m: METRIC_ORDER.index(m) if m in METRIC_ORDER else len(METRIC_ORDER))
         else:
