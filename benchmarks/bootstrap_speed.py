@@ -40,7 +40,7 @@ def naive_rank_shares(samples: np.ndarray, keys) -> np.ndarray:
                 continue
             valid[k] += 1
             score = np.round(-v if HIGHER_IS_BETTER[metric] else v, 10)
-            first = rankdata(score, method="min").astype(int)      # 1-based best rank of each tie group
+            first = rankdata(score, method="min").astype(int)  # 1-based best rank of each tie group
             for i in range(m):
                 tied = int((score == score[i]).sum())
                 for r in range(first[i], first[i] + tied):
@@ -56,25 +56,30 @@ def main() -> None:
     args = parser.parse_args()
 
     sizes = {"bench_a": 60, "bench_b": 80, "bench_c": 100}
-    tables = {name: synthetic.to_tables(synthetic.make_dataset(name, n_cases=n, seed=i))
-              for i, (name, n) in enumerate(sizes.items())}
+    tables = {
+        name: synthetic.to_tables(synthetic.make_dataset(name, n_cases=n, seed=i))
+        for i, (name, n) in enumerate(sizes.items())
+    }
     t0 = time.perf_counter()
     sums = {name: case_sums(t) for name, t in tables.items()}
     t_sums = time.perf_counter() - t0
     t0 = time.perf_counter()
     estimates = aggregate.all_estimates(sums)
     t_est = time.perf_counter() - t0
-    print(f"per-case sums of every lesion set (one pass): {t_sums:.2f} s; point estimates of every table "
-          f"({len(estimates)} rows, pooled included): {t_est:.2f} s")
+    print(
+        f"per-case sums of every lesion set (one pass): {t_sums:.2f} s; point estimates of every table "
+        f"({len(estimates)} rows, pooled included): {t_est:.2f} s"
+    )
     n_lesions = {name: s.n_lesions("overall") for name, s in sums.items()}
-    print("data sets (test cases / reference lesions): "
-          + ", ".join(f"{k} {sizes[k]}/{n_lesions[k]}" for k in sizes))
+    print("data sets (test cases / reference lesions): " + ", ".join(f"{k} {sizes[k]}/{n_lesions[k]}" for k in sizes))
 
     t0 = time.perf_counter()
     table = bootstrap.directional_robustness(sums, args.resamples, 20261123, 0.95, 3)
     fast = time.perf_counter() - t0
-    print(f"weight-matrix bootstrap: {args.resamples} resamples, {len(table)} rows "
-          f"(pairs x metrics x strata x data sets) in {fast:.2f} s")
+    print(
+        f"weight-matrix bootstrap: {args.resamples} resamples, {len(table)} rows "
+        f"(pairs x metrics x strata x data sets) in {fast:.2f} s"
+    )
 
     first = next(iter(tables))
     s = sums[first]
@@ -88,17 +93,23 @@ def main() -> None:
     same = np.array_equal(np.isnan(vector), np.isnan(naive)) and np.allclose(vector, naive, equal_nan=True)
     per = t_naive / args.naive_resamples
     scale = sum(sizes.values()) / sizes[first]
-    print(f"side by side on {first}, {args.naive_resamples} resamples: weight matrix {t_vec * 1e3:.1f} ms, "
-          f"naive loop {t_naive * 1e3:.0f} ms ({per * 1e3:.1f} ms per resample); same values: {same}")
-    print(f"naive loop extrapolated to {args.resamples} resamples x {len(sizes)} data sets: "
-          f"~{per * args.resamples * scale:.0f} s (vs {fast:.2f} s, ~{per * args.resamples * scale / fast:.0f}x)")
+    print(
+        f"side by side on {first}, {args.naive_resamples} resamples: weight matrix {t_vec * 1e3:.1f} ms, "
+        f"naive loop {t_naive * 1e3:.0f} ms ({per * 1e3:.1f} ms per resample); same values: {same}"
+    )
+    print(
+        f"naive loop extrapolated to {args.resamples} resamples x {len(sizes)} data sets: "
+        f"~{per * args.resamples * scale:.0f} s (vs {fast:.2f} s, ~{per * args.resamples * scale / fast:.0f}x)"
+    )
     t0 = time.perf_counter()
     stab = comparisons.rank_stability(sums, args.resamples, 20261123)
     t_stab = time.perf_counter() - t0
     n_keys = len(stab.drop_duplicates(["dataset", "lesion_set", "stratum", "metric"]))
-    print(f"rank stability, full-study grid: 4 models x {len(sizes)} data sets + pooled x 5 strata x 2 lesion "
-          f"sets x every metric ({n_keys} settings), {args.resamples} resamples: {len(stab)} rows in "
-          f"{t_stab:.2f} s (budget 10 s)")
+    print(
+        f"rank stability, full-study grid: 4 models x {len(sizes)} data sets + pooled x 5 strata x 2 lesion "
+        f"sets x every metric ({n_keys} settings), {args.resamples} resamples: {len(stab)} rows in "
+        f"{t_stab:.2f} s (budget 10 s)"
+    )
     paired = key_indices(PAIRED_SETS)
     keys = [KEYS[k] for k in paired]
     few = bootstrap.ratio_statistics(s.num[..., paired], s.den[..., paired], weights)
@@ -109,8 +120,10 @@ def main() -> None:
     loop_shares = naive_rank_shares(few, keys)
     t_loop = time.perf_counter() - t0
     same_ranks = np.allclose(vec_shares, loop_shares, equal_nan=True)
-    print(f"rank shares side by side on {first}, {args.naive_resamples} resamples: vectorized "
-          f"{t_vs * 1e3:.1f} ms, per-resample loop {t_loop * 1e3:.0f} ms; same values: {same_ranks}")
+    print(
+        f"rank shares side by side on {first}, {args.naive_resamples} resamples: vectorized "
+        f"{t_vs * 1e3:.1f} ms, per-resample loop {t_loop * 1e3:.0f} ms; same values: {same_ranks}"
+    )
     if not same:
         raise SystemExit("weight-matrix and naive bootstrap disagree")
     if not same_ranks:

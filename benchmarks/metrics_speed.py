@@ -57,8 +57,13 @@ def make_case(shape, spacing, n_lesions, radius_mm, n_drop, n_false, seed):
         if k < n_drop:
             continue
         change = k % 3
-        p = ndimage.binary_dilation(np.pad(blob, 1), cube) if change == 1 else \
-            ndimage.binary_erosion(blob) if change == 2 and blob.sum() > 30 else blob
+        p = (
+            ndimage.binary_dilation(np.pad(blob, 1), cube)
+            if change == 1
+            else ndimage.binary_erosion(blob)
+            if change == 2 and blob.sum() > 30
+            else blob
+        )
         shift = rng.integers(-2, 3, size=len(shape))
         _place(pred, p, [c + int(d) for c, d in zip(centre, shift)])
     for _ in range(n_false):
@@ -75,7 +80,8 @@ def monai_hd95_asd(ref, pred, spacing):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         hd = HausdorffDistanceMetric(include_background=True, percentile=95, directed=False)(
-            y_pred, y, spacing=list(spacing)).item()
+            y_pred, y, spacing=list(spacing)
+        ).item()
         asd = SurfaceDistanceMetric(include_background=True, symmetric=True)(y_pred, y, spacing=list(spacing)).item()
     return hd, asd
 
@@ -93,39 +99,73 @@ def best_of(fn, repeats):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="timed runs per method on the volume (the image gets 5x as many); best is reported")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="timed runs per method on the volume (the image gets 5x as many); best is reported",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     cases = {
-        "3D 128x512x512": dict(shape=(128, 512, 512), spacing=(2.5, 0.7, 0.7), n_lesions=20,
-                               radius_mm=(1.5, 18.0), n_drop=3, n_false=4, seed=7, tol=2.0, dil=3.0, reps=1),
-        "2D 1024x1024": dict(shape=(1024, 1024), spacing=(0.1, 0.1), n_lesions=30, radius_mm=(0.2, 1.5),
-                             n_drop=4, n_false=5, seed=11, tol=0.2, dil=0.5, reps=5),
+        "3D 128x512x512": dict(
+            shape=(128, 512, 512),
+            spacing=(2.5, 0.7, 0.7),
+            n_lesions=20,
+            radius_mm=(1.5, 18.0),
+            n_drop=3,
+            n_false=4,
+            seed=7,
+            tol=2.0,
+            dil=3.0,
+            reps=1,
+        ),
+        "2D 1024x1024": dict(
+            shape=(1024, 1024),
+            spacing=(0.1, 0.1),
+            n_lesions=30,
+            radius_mm=(0.2, 1.5),
+            n_drop=4,
+            n_false=5,
+            seed=11,
+            tol=0.2,
+            dil=0.5,
+            reps=5,
+        ),
     }
     rows = []
     for name, c in cases.items():
-        ref, pred = make_case(c["shape"], c["spacing"], c["n_lesions"], c["radius_mm"], c["n_drop"],
-                              c["n_false"], c["seed"])
+        ref, pred = make_case(
+            c["shape"], c["spacing"], c["n_lesions"], c["radius_mm"], c["n_drop"], c["n_false"], c["seed"]
+        )
         repeats = args.repeats * c["reps"]
-        ours = best_of(lambda: evaluate_case(ref, pred, c["spacing"], tolerance_mm=c["tol"], dilation_mm=c["dil"]),
-                       repeats)
+        ours = best_of(
+            lambda: evaluate_case(ref, pred, c["spacing"], tolerance_mm=c["tol"], dilation_mm=c["dil"]), repeats
+        )
         theirs = best_of(lambda: monai_hd95_asd(ref, pred, c["spacing"]), repeats)
         case = ours[2].case_row()
         hd, asd = theirs[2]
         agree = abs(case["hd95"] - hd) <= 1e-4 * max(1.0, hd) and abs(case["asd"] - asd) <= 1e-4 * max(1.0, asd)
         rows.append((name, ours, theirs, case, hd, asd, agree, len(ours[2].lesions)))
-    print(f"{'case':16s} {'ours wall s':>11s} {'MONAI wall s':>12s} {'ratio':>6s} {'ours CPU s':>10s} "
-          f"{'MONAI CPU s':>11s} {'ratio':>6s}  {'HD95 ours / MONAI':>19s} {'ASD ours / MONAI':>17s} agree lesion-rows")
+    print(
+        f"{'case':16s} {'ours wall s':>11s} {'MONAI wall s':>12s} {'ratio':>6s} {'ours CPU s':>10s} "
+        f"{'MONAI CPU s':>11s} {'ratio':>6s}  {'HD95 ours / MONAI':>19s} {'ASD ours / MONAI':>17s} agree lesion-rows"
+    )
     for name, ours, theirs, case, hd, asd, agree, n_rows in rows:
-        print(f"{name:16s} {ours[0]:11.4f} {theirs[0]:12.4f} {ours[0] / theirs[0]:6.3f} {ours[1]:10.4f} "
-              f"{theirs[1]:11.4f} {ours[1] / theirs[1]:6.3f}  {case['hd95']:9.4f}/{hd:<9.4f} "
-              f"{case['asd']:8.4f}/{asd:<8.4f} {str(agree):5s} {n_rows}")
-    print("ours: complete evaluation (Dice, IoU, HD95, ASD, contour F1, NSD, case-level and lesion-wise); "
-          "MONAI: HD95 + ASD only")
+        print(
+            f"{name:16s} {ours[0]:11.4f} {theirs[0]:12.4f} {ours[0] / theirs[0]:6.3f} {ours[1]:10.4f} "
+            f"{theirs[1]:11.4f} {ours[1] / theirs[1]:6.3f}  {case['hd95']:9.4f}/{hd:<9.4f} "
+            f"{case['asd']:8.4f}/{asd:<8.4f} {agree!s:5s} {n_rows}"
+        )
+    print(
+        "ours: complete evaluation (Dice, IoU, HD95, ASD, contour F1, NSD, case-level and lesion-wise); "
+        "MONAI: HD95 + ASD only"
+    )
     for name, ours, theirs, *_ in rows:
-        print(f"{name}: ours takes 1/{theirs[0] / ours[0]:.1f} of MONAI's wall time, 1/{theirs[1] / ours[1]:.1f} "
-              f"of its CPU time (target: 1/10 or less)")
+        print(
+            f"{name}: ours takes 1/{theirs[0] / ours[0]:.1f} of MONAI's wall time, 1/{theirs[1] / ours[1]:.1f} "
+            f"of its CPU time (target: 1/10 or less)"
+        )
     if not all(r[6] for r in rows):
         raise SystemExit("values disagree with MONAI")
 

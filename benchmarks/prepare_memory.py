@@ -90,8 +90,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=512, help="in-plane size (default 512)")
     ap.add_argument("--slices", type=int, default=900, help="number of slices (default 900)")
-    ap.add_argument("--normalization", nargs="+", default=["window", "zscore"],
-                    help="preprocessing.normalization values to measure (default: window zscore)")
+    ap.add_argument(
+        "--normalization",
+        nargs="+",
+        default=["window", "zscore"],
+        help="preprocessing.normalization values to measure (default: window zscore)",
+    )
     ap.add_argument("--workdir", type=Path, default=None, help="where to build the volume (default: a temp dir)")
     args = ap.parse_args(argv)
 
@@ -99,27 +103,41 @@ def main(argv=None) -> int:
     env_python = sys.executable
     try:
         t0 = time.perf_counter()
-        subprocess.run([env_python, "-c", BUILD, str(work / "Task03_Liver"), str(args.size), str(args.slices)],
-                       check=True)
+        subprocess.run(
+            [env_python, "-c", BUILD, str(work / "Task03_Liver"), str(args.size), str(args.slices)], check=True
+        )
         voxels = args.size * args.size * args.slices
-        print(f"built a {args.size} x {args.size} x {args.slices} int16 CT volume ({voxels * 2 / 2**20:.0f} MB "
-              f"as int16, {voxels * 4 / 2**20:.0f} MB as float32) in {time.perf_counter() - t0:.0f} s")
-        print(f"{'normalization':<14}{'after imports':>14}{'read_case':>11}{'prepare_case':>14}{'peak RSS':>10}"
-              f"{'target':>9}  result")
+        print(
+            f"built a {args.size} x {args.size} x {args.slices} int16 CT volume ({voxels * 2 / 2**20:.0f} MB "
+            f"as int16, {voxels * 4 / 2**20:.0f} MB as float32) in {time.perf_counter() - t0:.0f} s"
+        )
+        print(
+            f"{'normalization':<14}{'after imports':>14}{'read_case':>11}{'prepare_case':>14}{'peak RSS':>10}"
+            f"{'target':>9}  result"
+        )
         worst = 0.0
         for norm in args.normalization:
             out = work / f"prepared-{norm}"
-            proc = subprocess.run([env_python, "-c", RUN, str(work / "Task03_Liver"), str(out), norm],
-                                  check=True, capture_output=True, text=True, cwd=ROOT)
+            proc = subprocess.run(
+                [env_python, "-c", RUN, str(work / "Task03_Liver"), str(out), norm],
+                check=True,
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+            )
             r = json.loads(proc.stdout.strip().splitlines()[-1])
             worst = max(worst, r["peak_mb"])
             verdict = "ok" if r["peak_mb"] < TARGET_MB else "OVER"
-            print(f"{norm:<14}{r['imports_mb']:>11.0f} MB{r['read_case_mb']:>8.0f} MB{r['prepare_case_mb']:>11.0f} MB"
-                  f"{r['peak_mb']:>7.0f} MB{TARGET_MB:>6} MB  {verdict} (read {r['read_s']:.0f} s, prepare+save "
-                  f"{r['prepare_save_s']:.0f} s, prepared shape {tuple(r['shape'])})")
+            print(
+                f"{norm:<14}{r['imports_mb']:>11.0f} MB{r['read_case_mb']:>8.0f} MB{r['prepare_case_mb']:>11.0f} MB"
+                f"{r['peak_mb']:>7.0f} MB{TARGET_MB:>6} MB  {verdict} (read {r['read_s']:.0f} s, prepare+save "
+                f"{r['prepare_save_s']:.0f} s, prepared shape {tuple(r['shape'])})"
+            )
             shutil.rmtree(out, ignore_errors=True)
-        print(f"peak RSS {worst / 1024:.2f} GB against the {TARGET_MB / 1024:.0f} GB target: "
-              f"{'within' if worst < TARGET_MB else 'OVER'}")
+        print(
+            f"peak RSS {worst / 1024:.2f} GB against the {TARGET_MB / 1024:.0f} GB target: "
+            f"{'within' if worst < TARGET_MB else 'OVER'}"
+        )
         return 0 if worst < TARGET_MB else 1
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -66,13 +66,34 @@ def make_dataset(root: Path, size: tuple[int, int], n_train: int, n_val: int, n_
 
 
 def run_variant(mode: str, prepared: Path, split_csv: Path, test_ids: list[str], out: Path, args) -> dict:
-    training = {"mode": mode, "input_size": args.input_size, "batch_size": args.batch_size,
-                "epochs": args.epochs, "steps_per_epoch": args.steps // args.epochs, "patience": 0,
-                "warmup_epochs": 0, "lr": args.lr, "foreground_slice_ratio": 0.9, "val_batch_size": 4}
+    training = {
+        "mode": mode,
+        "input_size": args.input_size,
+        "batch_size": args.batch_size,
+        "epochs": args.epochs,
+        "steps_per_epoch": args.steps // args.epochs,
+        "patience": 0,
+        "warmup_epochs": 0,
+        "lr": args.lr,
+        "foreground_slice_ratio": 0.9,
+        "val_batch_size": 4,
+    }
     inference = {"tile_overlap": args.tile_overlap, "batch_size": 4}
     t0 = time.perf_counter()
-    train(prepared, split_csv, out, MODEL[0], MODEL[1], training, seed=args.seed, device="cpu",
-          dataset="fidelity", threads=args.threads, progress=False, inference=inference)
+    train(
+        prepared,
+        split_csv,
+        out,
+        MODEL[0],
+        MODEL[1],
+        training,
+        seed=args.seed,
+        device="cpu",
+        dataset="fidelity",
+        threads=args.threads,
+        progress=False,
+        inference=inference,
+    )
     train_s = time.perf_counter() - t0
     model, info = load_model(out / "best.pt")
     results, infer_s = [], 0.0
@@ -81,8 +102,16 @@ def run_variant(mode: str, prepared: Path, split_csv: Path, test_ids: list[str],
         t0 = time.perf_counter()
         pred = predict_case(model, info, case.image, 0.5, 3, inference=inference)
         infer_s += time.perf_counter() - t0
-        results.append(evaluate_case(np.asarray(case.mask), pred, case.spacing, tolerance_mm=1.0,
-                                     dilation_mm=args.dilation, min_component_voxels=0))
+        results.append(
+            evaluate_case(
+                np.asarray(case.mask),
+                pred,
+                case.spacing,
+                tolerance_mm=1.0,
+                dilation_mm=args.dilation,
+                min_component_voxels=0,
+            )
+        )
     return {"train_s": train_s, "infer_s": infer_s / len(test_ids), "results": results}
 
 
@@ -92,8 +121,15 @@ def lesion_rows(results, edges) -> pd.DataFrame:
         for les in ev.lesions:
             if les.kind == "reference":
                 frac = float(ev.lesion_fractions[les.index])
-                rows.append({"case": case_no, "lesion": les.index, "q": int(quartile_index(frac, edges)[0]),
-                             "detected": les.detected, "hd95": les.scores.hd95})
+                rows.append(
+                    {
+                        "case": case_no,
+                        "lesion": les.index,
+                        "q": int(quartile_index(frac, edges)[0]),
+                        "detected": les.detected,
+                        "hd95": les.scores.hd95,
+                    }
+                )
     return pd.DataFrame(rows).set_index(["case", "lesion"])
 
 
@@ -129,13 +165,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
-        prepared, split_csv, split = make_dataset(root, tuple(args.size), args.n_train, args.n_val, args.n_test,
-                                                  args.seed)
+        prepared, split_csv, split = make_dataset(
+            root, tuple(args.size), args.n_train, args.n_val, args.n_test, args.seed
+        )
         gen_s = time.perf_counter() - t0
         test_ids = split.loc[split["split"] == "test", "case_id"].tolist()
         train_ids = split.loc[split["split"] == "train", "case_id"].tolist()
-        runs = {mode: run_variant(mode, prepared, split_csv, test_ids, root / mode, args)
-                for mode in ("resize", "patch")}
+        runs = {
+            mode: run_variant(mode, prepared, split_csv, test_ids, root / mode, args) for mode in ("resize", "patch")
+        }
         seen_total, seen_resized = visible_training_lesions(prepared, train_ids, args.input_size)
 
     ref = runs["patch"]["results"]
@@ -145,15 +183,21 @@ def main() -> None:
     q1 = tables["patch"]["q"] == 0
     common = q1 & tables["patch"]["detected"] & tables["resize"]["detected"]
     h, w = args.size
-    print(f"synthetic fundus {h} x {w}: {args.n_train} train / {args.n_val} val / {args.n_test} test images "
-          f"(generated and prepared in {gen_s:.0f} s); model {MODEL[0]} {MODEL[1]['encoder']} depth "
-          f"{MODEL[1]['encoder_depth']}; {args.steps} steps of {args.batch_size} at {args.input_size} px, "
-          f"{args.threads} threads")
-    print(f"test reference lesions: {len(fractions)}, Q1 = size fraction <= {edges['q25']:.3g} "
-          f"(<= {edges['q25'] * h * w:.1f} px): {int(q1.sum())} lesions; {int(common.sum())} Q1 lesions "
-          f"detected by both variants")
-    header = (f"{'variant':<8} {'train lesions seen':>18} {'Dice':>6} {'recall':>7} {'Q1 recall':>9} "
-              f"{'Q1 HD95 common':>14} {'train s':>8} {'infer s/img':>11}")
+    print(
+        f"synthetic fundus {h} x {w}: {args.n_train} train / {args.n_val} val / {args.n_test} test images "
+        f"(generated and prepared in {gen_s:.0f} s); model {MODEL[0]} {MODEL[1]['encoder']} depth "
+        f"{MODEL[1]['encoder_depth']}; {args.steps} steps of {args.batch_size} at {args.input_size} px, "
+        f"{args.threads} threads"
+    )
+    print(
+        f"test reference lesions: {len(fractions)}, Q1 = size fraction <= {edges['q25']:.3g} "
+        f"(<= {edges['q25'] * h * w:.1f} px): {int(q1.sum())} lesions; {int(common.sum())} Q1 lesions "
+        f"detected by both variants"
+    )
+    header = (
+        f"{'variant':<8} {'train lesions seen':>18} {'Dice':>6} {'recall':>7} {'Q1 recall':>9} "
+        f"{'Q1 HD95 common':>14} {'train s':>8} {'infer s/img':>11}"
+    )
     print(header)
     print("-" * len(header))
     for mode in ("resize", "patch"):
@@ -164,9 +208,11 @@ def main() -> None:
         hd = t.loc[common[common].index, "hd95"]
         hd_text = f"{hd.mean():.2f}" if len(hd) else "n/a"
         seen = seen_resized if mode == "resize" else seen_total
-        print(f"{mode:<8} {f'{seen} / {seen_total}':>18} {dice:>6.3f} {t['detected'].mean():>7.3f} "
-              f"{t.loc[q1, 'detected'].mean():>9.3f} {hd_text:>14} {runs[mode]['train_s']:>8.1f} "
-              f"{runs[mode]['infer_s']:>11.2f}")
+        print(
+            f"{mode:<8} {f'{seen} / {seen_total}':>18} {dice:>6.3f} {t['detected'].mean():>7.3f} "
+            f"{t.loc[q1, 'detected'].mean():>9.3f} {hd_text:>14} {runs[mode]['train_s']:>8.1f} "
+            f"{runs[mode]['infer_s']:>11.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ def make_cases(root: Path, kind: str, size: int, channels: int, n: int = 6) -> l
             disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
             if kind == "volume":
                 k = rng.integers(2, 18)
-                mask[k - 2:k + 2][:, disc] = 1
+                mask[k - 2 : k + 2][:, disc] = 1
             else:
                 mask[disc] = 1
         image[:, mask.astype(bool)] += 2.0
@@ -117,13 +117,20 @@ def main(argv=None):
     cfg = resolve_training_config(config["training"])
     size = args.size or cfg["input_size"]
     cfg["batch_size"] = args.batch or cfg["batch_size"]
-    print(f"{args.kind} inputs {args.channels}x{size}x{size}, batch {cfg['batch_size']}, {args.threads} thread(s), "
-          f"{args.steps} alternating steps, torch {torch.__version__}")
+    print(
+        f"{args.kind} inputs {args.channels}x{size}x{size}, batch {cfg['batch_size']}, {args.threads} thread(s), "
+        f"{args.steps} alternating steps, torch {torch.__version__}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         ids = make_cases(Path(tmp), args.kind, size, args.channels)
         aug = cfg["augmentation"]
-        sampler = SliceSampler(tmp, ids, size, cfg["foreground_slice_ratio"],
-                               Augmentation(aug["flip"], aug["rot90"], float(aug["intensity"])))
+        sampler = SliceSampler(
+            tmp,
+            ids,
+            size,
+            cfg["foreground_slice_ratio"],
+            Augmentation(aug["flip"], aug["rot90"], float(aug["intensity"])),
+        )
         rng = np.random.default_rng(1)
         t0 = time.perf_counter()
         for _ in range(50):
@@ -140,8 +147,11 @@ def main(argv=None):
                 t_bare += timed(bare, 1)
                 t_ours += timed(ours, 1)
             mb, mo = statistics.median(t_bare), statistics.median(t_ours)
-            print(f"{name:<20} {cfg['batch_size'] / mb:>11.2f} {cfg['batch_size'] / mo:>18.2f} "
-                  f"{100 * (mo - mb) / mb:>8.1f}%", flush=True)
+            print(
+                f"{name:<20} {cfg['batch_size'] / mb:>11.2f} {cfg['batch_size'] / mo:>18.2f} "
+                f"{100 * (mo - mb) / mb:>8.1f}%",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

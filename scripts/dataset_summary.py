@@ -1,8 +1,15 @@
 """Rule dataset_summary: cases and lesions per split (and what the prepare resize cost), Q1 bound, per data set."""
+
 from lesionbench.data import stage
 from lesionbench.runtime import rule_logging
 
-with rule_logging(snakemake.log[0]):  # noqa: F821
-    stage.summary(snakemake.params.names, snakemake.params.datasets, snakemake.input.splits,
-                  snakemake.input.lesions, snakemake.input.quartiles, snakemake.output.summary,  # noqa: F821
-                  cases_paths=snakemake.input.cases)  # noqa: F821
+with rule_logging(snakemake.log[0]):
+    stage.summary(
+        snakemake.params.names,
+        snakemake.params.datasets,
+        snakemake.input.splits,
+        snakemake.input.lesions,
+        snakemake.input.quartiles,
+        snakemake.output.summary,
+        cases_paths=snakemake.input.cases,
+    )

@@ -1,8 +1,16 @@
 """Rule validate_data: checkpoint checks of one prepared data set; fails naming the bad case."""
+
 from lesionbench.data import stage
 from lesionbench.runtime import rule_logging
 
-with rule_logging(snakemake.log[0]):  # noqa: F821
-    stage.validate(snakemake.wildcards.dataset, snakemake.input.prepared, snakemake.input.split,
-                   snakemake.input.cases, snakemake.input.lesions, snakemake.input.quartiles,
-                   snakemake.output.report, all_test=snakemake.params.all_test)
+with rule_logging(snakemake.log[0]):
+    stage.validate(
+        snakemake.wildcards.dataset,
+        snakemake.input.prepared,
+        snakemake.input.split,
+        snakemake.input.cases,
+        snakemake.input.lesions,
+        snakemake.input.quartiles,
+        snakemake.output.report,
+        all_test=snakemake.params.all_test,
+    )

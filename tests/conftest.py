@@ -36,11 +36,20 @@ def copy_workflow(target: Path) -> Path:
 
 def snakemake(workdir, *args, configfiles=(), timeout=900):
     """snakemake in a workflow copy on the tiny configuration, with the copy's library first on the path."""
-    env = dict(os.environ, PYTHONPATH=str(workdir / "src"),
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(workdir / "src"),
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
     files = [str(workdir / "config" / "config.yaml"), str(TINY), *map(str, configfiles)]
-    return subprocess.run([sys.executable, "-m", "snakemake", *args, "--configfile", *files],
-                          cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args, "--configfile", *files],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def planned_jobs(proc):

@@ -74,7 +74,7 @@ def serve(routes: dict[str, Path | bytes]):
     state = FileServer(routes)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server API)
+        def do_GET(self):
             state.hits.append(self.path)
             body = state.routes.get(self.path)
             if body is None:
@@ -144,8 +144,12 @@ def wmh_volumes(index: int) -> dict[str, np.ndarray]:
     labels[2:4, 3:5, 1] = 1
     labels[6, 6, 2:4] = 1
     labels[9:11, 1:3, 3] = 2
-    return {"pre/FLAIR.nii.gz": flair, "pre/T1.nii.gz": t1, "orig/FLAIR.nii.gz": flair[::-1].copy(),
-            "wmh.nii.gz": labels}
+    return {
+        "pre/FLAIR.nii.gz": flair,
+        "pre/T1.nii.gz": t1,
+        "orig/FLAIR.nii.gz": flair[::-1].copy(),
+        "wmh.nii.gz": labels,
+    }
 
 
 def build_wmh(store: Path, cases=WMH_CASES) -> dict:
@@ -166,36 +170,68 @@ def build_wmh(store: Path, cases=WMH_CASES) -> dict:
     readme.write_text("WMH Segmentation Challenge\n")
     files.append(_dataverse_entry(2999, None, readme))
     routes["/api/access/datafile/2999"] = readme
-    metadata = {"status": "OK", "data": {
-        "id": 1234, "identifier": "AECRSD", "protocol": "doi", "authority": "10.34894",
-        "persistentUrl": "https://doi.org/10.34894/AECRSD",
-        "latestVersion": {"versionState": "RELEASED", "versionNumber": 1,
-                          "license": {"name": "CC BY-NC 4.0"}, "files": files}}}
+    metadata = {
+        "status": "OK",
+        "data": {
+            "id": 1234,
+            "identifier": "AECRSD",
+            "protocol": "doi",
+            "authority": "10.34894",
+            "persistentUrl": "https://doi.org/10.34894/AECRSD",
+            "latestVersion": {
+                "versionState": "RELEASED",
+                "versionNumber": 1,
+                "license": {"name": "CC BY-NC 4.0"},
+                "files": files,
+            },
+        },
+    }
     routes[METADATA_PATH] = json.dumps(metadata).encode()
     return {"metadata": metadata, "routes": routes, "arrays": arrays, "ids": ids}
 
 
 def _dataverse_entry(file_id: int, folder: str | None, path: Path) -> dict:
     data = path.read_bytes()
-    entry = {"description": "", "label": path.name, "restricted": False, "version": 1,
-             "datasetVersionId": 77,
-             "dataFile": {"id": file_id, "persistentId": "", "filename": path.name,
-                          "contentType": "application/gzip", "filesize": len(data),
-                          "storageIdentifier": f"s3://dataverse-bucket:{file_id:x}", "rootDataFileId": -1,
-                          "md5": md5(data), "checksum": {"type": "MD5", "value": md5(data)},
-                          "creationDate": "2022-02-23"}}
+    entry = {
+        "description": "",
+        "label": path.name,
+        "restricted": False,
+        "version": 1,
+        "datasetVersionId": 77,
+        "dataFile": {
+            "id": file_id,
+            "persistentId": "",
+            "filename": path.name,
+            "contentType": "application/gzip",
+            "filesize": len(data),
+            "storageIdentifier": f"s3://dataverse-bucket:{file_id:x}",
+            "rootDataFileId": -1,
+            "md5": md5(data),
+            "checksum": {"type": "MD5", "value": md5(data)},
+            "creationDate": "2022-02-23",
+        },
+    }
     if folder is not None:
         entry["directoryLabel"] = folder
     return entry
 
 
 def wmh_config(root: Path, url: str, **download) -> dict:
-    return {"source": "wmh", "modality": "brain MRI", "path": str(root),
-            "download": {"metadata_url": url + METADATA_PATH, "file_url": url + "/api/access/datafile/{id}",
-                         "retries": 0, **download},
-            "labels": {"lesion": [1], "ignore": [2]},
-            "split": {}, "preprocessing": {"normalization": "zscore", "resize": None},
-            "evaluation": {"contour_tolerance_mm": 1.0, "lesion_dilation_mm": 3.0}}
+    return {
+        "source": "wmh",
+        "modality": "brain MRI",
+        "path": str(root),
+        "download": {
+            "metadata_url": url + METADATA_PATH,
+            "file_url": url + "/api/access/datafile/{id}",
+            "retries": 0,
+            **download,
+        },
+        "labels": {"lesion": [1], "ignore": [2]},
+        "split": {},
+        "preprocessing": {"normalization": "zscore", "resize": None},
+        "evaluation": {"contour_tolerance_mm": 1.0, "lesion_dilation_mm": 3.0},
+    }
 
 
 # -- LiTS --------------------------------------------------------------------------------------------
@@ -218,11 +254,16 @@ def build_msd_tar(path: Path, numbers=(0, 2, 5), junk: bool = True, test_numbers
     """``Task03_Liver.tar`` in the MSD layout; returns {"md5", "arrays": {number: (ct, seg)}}."""
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {n: lits_volumes(n) for n in numbers}
-    meta = {"name": "Liver", "labels": {"0": "background", "1": "liver", "2": "cancer"},
-            "numTraining": len(numbers), "numTest": len(test_numbers),
-            "training": [{"image": f"./imagesTr/liver_{n}.nii.gz", "label": f"./labelsTr/liver_{n}.nii.gz"}
-                         for n in numbers],
-            "test": [f"./imagesTs/liver_{n}.nii.gz" for n in test_numbers]}
+    meta = {
+        "name": "Liver",
+        "labels": {"0": "background", "1": "liver", "2": "cancer"},
+        "numTraining": len(numbers),
+        "numTest": len(test_numbers),
+        "training": [
+            {"image": f"./imagesTr/liver_{n}.nii.gz", "label": f"./labelsTr/liver_{n}.nii.gz"} for n in numbers
+        ],
+        "test": [f"./imagesTs/liver_{n}.nii.gz" for n in test_numbers],
+    }
     with tarfile.open(path, "w") as tar:
         _add_bytes(tar, "Task03_Liver/dataset.json", json.dumps(meta).encode())
         for n, (ct, seg) in arrays.items():
@@ -282,10 +323,16 @@ def lits_config(root: Path, url: str | None = None, md5_value: str | None = None
         dl["url"] = url
     if md5_value is not None:
         dl["md5"] = md5_value
-    return {"source": "lits", "modality": "abdominal CT", "path": str(root), "download": dl,
-            "labels": {"lesion": [2]}, "split": {},
-            "preprocessing": {"normalization": "window", "window": [-100, 200], "resize": None},
-            "evaluation": {"contour_tolerance_mm": 2.0, "lesion_dilation_mm": 3.0}}
+    return {
+        "source": "lits",
+        "modality": "abdominal CT",
+        "path": str(root),
+        "download": dl,
+        "labels": {"lesion": [2]},
+        "split": {},
+        "preprocessing": {"normalization": "window", "window": [-100, 200], "resize": None},
+        "evaluation": {"contour_tolerance_mm": 2.0, "lesion_dilation_mm": 3.0},
+    }
 
 
 # -- IDRiD -------------------------------------------------------------------------------------------
@@ -293,8 +340,7 @@ def lits_config(root: Path, url: str | None = None, md5_value: str | None = None
 IDRID_SHAPE = (24, 36)  # (H, W); the real images are 2848 x 4288
 IDRID_TRAIN = ("IDRiD_01", "IDRiD_02", "IDRiD_03")
 IDRID_TEST = ("IDRiD_55", "IDRiD_56")
-KIND_FOLDERS = {"MA": "1. Microaneurysms", "HE": "2. Haemorrhages", "EX": "3. Hard Exudates",
-                "SE": "4. Soft Exudates"}
+KIND_FOLDERS = {"MA": "1. Microaneurysms", "HE": "2. Haemorrhages", "EX": "3. Hard Exudates", "SE": "4. Soft Exudates"}
 
 
 def write_palette_tiff_1bit(path: Path, mask: np.ndarray, colours=((0, 0, 0), (255, 0, 0))) -> Path:
@@ -308,9 +354,18 @@ def write_palette_tiff_1bit(path: Path, mask: np.ndarray, colours=((0, 0, 0), (2
     cmap_offset = data_offset + len(data)
     ifd_offset = cmap_offset + len(cmap_bytes)
     ifd_offset += ifd_offset % 2
-    tags = [(256, 4, 1, w), (257, 4, 1, h), (258, 3, 1, 1), (259, 3, 1, 1), (262, 3, 1, 3),
-            (273, 4, 1, data_offset), (277, 3, 1, 1), (278, 4, 1, h), (279, 4, 1, len(data)),
-            (320, 3, len(colormap), cmap_offset)]
+    tags = [
+        (256, 4, 1, w),
+        (257, 4, 1, h),
+        (258, 3, 1, 1),
+        (259, 3, 1, 1),
+        (262, 3, 1, 3),
+        (273, 4, 1, data_offset),
+        (277, 3, 1, 1),
+        (278, 4, 1, h),
+        (279, 4, 1, len(data)),
+        (320, 3, len(colormap), cmap_offset),
+    ]
     out = bytearray(b"II*\x00" + struct.pack("<I", ifd_offset))
     out += data + cmap_bytes
     out += b"\x00" * (ifd_offset - len(out))
@@ -335,7 +390,7 @@ def idrid_masks(case: str) -> dict[str, np.ndarray]:
     out = {"MA": ma}
     if case != "IDRiD_02":  # no haemorrhage file for this image
         he = np.zeros((h, w), bool)
-        he[10:13, 10 + n % 5:15 + n % 5] = True
+        he[10:13, 10 + n % 5 : 15 + n % 5] = True
         out["HE"] = he
     ex = np.zeros((h, w), bool)
     ex[18:21, 20:23] = True
@@ -371,7 +426,9 @@ def build_idrid(root: Path, as_zip: bool = False, junk: bool = True) -> dict:
             masks = idrid_masks(case)
             union = np.zeros(IDRID_SHAPE, bool)
             for kind, m in masks.items():
-                target = seg / "2. All Segmentation Groundtruths" / split_dir / KIND_FOLDERS[kind] / f"{case}_{kind}.tif"
+                target = (
+                    seg / "2. All Segmentation Groundtruths" / split_dir / KIND_FOLDERS[kind] / f"{case}_{kind}.tif"
+                )
                 if case == "IDRiD_01" and kind == "EX":
                     rgba = np.zeros(IDRID_SHAPE + (4,), np.uint8)
                     rgba[..., 3] = 255
@@ -384,8 +441,9 @@ def build_idrid(root: Path, as_zip: bool = False, junk: bool = True) -> dict:
             unions[case] = union
             od = np.zeros(IDRID_SHAPE, bool)
             od[8:16, 24:32] = True  # optic disc: never lesion
-            write_palette_tiff_1bit(seg / "2. All Segmentation Groundtruths" / split_dir / "5. Optic Disc"
-                                    / f"{case}_OD.tif", od)
+            write_palette_tiff_1bit(
+                seg / "2. All Segmentation Groundtruths" / split_dir / "5. Optic Disc" / f"{case}_OD.tif", od
+            )
         for kind, folder in KIND_FOLDERS.items():  # every type folder exists even if a split has no file
             (seg / "2. All Segmentation Groundtruths" / split_dir / folder).mkdir(parents=True, exist_ok=True)
     if junk:
@@ -409,8 +467,13 @@ def build_idrid(root: Path, as_zip: bool = False, junk: bool = True) -> dict:
 
 
 def idrid_config(root: Path, **extra) -> dict:
-    cfg = {"source": "idrid", "modality": "fundus", "path": str(root), "split": {},
-           "preprocessing": {"normalization": "zscore", "resize": None},
-           "evaluation": {"contour_tolerance_mm": 4.0, "lesion_dilation_mm": 8.0}}
+    cfg = {
+        "source": "idrid",
+        "modality": "fundus",
+        "path": str(root),
+        "split": {},
+        "preprocessing": {"normalization": "zscore", "resize": None},
+        "evaluation": {"contour_tolerance_mm": 4.0, "lesion_dilation_mm": 8.0},
+    }
     cfg.update(extra)
     return cfg

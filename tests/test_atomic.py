@@ -27,11 +27,17 @@ def test_kill_during_write_leaves_a_temporary_that_the_next_write_removes(tmp_pa
     target = tmp_path / "table.csv"
     write_csv(pd.DataFrame({"a": [1]}), target)
     before = target.read_bytes()
-    code = ("import sys, time; from lesionbench.io.atomic import atomic_path\n"
-            "with atomic_path(sys.argv[1]) as tmp:\n"
-            "    tmp.write_text('half a tab'); print('writing', flush=True); time.sleep(120)\n")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(target)], stdout=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
+    code = (
+        "import sys, time; from lesionbench.io.atomic import atomic_path\n"
+        "with atomic_path(sys.argv[1]) as tmp:\n"
+        "    tmp.write_text('half a tab'); print('writing', flush=True); time.sleep(120)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(target)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT / "src")),
+    )
     assert proc.stdout.readline().strip() == "writing"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()

@@ -26,22 +26,32 @@ def make_folder_dataset(root: Path, labels=(1,)) -> Path:
         image = np.full((16, 16), 40 + 10 * i, np.uint8)
         mask = np.zeros((16, 16), np.uint8)
         for k, value in enumerate(labels):
-            mask[2 + 5 * k:6 + 5 * k, 2:6] = value
+            mask[2 + 5 * k : 6 + 5 * k, 2:6] = value
         write_png(image, root / "images" / f"{case_id}.png")
         write_png(mask, root / "masks" / f"{case_id}.png")
     return root
 
 
 def snapshot(folder_path: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder_path)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder_path.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder_path)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder_path.rglob("*"))
+        if p.is_file()
+    }
 
 
 def prepare(root: Path, out: Path, ds_cfg: dict):
     manifest = folder.acquire("mine", {"path": str(root)}, out / "raw")
     split = pd.DataFrame({"case_id": CASES, "split": ["train", "val", "test", "test"]})
-    return prepare_dataset("mine", {"source": "folder", "path": str(root), **ds_cfg}, manifest, split,
-                           out / "raw", out / "prepared", out / "cases.csv")
+    return prepare_dataset(
+        "mine",
+        {"source": "folder", "path": str(root), **ds_cfg},
+        manifest,
+        split,
+        out / "raw",
+        out / "prepared",
+        out / "cases.csv",
+    )
 
 
 @pytest.fixture
@@ -68,6 +78,7 @@ def test_folder_mask_with_an_unlisted_label_value(prepared_once):
     # listing it (as lesion or as ignore) is the fix
     prepare(root, out, {"labels": {"lesion": [1], "ignore": [7]}})
     from lesionbench.io.cases import load_case
+
     case = load_case(out / "prepared", "c2")
     assert case.mask.sum() == 16 and case.ignore.sum() == 4
 
@@ -104,10 +115,13 @@ def test_palette_mask_read_by_index_and_logged(tmp_path, caplog):
     assert read_raster(path, palette="colour")[2, 2].tolist() == [128, 0, 0]
 
 
-@pytest.mark.parametrize("palette, disagreement", [
-    ([(255, 0, 0), (0, 0, 0)], "index 0 = colour (255, 0, 0); index 1 = colour (0, 0, 0)"),  # inverted
-    ([(255, 255, 255), (255, 0, 0)], "index 0 = colour (255, 255, 255)"),
-])
+@pytest.mark.parametrize(
+    "palette, disagreement",
+    [
+        ([(255, 0, 0), (0, 0, 0)], "index 0 = colour (255, 0, 0); index 1 = colour (0, 0, 0)"),  # inverted
+        ([(255, 255, 255), (255, 0, 0)], "index 0 = colour (255, 255, 255)"),
+    ],
+)
 def test_palette_mask_that_colour_would_read_differently_is_refused(prepared_once, palette, disagreement):
     root, out, before = prepared_once
     indices = np.zeros((16, 16), np.uint8)
@@ -129,8 +143,7 @@ def nifti(path: Path, pixdim):
     return path
 
 
-@pytest.mark.parametrize("pixdim, found", [((1.0, 0.0, 3.0), "pixdim[2] = 0"),
-                                           ((1.0, 1.0, -2.5), "pixdim[3] = -2.5")])
+@pytest.mark.parametrize("pixdim, found", [((1.0, 0.0, 3.0), "pixdim[2] = 0"), ((1.0, 1.0, -2.5), "pixdim[3] = -2.5")])
 def test_nifti_with_zero_or_negative_pixdim(tmp_path, pixdim, found):
     path = nifti(tmp_path / "vol.nii.gz", pixdim)
     with pytest.raises(ImageReadError) as info:
@@ -152,15 +165,19 @@ def test_folder_nifti_case_with_zero_pixdim(tmp_path):
         folder.read_case(manifest.iloc[0].to_dict(), {"path": str(root)}, tmp_path / "raw")
 
 
-@pytest.mark.parametrize("rows, found", [
-    ("c0,train\nc1,test\nc0,test\n", "with different splits: {'c0': ['test', 'train']}"),
-    ("c0,train\nc1,test\nc1,test\n", "more than once: ['c1']"),
-])
+@pytest.mark.parametrize(
+    "rows, found",
+    [
+        ("c0,train\nc1,test\nc0,test\n", "with different splits: {'c0': ['test', 'train']}"),
+        ("c0,train\nc1,test\nc1,test\n", "more than once: ['c1']"),
+    ],
+)
 def test_split_csv_listing_a_case_twice(tmp_path, rows, found):
     root = make_folder_dataset(tmp_path / "mine")
     (root / "split.csv").write_text("case_id,split\n" + rows)
     manifest_path = tmp_path / "results" / "manifest.csv"
     from lesionbench.data import stage
+
     with pytest.raises(SourceError) as info:
         stage.acquire("mine", {"source": "folder", "path": str(root)}, tmp_path / "results" / "raw", manifest_path)
     msg = str(info.value)

@@ -51,11 +51,19 @@ def rel(files, pkg):
 
 def test_closure_of_a_hand_made_package(fake_package):
     pkg, script = fake_package
-    assert rel(import_closure([script], pkg), pkg) == sorted([
-        "__init__.py", "a/__init__.py", "a/one.py", "a/two.py",   # from-import of a submodule, relative import
-        "b/__init__.py", "b/inner.py",                            # package __init__ and what it imports
-        "c.py", "d/__init__.py", "d/lazy.py",                     # parent-relative and function-local imports
-    ])
+    assert rel(import_closure([script], pkg), pkg) == sorted(
+        [
+            "__init__.py",
+            "a/__init__.py",
+            "a/one.py",
+            "a/two.py",  # from-import of a submodule, relative import
+            "b/__init__.py",
+            "b/inner.py",  # package __init__ and what it imports
+            "c.py",
+            "d/__init__.py",
+            "d/lazy.py",  # parent-relative and function-local imports
+        ]
+    )
 
 
 def test_closure_includes_library_roots_and_ignores_other_packages(fake_package):
@@ -66,8 +74,15 @@ def test_closure_includes_library_roots_and_ignores_other_packages(fake_package)
 
 def test_evaluate_script_tracks_every_io_module_it_reads_with():
     files = rel(import_closure([ROOT / "scripts" / "evaluate.py"], PACKAGE), PACKAGE)
-    for needed in ("io/predictions.py", "io/cases.py", "io/images.py", "io/tables.py", "io/atomic.py",
-                   "metrics/lesionwise.py", "postprocess.py"):
+    for needed in (
+        "io/predictions.py",
+        "io/cases.py",
+        "io/images.py",
+        "io/tables.py",
+        "io/atomic.py",
+        "metrics/lesionwise.py",
+        "postprocess.py",
+    ):
         assert needed in files, needed
     assert "training/loop.py" not in files
 
@@ -113,8 +128,14 @@ with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
 
 def rule_code(workdir: Path, configfiles=()):
     env = dict(os.environ, PYTHONPATH=str(workdir / "src"))
-    proc = subprocess.run([sys.executable, "-c", RULE_CODE_PROBE, str(workdir), *map(str, configfiles)],
-                          cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", RULE_CODE_PROBE, str(workdir), *map(str, configfiles)],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -143,6 +164,7 @@ def code_mismatches(workdir: Path, configfiles=()):
 
 def test_source_adapters_live_where_the_workflow_looks_for_them():
     from lesionbench.data.sources import ADAPTERS
+
     for source, module in ADAPTERS.items():
         assert module == f"lesionbench.data.sources.{source}"
         assert (PACKAGE / "data" / "sources" / f"{source}.py").is_file()
@@ -159,9 +181,12 @@ def test_a_rule_that_omits_a_file_is_caught(tmp_path):
     rules = workdir / "workflow" / "rules" / "evaluate.smk"
     text = rules.read_text()
     assert 'code=script_code("evaluate.py"),' in text
-    rules.write_text(text.replace(
-        'code=script_code("evaluate.py"),',
-        'code=[f for f in script_code("evaluate.py") if not f.endswith("io/predictions.py")],'))
+    rules.write_text(
+        text.replace(
+            'code=script_code("evaluate.py"),',
+            'code=[f for f in script_code("evaluate.py") if not f.endswith("io/predictions.py")],',
+        )
+    )
     problems = code_mismatches(workdir)
     assert set(problems) == {"evaluate"}
     assert "io/predictions.py" in problems["evaluate"]

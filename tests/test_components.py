@@ -7,7 +7,7 @@ from lesionbench.data.lesions import assign_quartile, enumerate_lesions, quartil
 
 def test_diagonal_neighbours_are_one_lesion_in_2d():
     mask = np.zeros((6, 6), np.uint8)
-    mask[1, 1] = mask[2, 2] = mask[3, 3] = 1   # touch only at corners: one lesion under 8-connectivity
+    mask[1, 1] = mask[2, 2] = mask[3, 3] = 1  # touch only at corners: one lesion under 8-connectivity
     mask[0, 5] = 1
     labels, n = label_components(mask)
     assert n == 2
@@ -22,8 +22,8 @@ def test_corner_touching_voxels_are_one_lesion_in_3d():
 
 def test_size_fraction_2d_is_pixels_over_image_pixels():
     mask = np.zeros((10, 20), np.uint8)
-    mask[0:2, 0:3] = 1      # 6 px
-    mask[5, 10] = 1         # 1 px
+    mask[0:2, 0:3] = 1  # 6 px
+    mask[5, 10] = 1  # 1 px
     table = enumerate_lesions(mask)
     assert table["voxels"].tolist() == [6, 1]
     np.testing.assert_allclose(table["size_fraction"], [6 / 200, 1 / 200])
@@ -32,9 +32,9 @@ def test_size_fraction_2d_is_pixels_over_image_pixels():
 
 def test_size_fraction_3d_uses_largest_slice_area():
     mask = np.zeros((4, 10, 10), np.uint8)
-    mask[0, 0:2, 0:2] = 1   # 4 px in slice 0
-    mask[1, 0:3, 0:3] = 1   # 9 px in slice 1  <- largest axial slice
-    mask[2, 0:1, 0:2] = 1   # 2 px in slice 2
+    mask[0, 0:2, 0:2] = 1  # 4 px in slice 0
+    mask[1, 0:3, 0:3] = 1  # 9 px in slice 1  <- largest axial slice
+    mask[2, 0:1, 0:2] = 1  # 2 px in slice 2
     table = enumerate_lesions(mask)
     assert len(table) == 1
     assert table.loc[0, "voxels"] == 15
@@ -69,8 +69,12 @@ def test_quartile_edges_without_lesions_is_an_error():
 def _lesion_rows(test_sizes, train_sizes):
     import pandas as pd
 
-    return pd.DataFrame({"split": ["test"] * len(test_sizes) + ["train"] * len(train_sizes),
-                         "size_fraction": list(test_sizes) + list(train_sizes)})
+    return pd.DataFrame(
+        {
+            "split": ["test"] * len(test_sizes) + ["train"] * len(train_sizes),
+            "size_fraction": list(test_sizes) + list(train_sizes),
+        }
+    )
 
 
 def test_train_quartiles_take_edges_from_the_training_lesions():
@@ -100,9 +104,16 @@ def test_fixed_edges_are_used_as_given():
     assert assign_quartile(rows["size_fraction"], e).tolist() == ["Q1", "Q1", "Q2", "Q3", "Q4"]
 
 
-@pytest.mark.parametrize("rule, message", [
-    ("median", "must be one of"), ([0.1, 0.01, 0.2], "strictly increasing"), ([0.1, 0.2], "three"),
-    ([0.0, 0.1, 0.2], "in \\(0, 1\\]"), (["a", "b", "c"], "must be one of")])
+@pytest.mark.parametrize(
+    "rule, message",
+    [
+        ("median", "must be one of"),
+        ([0.1, 0.01, 0.2], "strictly increasing"),
+        ([0.1, 0.2], "three"),
+        ([0.0, 0.1, 0.2], "in \\(0, 1\\]"),
+        (["a", "b", "c"], "must be one of"),
+    ],
+)
 def test_bad_edge_rules_are_errors(rule, message):
     from lesionbench.data.lesions import LesionError, stratum_edges
 

@@ -30,8 +30,11 @@ def merged(base, over):
 
 
 DEFAULT = load(ROOT / "config" / "config.yaml")
-CONFIGS = {"config.yaml": DEFAULT, "full.yaml": load(ROOT / "config" / "full.yaml"),
-           "tiny.yaml": merged(DEFAULT, load(TINY))}
+CONFIGS = {
+    "config.yaml": DEFAULT,
+    "full.yaml": load(ROOT / "config" / "full.yaml"),
+    "tiny.yaml": merged(DEFAULT, load(TINY)),
+}
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -89,8 +92,14 @@ def test_misspelling_suggests_the_key():
 
 def test_every_key_the_code_reads_is_declared():
     schema = load(SCHEMA)
-    code = "\n".join(p.read_text() for p in [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk")),
-                                              *sorted((ROOT / "scripts").glob("*.py"))])
+    code = "\n".join(
+        p.read_text()
+        for p in [
+            ROOT / "Snakefile",
+            *sorted((ROOT / "workflow" / "rules").glob("*.smk")),
+            *sorted((ROOT / "scripts").glob("*.py")),
+        ]
+    )
     top = set(re.findall(r'config\["(\w+)"\]', code)) | set(re.findall(r'config\.get\("(\w+)"', code))
     assert top and top <= set(schema["properties"]), top - set(schema["properties"])
     assert set(DEFAULTS) == set(schema["definitions"]["training"]["properties"])
@@ -101,7 +110,8 @@ def test_every_key_the_code_reads_is_declared():
     assert dataset_keys and dataset_keys <= set(schema["definitions"]["dataset"]["properties"])
     download_keys = set(re.findall(r'\bdl(?:\.get\(|\[)"(\w+)"', sources))
     assert download_keys and download_keys <= set(
-        schema["definitions"]["dataset"]["properties"]["download"]["properties"])
+        schema["definitions"]["dataset"]["properties"]["download"]["properties"]
+    )
 
 
 def test_static_encoder_and_architecture_lists_match_smp():
@@ -152,23 +162,31 @@ def test_external_model_folder_that_does_not_exist(tmp_path):
     for name in ("synthetic_fundus", "synthetic_mri"):
         (tmp_path / "preds" / name).mkdir(parents=True)
     msg = run_problems(config, tmp_path)
-    assert f"external_models.nnunet: folder {tmp_path / 'preds' / 'synthetic_ct'} (data set 'synthetic_ct') " \
-           f"does not exist" in msg
+    assert (
+        f"external_models.nnunet: folder {tmp_path / 'preds' / 'synthetic_ct'} (data set 'synthetic_ct') "
+        f"does not exist" in msg
+    )
     assert "synthetic_mri" not in msg and "or remove the entry" in msg
     (tmp_path / "preds" / "synthetic_ct").mkdir()
     check_run_config(config, workdir=tmp_path)
 
 
 def tree_digest(folder: Path) -> dict:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
-@pytest.mark.parametrize("override, message", [
-    ("reslts: elsewhere\n", "unknown key `reslts` (did you mean `results`?)"),
-    ("external_models: {nnunet: 'missing/{dataset}'}\n", "external_models.nnunet: folder missing/synthetic_ct"),
-    ("models: {resunet: {encoder: resnet19}}\n", "unknown encoder 'resnet19'"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("reslts: elsewhere\n", "unknown key `reslts` (did you mean `results`?)"),
+        ("external_models: {nnunet: 'missing/{dataset}'}\n", "external_models.nnunet: folder missing/synthetic_ct"),
+        ("models: {resunet: {encoder: resnet19}}\n", "unknown encoder 'resnet19'"),
+    ],
+)
 def test_snakemake_stops_before_any_job_and_keeps_results(tmp_path_factory, override, message):
     workdir = copy_workflow(tmp_path_factory.mktemp("cfg") / "lesionbench")
     earlier = workdir / "results" / "overall_metrics.csv"

@@ -28,8 +28,15 @@ def built(tmp_path):
 
 
 def run_validate(d):
-    return stage.validate("fundus", d / "prepared", d / "split.csv", d / "cases.csv", d / "lesions.csv",
-                          d / "quartiles.csv", d / "validation.json")
+    return stage.validate(
+        "fundus",
+        d / "prepared",
+        d / "split.csv",
+        d / "cases.csv",
+        d / "lesions.csv",
+        d / "quartiles.csv",
+        d / "validation.json",
+    )
 
 
 def test_valid_dataset_passes_and_reports_counts(built):
@@ -98,8 +105,14 @@ def test_no_test_lesions_and_bad_quartiles_are_errors(built):
 def test_summary_carries_counts(built, tmp_path):
     run_validate(built)
     out = tmp_path / "summary.csv"
-    table = stage.summary(["fundus"], {"fundus": {"modality": "fundus"}}, [built / "split.csv"],
-                          [built / "lesions.csv"], [built / "quartiles.csv"], out)
+    table = stage.summary(
+        ["fundus"],
+        {"fundus": {"modality": "fundus"}},
+        [built / "split.csv"],
+        [built / "lesions.csv"],
+        [built / "quartiles.csv"],
+        out,
+    )
     row = table.iloc[0]
     split = pd.read_csv(built / "split.csv")
     assert row["cases_test"] == (split["split"] == "test").sum()
@@ -110,8 +123,9 @@ def test_summary_carries_counts(built, tmp_path):
 
 def test_train_quartile_edges_follow_from_the_training_lesions(built, tmp_path):
     d = built
-    stage.lesions("fundus", d / "prepared", d / "split.csv", d / "lesions.csv", d / "quartiles.csv",
-                  edge_rule="train_quartiles")
+    stage.lesions(
+        "fundus", d / "prepared", d / "split.csv", d / "lesions.csv", d / "quartiles.csv", edge_rule="train_quartiles"
+    )
     q = pd.read_csv(d / "quartiles.csv")
     lesions = pd.read_csv(d / "lesions.csv")
     train = lesions.loc[lesions.split == "train", "size_fraction"]

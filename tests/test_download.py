@@ -92,9 +92,8 @@ def test_fetch_size_mismatch_without_md5_leaves_nothing(tmp_path):
 
 
 def test_fetch_http_error_and_unreachable(tmp_path):
-    with serve({}) as server:
-        with pytest.raises(download.DownloadError) as err:
-            download.fetch(server.url + "/missing.bin", tmp_path / "m.bin", None, retries=0)
+    with serve({}) as server, pytest.raises(download.DownloadError) as err:
+        download.fetch(server.url + "/missing.bin", tmp_path / "m.bin", None, retries=0)
     assert "404" in str(err.value) and not err.value.unreachable
     with pytest.raises(download.DownloadError) as err:
         download.fetch(closed_port_url() + "/x.bin", tmp_path / "x.bin", None, retries=0, timeout=5)
@@ -118,6 +117,7 @@ def test_fetch_json_caches(tmp_path):
 
 # -- extraction ---------------------------------------------------------------------------------------
 
+
 def _tar(path: Path, members: dict[str, bytes]) -> Path:
     with tarfile.open(path, "w") as tar:
         for name, data in members.items():
@@ -139,8 +139,13 @@ MEMBERS = {
 
 def test_extract_tar_root_include_junk_and_stamp(tmp_path):
     archive = _tar(tmp_path / "a.tar", MEMBERS)
-    out = download.extract(archive, tmp_path / "out" / "Top", root="Top",
-                           include=lambda rel: not rel.startswith("imagesTs/"), stamp={"md5": "abc"})
+    out = download.extract(
+        archive,
+        tmp_path / "out" / "Top",
+        root="Top",
+        include=lambda rel: not rel.startswith("imagesTs/"),
+        stamp={"md5": "abc"},
+    )
     assert files_under(out) == [download.EXTRACTED_STAMP, "dataset.json", "imagesTr", "imagesTr/a.nii.gz"]
     assert (out / "imagesTr" / "a.nii.gz").read_bytes() == b"A" * 3000
     assert download.is_extracted(out)
@@ -168,9 +173,12 @@ def test_extract_truncated_tar_leaves_nothing(tmp_path):
 def test_extract_tar_cut_at_a_member_boundary(tmp_path):
     full = _tar(tmp_path / "full.tar", {"Top/a.bin": b"a" * 1024, "Top/b.bin": b"b" * 1024}).read_bytes()
     archive = tmp_path / "cut.tar"
-    archive.write_bytes(full[:512 + 1024])  # header and data of a.bin, then nothing
-    with pytest.raises(SourceError, match=r"cut\.tar: truncated archive: it ends after member 'Top/a\.bin' "
-                                          r"without the end-of-archive block"):
+    archive.write_bytes(full[: 512 + 1024])  # header and data of a.bin, then nothing
+    with pytest.raises(
+        SourceError,
+        match=r"cut\.tar: truncated archive: it ends after member 'Top/a\.bin' "
+        r"without the end-of-archive block",
+    ):
         download.extract(archive, tmp_path / "dest" / "Top", root="Top")
     assert files_under(tmp_path / "dest") == []
 
@@ -184,13 +192,16 @@ def test_extract_check_hook_rejects_before_the_rename(tmp_path):
     assert files_under(tmp_path / "dest") == []
 
 
-@pytest.mark.parametrize("member,kind,linkname", [
-    ("../evil.txt", tarfile.REGTYPE, ""),
-    ("Top/../../evil.txt", tarfile.REGTYPE, ""),
-    ("/tmp/evil-absolute.txt", tarfile.REGTYPE, ""),
-    ("Top/link", tarfile.SYMTYPE, "../../evil.txt"),
-    ("Top/hard", tarfile.LNKTYPE, "/etc/passwd"),
-])
+@pytest.mark.parametrize(
+    "member,kind,linkname",
+    [
+        ("../evil.txt", tarfile.REGTYPE, ""),
+        ("Top/../../evil.txt", tarfile.REGTYPE, ""),
+        ("/tmp/evil-absolute.txt", tarfile.REGTYPE, ""),
+        ("Top/link", tarfile.SYMTYPE, "../../evil.txt"),
+        ("Top/hard", tarfile.LNKTYPE, "/etc/passwd"),
+    ],
+)
 def test_extract_rejects_traversal_and_links(tmp_path, member, kind, linkname):
     archive = tmp_path / "in" / "evil.tar"
     archive.parent.mkdir()

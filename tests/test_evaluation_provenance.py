@@ -12,9 +12,19 @@ def test_sidecar_records_code_and_settings(tmp_path):
     preds = tmp_path / "pred"
     write_predictions(prepared, preds, ["c0", "c1", "c2"])
     settings = Settings(tolerance_mm=1.0, dilation_mm=2.0, threshold=0.5, min_component_voxels=3)
-    evaluate_to_files(preds, prepared, tmp_path / "split.csv", tmp_path / "out" / "per_case.csv",
-                      tmp_path / "out" / "per_lesion.csv", dataset="toy", model="m", seed=2, settings=settings,
-                      lesions_csv=tmp_path / "lesions.csv", provenance_json=tmp_path / "out" / "provenance.json")
+    evaluate_to_files(
+        preds,
+        prepared,
+        tmp_path / "split.csv",
+        tmp_path / "out" / "per_case.csv",
+        tmp_path / "out" / "per_lesion.csv",
+        dataset="toy",
+        model="m",
+        seed=2,
+        settings=settings,
+        lesions_csv=tmp_path / "lesions.csv",
+        provenance_json=tmp_path / "out" / "provenance.json",
+    )
     record = json.loads((tmp_path / "out" / "provenance.json").read_text())
     assert (record["dataset"], record["model"], record["seed"]) == ("toy", "m", 2)
     assert record["settings"]["contour_tolerance_mm"] == 1.0
@@ -26,7 +36,7 @@ def test_sidecar_records_code_and_settings(tmp_path):
     for f in ("metrics/surface.py", "metrics/lesionwise.py", "postprocess.py", "components.py"):
         assert f in record["metric_code_files"]
     assert record["metric_code_sha256"] == provenance.metric_code_hash()
-    assert list(tmp_path.joinpath("out").glob("*.tmp*")) == []          # nothing left from the atomic write
+    assert list(tmp_path.joinpath("out").glob("*.tmp*")) == []  # nothing left from the atomic write
 
 
 def test_another_tolerance_or_code_changes_the_hashes(tmp_path):

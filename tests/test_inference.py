@@ -48,9 +48,18 @@ class TileMean(torch.nn.Module):
 def save_checkpoint(path, in_channels, input_size=32, mode=None):
     torch.manual_seed(0)
     model = build_model("hybrid_transformer", TINY, in_channels)
-    info = {"format": CHECKPOINT_FORMAT, "model_name": "hybrid_transformer", "model_config": TINY,
-            "in_channels": in_channels, "ndim": 2, "input_size": input_size, "input_divisor": 32,
-            "epoch": 1, "val_dice": 0.5, "state_dict": model.state_dict()}
+    info = {
+        "format": CHECKPOINT_FORMAT,
+        "model_name": "hybrid_transformer",
+        "model_config": TINY,
+        "in_channels": in_channels,
+        "ndim": 2,
+        "input_size": input_size,
+        "input_divisor": 32,
+        "epoch": 1,
+        "val_dice": 0.5,
+        "state_dict": model.state_dict(),
+    }
     if mode is not None:
         info["mode"] = mode
     torch.save(info, path)
@@ -58,6 +67,7 @@ def save_checkpoint(path, in_channels, input_size=32, mode=None):
 
 
 # ---- sliding windows ---------------------------------------------------------------------------------
+
 
 def test_tile_starts_hand_computed_and_cover_every_pixel():
     # 100 px, tiles of 32 at overlap 0.5: k = ceil(68 / 16) + 1 = 6 tiles, step 68 / 5 = 13.6
@@ -69,21 +79,22 @@ def test_tile_starts_hand_computed_and_cover_every_pixel():
         starts = tile_starts(n, tile, overlap)
         covered = np.zeros(n, int)
         for s in starts:
-            covered[s:s + tile] += 1
+            covered[s : s + tile] += 1
         assert starts[0] == 0 and starts[-1] + tile == n and (covered >= 1).all(), (n, tile, overlap)
         gaps = np.diff(starts)
         assert (gaps <= np.ceil(tile * (1 - overlap))).all()  # neighbours overlap by >= overlap * tile
     corners = tile_grid((50, 70), 32, 0.5)
     hits = np.zeros((50, 70), int)
     for y, x in corners:
-        hits[y:y + 32, x:x + 32] += 1
-    assert hits.min() >= 1 and len(corners) == len(tile_starts(50, 32, .5)) * len(tile_starts(70, 32, .5))
+        hits[y : y + 32, x : x + 32] += 1
+    assert hits.min() >= 1 and len(corners) == len(tile_starts(50, 32, 0.5)) * len(tile_starts(70, 32, 0.5))
     with pytest.raises(ValueError, match="shorter than the tile"):
         tile_starts(20, 32, 0.5)
 
 
 def test_gaussian_importance_map_is_nnunets():
     from scipy.ndimage import gaussian_filter
+
     tile = 33  # odd: the centre is a pixel, as in nnU-Net's delta-filtered map
     delta = np.zeros((tile, tile))
     delta[16, 16] = 1
@@ -108,7 +119,7 @@ def test_overlapping_tiles_blend_by_gaussian_weight():
     # tile-x 4 in the second; each tile predicts its own mean.
     image = np.zeros((1, 32, 48), np.float32)
     image[0, :, 32:] = 3.0
-    m1, m2 = image[0, :, :32].mean(), image[0, :, 16:].mean()   # 0 and 1.5
+    m1, m2 = image[0, :, :32].mean(), image[0, :, 16:].mean()  # 0 and 1.5
     w = gaussian_weights(32).numpy()
     logits = sliding_window_logits(TileMean(), torch.from_numpy(image), 32, 0.5, batch_size=1).numpy()
     expected = (w[16, 20] * m1 + w[16, 4] * m2) / (w[16, 20] + w[16, 4])
@@ -145,6 +156,7 @@ def test_inference_config_defaults_match_the_schema_and_errors_name_the_key():
     from pathlib import Path
 
     import yaml
+
     schema = yaml.safe_load((Path(__file__).parents[1] / "workflow/schemas/config.schema.yaml").read_text())
     props = schema["properties"]["inference"]["properties"]
     assert {k: v["default"] for k, v in props.items()} == INFERENCE_DEFAULTS
@@ -190,8 +202,8 @@ def test_checkpoint_mode_decides_the_2d_geometry(tmp_path):
 
 def test_predict_case_applies_postprocessing():
     img = np.zeros((1, 3, 40, 40), np.float32)
-    img[0, 1, 5:10, 5:10] = 2.0   # 25 voxels: kept
-    img[0, 1, 30, 30] = 2.0       # 1 voxel: removed
+    img[0, 1, 5:10, 5:10] = 2.0  # 25 voxels: kept
+    img[0, 1, 30, 30] = 2.0  # 1 voxel: removed
     info = {"input_size": 32, "input_divisor": 32}
     mask = predict_case(Brightness(), info, img, threshold=0.5, min_component_voxels=3)
     assert mask.dtype == bool and mask.shape == (3, 40, 40)
@@ -209,13 +221,24 @@ def test_volume_predictions_round_trip_spacing_and_affine(tmp_path):
     rng = np.random.default_rng(0)
     for cid in ("v1", "v2"):
         # prepared layout (k, i, j) of a source volume (i, j, k) = (36, 40, 5)
-        save_case(Case(cid, rng.normal(size=(1, 5, 36, 40)).astype(np.float32), np.zeros((5, 36, 40), np.uint8),
-                       spacing=(2.5, 0.9, 0.8), affine=affine, axis_order=(2, 0, 1), dataset="t"), prepared)
+        save_case(
+            Case(
+                cid,
+                rng.normal(size=(1, 5, 36, 40)).astype(np.float32),
+                np.zeros((5, 36, 40), np.uint8),
+                spacing=(2.5, 0.9, 0.8),
+                affine=affine,
+                axis_order=(2, 0, 1),
+                dataset="t",
+            ),
+            prepared,
+        )
     split = _split(tmp_path, ["v1", "v2"], ["train", "test"])
     save_checkpoint(tmp_path / "best.pt", 1)
     out = tmp_path / "pred"
-    written = predict_dataset(tmp_path / "best.pt", prepared, split, out, {"threshold": 0.5,
-                              "min_component_voxels": 0}, device="cpu")
+    written = predict_dataset(
+        tmp_path / "best.pt", prepared, split, out, {"threshold": 0.5, "min_component_voxels": 0}, device="cpu"
+    )
     assert [p.name for p in written] == ["v2.nii.gz"]
     img = nib.load(str(written[0]))
     assert img.shape == (36, 40, 5)
@@ -229,12 +252,25 @@ def test_volume_predictions_round_trip_spacing_and_affine(tmp_path):
 def test_image_predictions_are_binary_png_at_prepared_size(tmp_path):
     prepared = tmp_path / "prepared"
     for cid in ("a", "b", "c"):
-        save_case(Case(cid, np.random.default_rng(1).normal(size=(3, 50, 60)).astype(np.float32),
-                       np.zeros((50, 60), np.uint8), spacing=(1.0, 1.0)), prepared)
+        save_case(
+            Case(
+                cid,
+                np.random.default_rng(1).normal(size=(3, 50, 60)).astype(np.float32),
+                np.zeros((50, 60), np.uint8),
+                spacing=(1.0, 1.0),
+            ),
+            prepared,
+        )
     split = _split(tmp_path, ["a", "b", "c"], ["train", "test", "test"])
     reference = save_checkpoint(tmp_path / "best.pt", 3)
-    written = predict_dataset(tmp_path / "best.pt", prepared, split, tmp_path / "pred",
-                              {"threshold": 0.5, "min_component_voxels": 2}, device="cpu")
+    written = predict_dataset(
+        tmp_path / "best.pt",
+        prepared,
+        split,
+        tmp_path / "pred",
+        {"threshold": 0.5, "min_component_voxels": 2},
+        device="cpu",
+    )
     assert [p.name for p in written] == ["b.png", "c.png"]
     for p in written:
         png = np.asarray(Image.open(p))

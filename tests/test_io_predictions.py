@@ -7,8 +7,14 @@ from lesionbench.io.predictions import PredictionError, read_prediction, write_p
 
 def meta3d():
     affine = np.array([[-0.9, 0, 0, 10], [0, 0.9, 0, -5], [0, 0, 3.0, 2], [0, 0, 0, 1]])
-    return {"case_id": "v1", "ndim": 3, "shape": [4, 6, 5], "spacing": [3.0, 0.9, 0.9],
-            "affine": affine.tolist(), "axis_order": [2, 0, 1]}
+    return {
+        "case_id": "v1",
+        "ndim": 3,
+        "shape": [4, 6, 5],
+        "spacing": [3.0, 0.9, 0.9],
+        "affine": affine.tolist(),
+        "axis_order": [2, 0, 1],
+    }
 
 
 def test_volume_prediction_is_written_in_source_orientation(tmp_path):
@@ -55,8 +61,11 @@ def _soft_png(tmp_path):
 
 def test_soft_probability_png_refused(tmp_path):
     meta, _ = _soft_png(tmp_path)
-    with pytest.raises(PredictionError, match=r"s1.png: prediction holds values \[0, .*\]; a prediction must hold "
-                                              r"0/1 or 0/255\. A probability map needs a threshold"):
+    with pytest.raises(
+        PredictionError,
+        match=r"s1.png: prediction holds values \[0, .*\]; a prediction must hold "
+        r"0/1 or 0/255\. A probability map needs a threshold",
+    ):
         read_prediction(tmp_path, meta)
 
 
@@ -75,8 +84,9 @@ def test_float_probability_nifti_needs_a_threshold_and_values_in_unit_range(tmp_
     write_nifti(prob, np.asarray(meta["affine"]), tmp_path / "v1.nii.gz")
     with pytest.raises(PredictionError, match="fractional values"):
         read_prediction(tmp_path, meta)
-    np.testing.assert_array_equal(read_prediction(tmp_path, meta, threshold=0.25),
-                                  np.transpose(prob, (2, 0, 1)) >= 0.25)
+    np.testing.assert_array_equal(
+        read_prediction(tmp_path, meta, threshold=0.25), np.transpose(prob, (2, 0, 1)) >= 0.25
+    )
     write_nifti(prob * 3, np.asarray(meta["affine"]), tmp_path / "v1.nii.gz")
     with pytest.raises(PredictionError, match=r"outside \[0, 1\]"):
         read_prediction(tmp_path, meta, threshold=0.5)
@@ -87,12 +97,11 @@ def test_label_map_prediction_reads_lesion_labels_and_refuses_unknown_values(tmp
 
     meta = meta3d()
     labels = np.zeros((6, 5, 4), np.uint8)
-    labels[1:4, 1:3, 1] = 1   # organ
-    labels[2, 2, 1:3] = 2     # lesion
+    labels[1:4, 1:3, 1] = 1  # organ
+    labels[2, 2, 1:3] = 2  # lesion
     write_nifti(labels, np.asarray(meta["affine"]), tmp_path / "v1.nii.gz")
     spec = {"lesion": [2], "ignore": None, "values": [1, 2]}
-    np.testing.assert_array_equal(read_prediction(tmp_path, meta, labels=spec),
-                                  np.transpose(labels == 2, (2, 0, 1)))
+    np.testing.assert_array_equal(read_prediction(tmp_path, meta, labels=spec), np.transpose(labels == 2, (2, 0, 1)))
     with pytest.raises(PredictionError, match=r"values \[0, 1, 2\]; a prediction must hold 0/1 or 0/255"):
         read_prediction(tmp_path, meta)  # binary references: a label map is refused
     with pytest.raises(PredictionError, match=r"0 and the label values \[2\]"):

@@ -25,9 +25,9 @@ def fps(rows):
 
 def test_many_to_one_hits_use_the_union():
     ref = np.zeros((20, 20), np.uint8)
-    ref[5:9, 4:12] = 1                                  # one lesion, 32 px
+    ref[5:9, 4:12] = 1  # one lesion, 32 px
     pred = np.zeros((20, 20), bool)
-    pred[5:9, 4:7] = True                               # two predicted pieces with a gap column between
+    pred[5:9, 4:7] = True  # two predicted pieces with a gap column between
     pred[5:9, 8:12] = True
     ev, rows = run(ref, pred)
     assert len(refs(rows)) == 1 and fps(rows) == []
@@ -43,9 +43,9 @@ def test_many_to_one_hits_use_the_union():
 def test_component_touching_two_lesions_is_a_hit_for_both():
     ref = np.zeros((20, 30), np.uint8)
     ref[5:8, 2:6] = 1
-    ref[5:8, 20:24] = 1                                 # 14 px apart: separate even after dilation by 2
+    ref[5:8, 20:24] = 1  # 14 px apart: separate even after dilation by 2
     pred = np.zeros((20, 30), bool)
-    pred[6, 3:23] = True                                # one bar across both
+    pred[6, 3:23] = True  # one bar across both
     ev, rows = run(ref, pred, r=2.0)
     assert [x["detected"] for x in refs(rows)] == [True, True] and fps(rows) == []
     a, b = refs(rows)
@@ -59,7 +59,7 @@ def test_hit_within_the_dilation_but_without_overlap():
     ref = np.zeros((30, 30), np.uint8)
     ref[10:13, 10:13] = 1
     pred = np.zeros((30, 30), bool)
-    pred[10:13, 16:19] = True                           # 4 columns from the lesion border (x = 12 -> 16)
+    pred[10:13, 16:19] = True  # 4 columns from the lesion border (x = 12 -> 16)
     _, rows = run(ref, pred, spacing=(1.0, 0.5), r=2.0)  # 4 x 0.5 mm = 2 mm: exactly r, a hit
     assert [x["kind"] for x in rows] == ["reference"] and rows[0]["detected"]
     assert rows[0]["dice"] == 0.0 and rows[0]["hd95"] == pytest.approx(3.0)  # 6 px x 0.5 mm (far edge)
@@ -79,7 +79,7 @@ def test_merging_by_touching_dilations(gap, merged):
     ref = np.zeros((11, 20), np.uint8)
     ref[5, 3] = ref[5, 3 + gap] = 1
     pred = np.zeros((11, 20), bool)
-    pred[5, 3] = True                                   # predicts the first lesion exactly
+    pred[5, 3] = True  # predicts the first lesion exactly
     ev, rows = run(ref, pred, r=2.0, tau=0.5)
     groups = [x.group for x in ev.lesions if x.kind == "reference"]
     assert (groups[0] == groups[1]) is merged
@@ -98,7 +98,7 @@ def test_merging_by_touching_dilations(gap, merged):
 def test_merging_with_anisotropic_spacing():
     ref = np.zeros((5, 40), np.uint8)
     pred = np.zeros((5, 40), bool)
-    for gap, merged in ((9, True), (10, False)):         # r = 2 mm at 0.5 mm: discs reach 4 px
+    for gap, merged in ((9, True), (10, False)):  # r = 2 mm at 0.5 mm: discs reach 4 px
         ref[:] = 0
         ref[2, 5] = ref[2, 5 + gap] = 1
         pred[:] = False
@@ -124,23 +124,26 @@ def test_dilation_is_the_spacing_aware_ball():
 
 def test_ignore_removes_a_false_positive_and_keeps_lesion_ids():
     ref = np.zeros((30, 30), np.uint8)
-    ref[2:5, 2:5] = 1                                   # lesion 1: entirely under ignore
-    ref[10:14, 10:14] = 1                               # lesion 2
+    ref[2:5, 2:5] = 1  # lesion 1: entirely under ignore
+    ref[10:14, 10:14] = 1  # lesion 2
     ignore = np.zeros((30, 30), np.uint8)
     ignore[0:7, 0:7] = 1
     ignore[20:28, 20:28] = 1
     pred = np.zeros((30, 30), bool)
     pred[10:14, 10:14] = True
-    pred[22:25, 22:25] = True                           # a false positive inside the ignore region
+    pred[22:25, 22:25] = True  # a false positive inside the ignore region
     ev, rows = run(ref, pred, ignore=ignore)
     assert [(x["kind"], x["lesion_id"]) for x in rows] == [("reference", 2)]
     assert rows[0]["dice"] == 1.0 and rows[0]["voxels"] == 16
     case = ev.case_row()
     assert case["pred_voxels"] == 16 and case["ref_voxels"] == 16 and case["dice"] == 1.0
     assert (case["n_ref_lesions"], case["n_hit_lesions"], case["n_fp_lesions"]) == (1, 1, 0)
-    _, rows = run(ref, pred)                            # without ignore: lesion 1 missed, one false positive
+    _, rows = run(ref, pred)  # without ignore: lesion 1 missed, one false positive
     assert [(x["kind"], x["lesion_id"], x["detected"]) for x in rows] == [
-        ("reference", 1, False), ("reference", 2, True), ("false_positive", 1, False)]
+        ("reference", 1, False),
+        ("reference", 2, True),
+        ("false_positive", 1, False),
+    ]
 
 
 def test_partially_ignored_lesion_reports_its_stored_size():
@@ -159,8 +162,8 @@ def test_postprocessing_applies_before_matching():
     ref[5:9, 5:9] = 1
     prob = np.zeros((20, 20), np.float32)
     prob[5:9, 5:9] = 0.9
-    prob[15, 15] = 0.95                                 # one voxel: removed by min_component_voxels = 2
-    prob[2, 15:17] = 0.5                                # exactly at the threshold: kept (>=)
+    prob[15, 15] = 0.95  # one voxel: removed by min_component_voxels = 2
+    prob[2, 15:17] = 0.5  # exactly at the threshold: kept (>=)
     ev, rows = run(ref, prob, threshold=0.5, min_component_voxels=2)
     assert [x["kind"] for x in rows] == ["reference", "false_positive"] and rows[1]["voxels"] == 2
     assert ev.case_row()["pred_voxels"] == 18
@@ -171,8 +174,8 @@ def test_3d_false_positive_size_fraction_is_the_largest_slice():
     ref[1:3, 1:3, 1:3] = 1
     pred = np.zeros_like(ref, dtype=bool)
     pred[1:3, 1:3, 1:3] = True
-    pred[3, 6:9, 6:9] = True                            # 9 px in slice 3
-    pred[4, 7, 7:9] = True                              # 2 px in slice 4: one 26-connected FP of 11 voxels
+    pred[3, 6:9, 6:9] = True  # 9 px in slice 3
+    pred[4, 7, 7:9] = True  # 2 px in slice 4: one 26-connected FP of 11 voxels
     _, rows = run(ref, pred, spacing=(3.0, 1.0, 1.0), r=1.0)
     fp = fps(rows)
     assert len(fp) == 1 and fp[0]["voxels"] == 11 and fp[0]["size_fraction"] == pytest.approx(9 / 100)
@@ -206,7 +209,7 @@ def test_box_pairs_equal_all_pairs(monkeypatch, all_pairs_max, per_chunk):
             lo = rng.integers(0, 50, (n, nd))
             ext = rng.integers(1, 6, (n, nd))
             if n and rng.random() < 0.3:
-                ext[rng.integers(n)] = rng.integers(20, 50, nd)   # one long box
+                ext[rng.integers(n)] = rng.integers(20, 50, nd)  # one long box
             return lo, lo + ext
 
         (la, ha), (lb, hb) = random_boxes(int(rng.integers(0, 40))), random_boxes(int(rng.integers(0, 40)))

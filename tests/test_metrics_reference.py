@@ -53,8 +53,11 @@ def monai_values(ref, pred, spacing, tau):
         hd = monai_metrics.HausdorffDistanceMetric(include_background=True, percentile=95, directed=False)
         asd = monai_metrics.SurfaceDistanceMetric(include_background=True, symmetric=True)
         nsd = monai_metrics.SurfaceDiceMetric(class_thresholds=[tau], include_background=True)
-        return (hd(y_pred, y, spacing=list(spacing)).item(), asd(y_pred, y, spacing=list(spacing)).item(),
-                nsd(y_pred, y, spacing=list(spacing)).item())
+        return (
+            hd(y_pred, y, spacing=list(spacing)).item(),
+            asd(y_pred, y, spacing=list(spacing)).item(),
+            nsd(y_pred, y, spacing=list(spacing)).item(),
+        )
 
 
 def test_border_equals_monai_edges():
@@ -117,7 +120,8 @@ def test_lesionwise_equals_full_image_rules_on_random_cases():
             x = got[i]
             assert x["detected"] == det
             assert (x["dice"], x["hd95"], x["asd"], x["nsd"], x["contour_f1"]) == pytest.approx(
-                (dice, hd, asd, nsd, f1), abs=1e-9)
+                (dice, hd, asd, nsd, f1), abs=1e-9
+            )
         assert sum(x["kind"] == "false_positive" for x in rows) == n_fp
         case = case_metrics(ref, pred, spacing, tolerance_mm=tau)
         assert ev.scores.as_dict() == pytest.approx(case.as_dict(), abs=1e-12)

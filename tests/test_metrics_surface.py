@@ -28,22 +28,25 @@ def shifted_box_distances(n, k, s0, ndim):
     return np.array(d)
 
 
-@pytest.mark.parametrize("ndim, n, k, spacing, at_edge", [
-    (2, 4, 1, (1.0, 3.0), False),
-    (2, 9, 3, (0.5, 1.6), True),
-    (3, 5, 1, (0.6, 0.7, 0.9), False),
-    (3, 7, 2, (1.2, 3.0, 2.5), True),
-    (3, 6, 2, (0.3, 0.6, 0.61), True),
-])
+@pytest.mark.parametrize(
+    "ndim, n, k, spacing, at_edge",
+    [
+        (2, 4, 1, (1.0, 3.0), False),
+        (2, 9, 3, (0.5, 1.6), True),
+        (3, 5, 1, (0.6, 0.7, 0.9), False),
+        (3, 7, 2, (1.2, 3.0, 2.5), True),
+        (3, 6, 2, (0.3, 0.6, 0.61), True),
+    ],
+)
 def test_shifted_boxes_closed_form(ndim, n, k, spacing, at_edge):
     shape = (n + k + 4,) * ndim
-    o = 0 if at_edge else 2           # at_edge: the boxes touch the image border on every low side
+    o = 0 if at_edge else 2  # at_edge: the boxes touch the image border on every low side
     ref = np.zeros(shape, bool)
     pred = np.zeros(shape, bool)
     ref[tuple(slice(o, o + n) for _ in range(ndim))] = True
     pred[(slice(o + k, o + k + n),) + tuple(slice(o, o + n) for _ in range(ndim - 1))] = True
     d = shifted_box_distances(n, k, spacing[0], ndim)
-    assert d.size == n ** ndim - (n - 2) ** ndim   # every surface voxel is a border voxel
+    assert d.size == n**ndim - (n - 2) ** ndim  # every surface voxel is a border voxel
     s = case_metrics(ref, pred, spacing, tolerance_mm=spacing[0])
     assert s.dice == pytest.approx((n - k) / n)
     assert s.iou == pytest.approx((n - k) / (n + k))
@@ -62,7 +65,7 @@ def test_square_offset_by_one_by_hand():
     pred = np.roll(ref, 1, axis=0)
     s = case_metrics(ref, pred, (1.0, 3.0), tolerance_mm=1.0)
     assert (s.dice, s.iou, s.hd95, s.asd) == pytest.approx((0.75, 0.6, 1.0, 0.5))
-    assert (s.contour_f1, s.nsd) == (1.0, 1.0)                  # distance exactly tau counts
+    assert (s.contour_f1, s.nsd) == (1.0, 1.0)  # distance exactly tau counts
     s = case_metrics(ref, pred, (1.0, 3.0), tolerance_mm=0.999)
     assert (s.contour_f1, s.nsd) == pytest.approx((0.5, 0.5))
 
@@ -86,7 +89,7 @@ def test_single_voxels():
     ref[1, 2, 3] = True
     pred[3, 2, 5] = True
     spacing = (2.0, 1.0, 0.5)
-    dist = math.hypot(2 * 2.0, 2 * 0.5)                          # 4.123 mm
+    dist = math.hypot(2 * 2.0, 2 * 0.5)  # 4.123 mm
     s = case_metrics(ref, pred, spacing, tolerance_mm=4.1)
     assert (s.dice, s.iou, s.contour_f1, s.nsd) == (0.0, 0.0, 0.0, 0.0)
     assert s.hd95 == pytest.approx(dist) and s.asd == pytest.approx(dist)
@@ -94,14 +97,14 @@ def test_single_voxels():
     assert (s.contour_f1, s.nsd) == (1.0, 1.0)
     s = case_metrics(ref, ref, spacing, tolerance_mm=1e-6)
     assert (s.dice, s.iou, s.hd95, s.asd, s.contour_f1, s.nsd) == (1.0, 1.0, 0.0, 0.0, 1.0, 1.0)
-    for bad in (0.0, -1.0, math.nan, math.inf):               # the schema's rule: tau > 0
+    for bad in (0.0, -1.0, math.nan, math.inf):  # the schema's rule: tau > 0
         with pytest.raises(ValueError, match=f"contour tolerance must be a finite number > 0 mm, got {bad!r}"):
             case_metrics(ref, ref, spacing, tolerance_mm=bad)
 
 
 def test_border_touching_the_image_edge():
     band = np.zeros((6, 9), bool)
-    band[0:3, :] = True                   # touches the top, left and right edges
+    band[0:3, :] = True  # touches the top, left and right edges
     b = border(band)
     # outside the image is background: rows 0 and 2 and the end columns are border, inner row 1 is not
     expected = band.copy()
@@ -175,6 +178,13 @@ def test_score_from_border_points_equals_case_metrics():
     ref[2:6, 2:6] = True
     pred = np.roll(ref, 1, axis=0)
     spacing = (1.0, 3.0)
-    s = score(int(ref.sum()), int(pred.sum()), int((ref & pred).sum()), border_points(ref, spacing),
-              border_points(pred, spacing), tolerance_mm=1.0, penalty_mm=99.0)
+    s = score(
+        int(ref.sum()),
+        int(pred.sum()),
+        int((ref & pred).sum()),
+        border_points(ref, spacing),
+        border_points(pred, spacing),
+        tolerance_mm=1.0,
+        penalty_mm=99.0,
+    )
     assert s == case_metrics(ref, pred, spacing, tolerance_mm=1.0)

@@ -6,8 +6,14 @@ import pytest
 import torch
 import yaml
 
-from lesionbench.models import (FAMILIES, ModelConfigError, build_model, check_input_size, check_model_config,
-                                input_divisor)
+from lesionbench.models import (
+    FAMILIES,
+    ModelConfigError,
+    build_model,
+    check_input_size,
+    check_model_config,
+    input_divisor,
+)
 from lesionbench.training import resolve_training_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,18 +82,27 @@ def test_same_seed_same_initial_weights():
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("name,cfg,message", [
-    ("unet", {"encoder": "resnet18", "encoder_depth": 3, "decoder_channels": [8, 8, 8]}, "not a plain"),
-    ("resunet", {"encoder": "vgg11_bn", "encoder_depth": 3, "decoder_channels": [8, 8, 8]}, "not a residual"),
-    ("attention_unet", {"encoder": "resnet18", "encoder_depth": 3, "decoder_channels": [8, 8, 8]},
-     "decoder_attention_type"),
-    ("hybrid_transformer", {"encoder": "mit_b0", "encoder_depth": 4, "decoder_channels": [8, 8, 8, 8]},
-     "encoder_depth 5"),
-    ("hybrid_transformer", {"encoder": "resnet18", "encoder_depth": 5}, "not a Mix Transformer"),
-    ("resunet", {"encoder": "resnet18", "encoder_depth": 4, "decoder_channels": [8, 8, 8]}, "one width per"),
-    ("resunet", {"encoder": "resnet18", "width": 3}, "unknown keys"),
-    ("transformer", {"encoder": "mit_b0"}, "unknown family"),
-])
+@pytest.mark.parametrize(
+    "name,cfg,message",
+    [
+        ("unet", {"encoder": "resnet18", "encoder_depth": 3, "decoder_channels": [8, 8, 8]}, "not a plain"),
+        ("resunet", {"encoder": "vgg11_bn", "encoder_depth": 3, "decoder_channels": [8, 8, 8]}, "not a residual"),
+        (
+            "attention_unet",
+            {"encoder": "resnet18", "encoder_depth": 3, "decoder_channels": [8, 8, 8]},
+            "decoder_attention_type",
+        ),
+        (
+            "hybrid_transformer",
+            {"encoder": "mit_b0", "encoder_depth": 4, "decoder_channels": [8, 8, 8, 8]},
+            "encoder_depth 5",
+        ),
+        ("hybrid_transformer", {"encoder": "resnet18", "encoder_depth": 5}, "not a Mix Transformer"),
+        ("resunet", {"encoder": "resnet18", "encoder_depth": 4, "decoder_channels": [8, 8, 8]}, "one width per"),
+        ("resunet", {"encoder": "resnet18", "width": 3}, "unknown keys"),
+        ("transformer", {"encoder": "mit_b0"}, "unknown family"),
+    ],
+)
 def test_config_errors_name_the_model(name, cfg, message):
     with pytest.raises(ModelConfigError, match=message):
         check_model_config(name, cfg)
@@ -101,5 +116,10 @@ def test_input_size_must_fit_the_encoder_stride():
 
 def test_defaults_filled_in():
     cfg = check_model_config("resunet", {"encoder": "resnet18", "encoder_depth": 4})
-    assert cfg == {"arch": "Unet", "encoder": "resnet18", "encoder_depth": 4,
-                   "decoder_channels": [128, 64, 32, 16], "decoder_attention_type": None}
+    assert cfg == {
+        "arch": "Unet",
+        "encoder": "resnet18",
+        "encoder_depth": 4,
+        "decoder_channels": [128, 64, 32, 16],
+        "decoder_attention_type": None,
+    }

@@ -41,13 +41,13 @@ def merged(*configs):
 def test_metric_setting_reruns_evaluation_and_what_follows_only(tiny_run, tmp_path, capsys):
     completed_run, seconds = tiny_run
     say(capsys, f"complete tiny run (shared by the checks): {seconds:.0f} s")
-    config = merged(yaml.safe_load((completed_run / "config" / "config.yaml").read_text()),
-                    yaml.safe_load(TINY.read_text()))
+    config = merged(
+        yaml.safe_load((completed_run / "config" / "config.yaml").read_text()), yaml.safe_load(TINY.read_text())
+    )
     dataset = sorted(config["datasets"])[0]
     tolerance = config["datasets"][dataset]["evaluation"]["contour_tolerance_mm"]
     change = tmp_path / "tolerance.yaml"
-    change.write_text(yaml.safe_dump(
-        {"datasets": {dataset: {"evaluation": {"contour_tolerance_mm": tolerance * 2}}}}))
+    change.write_text(yaml.safe_dump({"datasets": {dataset: {"evaluation": {"contour_tolerance_mm": tolerance * 2}}}}))
 
     jobs = planned_jobs(snakemake(completed_run, "-n", configfiles=[change]))
     say(capsys, f"{dataset} contour_tolerance_mm {tolerance} -> {tolerance * 2} plans {jobs}")

@@ -10,16 +10,43 @@ from conftest import planned_jobs, snakemake
 
 DATASETS = ["synthetic_ct", "synthetic_fundus", "synthetic_mri"]
 MODELS = ["attention_unet", "hybrid_transformer", "resunet", "unet"]
-TABLES = ["overall_metrics.csv", "size_stratified_metrics.csv", "small_lesion_metrics.csv",
-          "ranking_reversals.csv", "bootstrap_directional_robustness.csv", "study_summary.csv",
-          "study_datasets.csv", "sanity_checks.csv", "claim_check.csv", "pairwise_tests.csv", "ranking_schemes.csv",
-          "ranking_stability.csv"]
+TABLES = [
+    "overall_metrics.csv",
+    "size_stratified_metrics.csv",
+    "small_lesion_metrics.csv",
+    "ranking_reversals.csv",
+    "bootstrap_directional_robustness.csv",
+    "study_summary.csv",
+    "study_datasets.csv",
+    "sanity_checks.csv",
+    "claim_check.csv",
+    "pairwise_tests.csv",
+    "ranking_schemes.csv",
+    "ranking_stability.csv",
+]
 # Cells a table may leave empty, and only in rows whose lesion set holds no lesion (n_lesions 0).
-MAY_BE_EMPTY = {"value", "seed_sd", "dice_spread", "dice_seed_sd", "hd95_spread_pct", "asd_spread_pct",
-                "contour_f1_spread", "recall_spread_pp", "hd95_agrees_with_dice", "asd_agrees_with_dice",
-                "contour_f1_agrees_with_dice", "mean_kendall_tau", "dice_leader_hd95_rank"}
-FIGURES = ["overall_vs_small_lesion_comparison.png", "quartile_disagreement.png",
-           "ranking_reversal_matrix.png", "qualitative_small_lesion_examples.png", "ranking_stability.png"]
+MAY_BE_EMPTY = {
+    "value",
+    "seed_sd",
+    "dice_spread",
+    "dice_seed_sd",
+    "hd95_spread_pct",
+    "asd_spread_pct",
+    "contour_f1_spread",
+    "recall_spread_pp",
+    "hd95_agrees_with_dice",
+    "asd_agrees_with_dice",
+    "contour_f1_agrees_with_dice",
+    "mean_kendall_tau",
+    "dice_leader_hd95_rank",
+}
+FIGURES = [
+    "overall_vs_small_lesion_comparison.png",
+    "quartile_disagreement.png",
+    "ranking_reversal_matrix.png",
+    "qualitative_small_lesion_examples.png",
+    "ranking_stability.png",
+]
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +100,9 @@ def test_tables_hold_their_invariants(run):
     assert ((recall >= 0) & (recall <= 1)).all()
     bounded = overall[overall["metric"].isin(["dice", "iou", "contour_f1", "nsd"])]
     assert ((bounded["value"] >= 0) & (bounded["value"] <= 1)).all()
-    assert (bounded["ci_low"] <= bounded["value"] + 1e-12).all() and (bounded["value"] <= bounded["ci_high"] + 1e-12).all()
+    assert (bounded["ci_low"] <= bounded["value"] + 1e-12).all() and (
+        bounded["value"] <= bounded["ci_high"] + 1e-12
+    ).all()
     strat = pd.read_csv(results / "size_stratified_metrics.csv")
     assert set(strat["quartile"]) <= {"Q1", "Q2", "Q3", "Q4"} and "pooled" in set(strat["dataset"])
     small = pd.read_csv(results / "small_lesion_metrics.csv")
@@ -110,10 +139,12 @@ def test_model_comparison_tables(run):
     assert len(merged) == len(DATASETS) * len(MODELS) and merged["value"].between(0, 1).all()
     per_lesion = pd.read_csv(results / "metrics" / DATASETS[0] / MODELS[0] / "seed0" / "per_lesion.csv")
     ref = per_lesion[per_lesion.kind == "reference"]
-    assert (ref["merged_lesion_id"] >= 1).all() and (per_lesion.loc[per_lesion.kind != "reference",
-                                                                     "merged_lesion_id"] == 0).all()
+    assert (ref["merged_lesion_id"] >= 1).all() and (
+        per_lesion.loc[per_lesion.kind != "reference", "merged_lesion_id"] == 0
+    ).all()
     assert merged[merged.model == MODELS[0]].query(f"dataset == '{DATASETS[0]}'")["n_lesions"].iloc[0] == len(
-        ref.drop_duplicates(["case_id", "merged_lesion_id"]))
+        ref.drop_duplicates(["case_id", "merged_lesion_id"])
+    )
 
 
 def test_q1_common_boundary_values_are_delineation_distances(run):
@@ -125,9 +156,9 @@ def test_q1_common_boundary_values_are_delineation_distances(run):
     for d in DATASETS:
         misses = pd.concat([pd.read_csv(results / "metrics" / d / m / "seed0" / "per_lesion.csv") for m in MODELS])
         misses = misses[(misses["kind"] == "reference") & ~misses["detected"]]
-        penalty = misses["hd95"].min()                     # the image diagonal a miss scores
+        penalty = misses["hd95"].min()  # the image diagonal a miss scores
         common = small[(small.dataset == d) & (small.lesion_set == "common") & (small.metric == "hd95")]
-        assert common["n_lesions"].nunique() == 1          # the same lesions for every model
+        assert common["n_lesions"].nunique() == 1  # the same lesions for every model
         if common["n_lesions"].iloc[0] == 0 or not len(misses):
             continue
         # a mean over n common lesions that held even one miss would be >= penalty / n; every lesion here is a
@@ -147,10 +178,12 @@ def test_verdict_and_sanity_rows(run):
     checks = pd.read_csv(results / "sanity_checks.csv")
     assert len(checks) == 7 * len(DATASETS) and set(checks["status"]) <= {"pass", "warn", "fail"}
     # one run, one metric code and settings per data set, nothing missing
-    ok = checks[checks["check"].isin(["quartiles", "metric_code", "postprocessing", "connectivity",
-                                      "completeness", "borders"])]
+    ok = checks[
+        checks["check"].isin(["quartiles", "metric_code", "postprocessing", "connectivity", "completeness", "borders"])
+    ]
     assert (ok["status"] == "pass").all(), ok[ok.status != "pass"].to_dict("records")
     import json
+
     record = json.loads((results / "provenance.json").read_text())
     assert set(record["metric_settings"]) == set(DATASETS)
     assert all(len(v) == 1 for v in record["metric_settings"].values())
@@ -170,9 +203,16 @@ def test_external_predictions_enter_the_study_as_another_model(run, tmp_path):
         shutil.copytree(run / "results" / part, results / part)
     for d in DATASETS:
         shutil.copytree(run / "results" / "predictions" / d / "unet" / "seed0", tmp_path / "external" / d)
-    proc = snakemake(run, str(results / "overall_metrics.csv"), "--cores", "2",
-                     "--config", f"results={results}", f"figures={tmp_path / 'figures'}",
-                     f"external_models={{'copied': '{tmp_path / 'external'}/{{dataset}}'}}")
+    proc = snakemake(
+        run,
+        str(results / "overall_metrics.csv"),
+        "--cores",
+        "2",
+        "--config",
+        f"results={results}",
+        f"figures={tmp_path / 'figures'}",
+        f"external_models={{'copied': '{tmp_path / 'external'}/{{dataset}}'}}",
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     log = proc.stdout + proc.stderr
     assert "rule train:" not in log and "rule predict:" not in log  # nothing is trained or predicted for it

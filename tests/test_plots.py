@@ -8,7 +8,8 @@ from PIL import Image
 
 from lesionbench.io.cases import Case, save_case
 from lesionbench.io.predictions import write_prediction
-from lesionbench.plots import comparison, qualitative, ranking as ranking_plot, training
+from lesionbench.plots import comparison, qualitative, training
+from lesionbench.plots import ranking as ranking_plot
 from lesionbench.stats import aggregate, overall, ranking, strata, synthetic
 
 
@@ -18,18 +19,23 @@ def assert_png(path, min_size=(400, 200)):
         assert im.format == "PNG"
         assert im.size[0] >= min_size[0] and im.size[1] >= min_size[1]
         pixels = np.asarray(im.convert("L"), float)
-    assert pixels.std() > 5.0          # not a blank canvas
-    assert (pixels < 128).mean() > 0.005   # some dark ink (text, lines)
+    assert pixels.std() > 5.0  # not a blank canvas
+    assert (pixels < 128).mean() > 0.005  # some dark ink (text, lines)
 
 
 @pytest.fixture(scope="module")
 def study():
-    sums = {n: strata.case_sums(synthetic.to_tables(synthetic.make_dataset(n, n_cases=12, seed=i)))
-            for i, n in enumerate(("alpha", "beta"))}
+    sums = {
+        n: strata.case_sums(synthetic.to_tables(synthetic.make_dataset(n, n_cases=12, seed=i)))
+        for i, n in enumerate(("alpha", "beta"))
+    }
     stratified = aggregate.size_stratified_metrics(sums)
-    return {"overall": overall.overall_metrics(sums, 50, 1, 0.95), "stratified": stratified,
-            "small": aggregate.small_lesion_metrics(stratified),
-            "ranking": ranking.ranking_reversals(aggregate.ranking_estimates(sums))}
+    return {
+        "overall": overall.overall_metrics(sums, 50, 1, 0.95),
+        "stratified": stratified,
+        "small": aggregate.small_lesion_metrics(stratified),
+        "ranking": ranking.ranking_reversals(aggregate.ranking_estimates(sums)),
+    }
 
 
 def test_overall_vs_small_lesion(study, tmp_path):
@@ -40,7 +46,7 @@ def test_overall_vs_small_lesion(study, tmp_path):
 def test_overall_vs_small_lesion_without_common_lesions(study, tmp_path):
     small = study["small"].copy()
     common = small.lesion_set == "common"
-    small.loc[common, "value"] = np.nan              # no lesion detected by every model
+    small.loc[common, "value"] = np.nan  # no lesion detected by every model
     small.loc[common, "n_lesions"] = 0
     comparison.overall_vs_small_lesion(study["overall"], small, tmp_path / "o.png")
     assert_png(tmp_path / "o.png", (1500, 1400))
@@ -78,8 +84,15 @@ def test_training_curves(tmp_path):
             p = tmp_path / "models" / "toy" / model / f"seed{seed}" / "train_log.csv"
             p.parent.mkdir(parents=True)
             e = np.arange(1, 6)
-            pd.DataFrame({"epoch": e, "train_loss": 1 / e + i, "val_dice": 0.5 + 0.05 * e - 0.01 * seed,
-                          "lr": 1e-3 / e, "seconds": 2.0}).to_csv(p, index=False)
+            pd.DataFrame(
+                {
+                    "epoch": e,
+                    "train_loss": 1 / e + i,
+                    "val_dice": 0.5 + 0.05 * e - 0.01 * seed,
+                    "lr": 1e-3 / e,
+                    "seconds": 2.0,
+                }
+            ).to_csv(p, index=False)
             paths.append(p)
     logs = training.read_train_logs(paths)
     assert sorted(logs) == [("resunet", 0), ("resunet", 1), ("unet", 0), ("unet", 1)]
@@ -97,9 +110,10 @@ def test_training_log_missing_column(tmp_path):
 
 # --- qualitative examples -------------------------------------------------------------------------------
 
+
 def _blob(shape, centre, radius):
     grid = np.indices(shape)
-    return (sum((g - c) ** 2 for g, c in zip(grid, centre)) <= radius ** 2).astype(np.uint8)
+    return (sum((g - c) ** 2 for g, c in zip(grid, centre)) <= radius**2).astype(np.uint8)
 
 
 def _qualitative_inputs(root):
@@ -120,8 +134,14 @@ def _qualitative_inputs(root):
             channels = 3 if len(shape) == 2 else 1
             image = rng.normal(0, 1, (channels,) + shape).astype(np.float32) + mask
             save_case(Case(case_id, image, mask, spacing, dataset=name), prepared)
-            meta = {"case_id": case_id, "ndim": len(shape), "shape": list(shape), "spacing": list(spacing),
-                    "axis_order": None, "affine": None}
+            meta = {
+                "case_id": case_id,
+                "ndim": len(shape),
+                "shape": list(shape),
+                "spacing": list(spacing),
+                "axis_order": None,
+                "affine": None,
+            }
             shifted = np.roll(mask, 1, axis=-1)
             ragged = np.maximum(mask, _blob(shape, tuple(c + 3 for c in small_c[:-1]) + (small_c[-1] + 3,), 2))
             for model, pred in (("good", shifted), ("shaky", ragged)):
@@ -130,13 +150,30 @@ def _qualitative_inputs(root):
             for lid, (r, far) in enumerate(((2, 9.0), (6, 1.0)), start=1):
                 size = int(_blob(shape[-2:], small_c[-2:] if lid == 1 else big_c[-2:], r).sum()) / plane
                 lesions.append((case_id, lid, size))
-                gap = 0.01 if case_id == "c1" else 0.2   # c1's small lesion: equal Dice, far HD95
-                rows[("good", 0)].append({"case_id": case_id, "kind": "reference", "lesion_id": lid,
-                                          "detected": True, "dice": 0.7, "hd95": 1.0 + 0.1 * lid})
-                rows[("shaky", 0)].append({"case_id": case_id, "kind": "reference", "lesion_id": lid,
-                                           "detected": True, "dice": 0.7 - gap, "hd95": 1.0 + far})
-        data = synthetic.dataset_from_rows(name, ["c1", "c2"], lesions,
-                                           {("good", 0): {}, ("shaky", 0): {"c1": {"dice": 0.9}}}, rows)
+                gap = 0.01 if case_id == "c1" else 0.2  # c1's small lesion: equal Dice, far HD95
+                rows[("good", 0)].append(
+                    {
+                        "case_id": case_id,
+                        "kind": "reference",
+                        "lesion_id": lid,
+                        "detected": True,
+                        "dice": 0.7,
+                        "hd95": 1.0 + 0.1 * lid,
+                    }
+                )
+                rows[("shaky", 0)].append(
+                    {
+                        "case_id": case_id,
+                        "kind": "reference",
+                        "lesion_id": lid,
+                        "detected": True,
+                        "dice": 0.7 - gap,
+                        "hd95": 1.0 + far,
+                    }
+                )
+        data = synthetic.dataset_from_rows(
+            name, ["c1", "c2"], lesions, {("good", 0): {}, ("shaky", 0): {"c1": {"dice": 0.9}}}, rows
+        )
         written = synthetic.write_dataset(data, root)
         for key in ("per_case", "per_lesion", "lesions", "quartiles"):
             paths[key] += written[key]
@@ -148,9 +185,16 @@ def _qualitative_inputs(root):
 def test_choose_examples_prefers_equal_dice_and_far_hd95(tmp_path):
     paths = _qualitative_inputs(tmp_path)
     out = tmp_path / "qual.png"
-    examples = qualitative.qualitative_figure(paths["per_case"], paths["per_lesion"], paths["lesions"],
-                                              paths["quartiles"], paths["prepared"], paths["predictions"], out,
-                                              n_examples=1)
+    examples = qualitative.qualitative_figure(
+        paths["per_case"],
+        paths["per_lesion"],
+        paths["lesions"],
+        paths["quartiles"],
+        paths["prepared"],
+        paths["predictions"],
+        out,
+        n_examples=1,
+    )
     assert [(e.dataset, e.case_id, e.lesion_id) for e in examples] == [("fundus", "c1", 1), ("mri", "c1", 1)]
     # the top two models by mean case Dice, best first ('good' has Dice 1.0 in every case)
     assert all((e.model_a, e.model_b) == ("good", "shaky") for e in examples)
@@ -176,8 +220,9 @@ def test_outline_segments_trace_pixel_borders():
     single = qualitative.outline_segments(np.array([[0, 0, 0], [0, 1, 0], [0, 0, 0]]))
     assert len(single) == 4
     assert sorted(map(tuple, single.reshape(-1, 2).tolist())) == sorted(
-        [(0.5, 0.5), (1.5, 0.5), (0.5, 1.5), (1.5, 1.5)] * 2)
-    bar = qualitative.outline_segments(np.array([[1, 1, 0]]))   # touches the image border
+        [(0.5, 0.5), (1.5, 0.5), (0.5, 1.5), (1.5, 1.5)] * 2
+    )
+    bar = qualitative.outline_segments(np.array([[1, 1, 0]]))  # touches the image border
     assert len(bar) == 6
     assert len(qualitative.outline_segments(np.zeros((3, 3)))) == 0
 
@@ -191,20 +236,56 @@ def test_one_model_gives_a_placeholder_not_an_error(study, tmp_path):
 def test_choose_examples_rules():
     """Near-equal Dice wins over a larger HD95 gap with unequal Dice; merged lesions (identical scores in one
     case) and lesions with equal HD95 are never chosen."""
-    ref = pd.DataFrame({"case_id": ["a", "a", "b", "c", "c"], "lesion_id": [1, 2, 1, 1, 2],
-                        "size_fraction": [0.001, 0.001, 0.001, 0.001, 0.001]})
+    ref = pd.DataFrame(
+        {
+            "case_id": ["a", "a", "b", "c", "c"],
+            "lesion_id": [1, 2, 1, 1, 2],
+            "size_fraction": [0.001, 0.001, 0.001, 0.001, 0.001],
+        }
+    )
     edges = {"q25": 0.002, "q50": 0.003, "q75": 0.004}
     per_case = pd.DataFrame({"model": ["m1", "m2", "m3"], "dice": [0.9, 0.8, 0.1]})
 
     def rows(model, values):
-        return [{"model": model, "case_id": c, "lesion_id": i, "kind": "reference", "detected": True,
-                 "dice": d, "iou": d, "hd95": h, "asd": h, "contour_f1": d, "nsd": d}
-                for (c, i), (d, h) in values.items()]
+        return [
+            {
+                "model": model,
+                "case_id": c,
+                "lesion_id": i,
+                "kind": "reference",
+                "detected": True,
+                "dice": d,
+                "iou": d,
+                "hd95": h,
+                "asd": h,
+                "contour_f1": d,
+                "nsd": d,
+            }
+            for (c, i), (d, h) in values.items()
+        ]
+
     lesions = pd.DataFrame(
-        rows("m1", {("a", 1): (0.7, 1.0), ("a", 2): (0.7, 1.0), ("b", 1): (0.7, 1.0), ("c", 1): (0.8, 1.0),
-                    ("c", 2): (0.6, 2.0)})
-        + rows("m2", {("a", 1): (0.7, 9.0), ("a", 2): (0.7, 9.0), ("b", 1): (0.68, 4.0), ("c", 1): (0.3, 20.0),
-                      ("c", 2): (0.6, 2.0)}))
+        rows(
+            "m1",
+            {
+                ("a", 1): (0.7, 1.0),
+                ("a", 2): (0.7, 1.0),
+                ("b", 1): (0.7, 1.0),
+                ("c", 1): (0.8, 1.0),
+                ("c", 2): (0.6, 2.0),
+            },
+        )
+        + rows(
+            "m2",
+            {
+                ("a", 1): (0.7, 9.0),
+                ("a", 2): (0.7, 9.0),
+                ("b", 1): (0.68, 4.0),
+                ("c", 1): (0.3, 20.0),
+                ("c", 2): (0.6, 2.0),
+            },
+        )
+    )
     chosen = qualitative.choose_examples("d", per_case, lesions, ref, edges, n_examples=3)
     assert [(e.case_id, e.lesion_id) for e in chosen] == [("b", 1)]
     assert (chosen[0].model_a, chosen[0].model_b) == ("m1", "m2")
@@ -216,8 +297,10 @@ def test_ranking_stability_blob_plot(tmp_path):
     from lesionbench.plots import stability as stability_plot
     from lesionbench.stats import comparisons
 
-    sums = {n: strata.case_sums(synthetic.to_tables(synthetic.make_dataset(n, n_cases=12, seed=i)))
-            for i, n in enumerate(("alpha", "beta"))}
+    sums = {
+        n: strata.case_sums(synthetic.to_tables(synthetic.make_dataset(n, n_cases=12, seed=i)))
+        for i, n in enumerate(("alpha", "beta"))
+    }
     table = comparisons.model_comparisons(sums, 60, 1, 0.95).stability
     stability_plot.ranking_stability_figure(table, tmp_path / "s.png")
     assert_png(tmp_path / "s.png", (1500, 900))

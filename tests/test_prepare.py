@@ -28,8 +28,9 @@ def test_zscore_uses_non_background_voxels():
 
 def test_window_and_minmax():
     hu = np.array([[[-1000, -100, 50, 200, 900]]], np.int16)
-    np.testing.assert_allclose(normalize(hu, {"normalization": "window", "window": [-100, 200]})[0, 0],
-                               [0, 0, 0.5, 1, 1])
+    np.testing.assert_allclose(
+        normalize(hu, {"normalization": "window", "window": [-100, 200]})[0, 0], [0, 0, 0.5, 1, 1]
+    )
     x = np.linspace(0, 1, 1001, dtype=np.float32)[None, None]
     out = normalize(x, {"normalization": "minmax"})
     assert out.min() == 0 and out.max() == 1
@@ -70,9 +71,12 @@ def test_folder_source_reads_2d_and_3d_with_labels(tmp_path):
     labels3d = np.zeros((16, 12, 5), np.uint8)
     labels3d[2:4, 2:4, 1] = 1
     labels3d[8:10, 8:10, 3] = 2
-    make_folder(tmp_path, {
-        "vol": (rng.random((16, 12, 5)).astype(np.float32), labels3d),
-    })
+    make_folder(
+        tmp_path,
+        {
+            "vol": (rng.random((16, 12, 5)).astype(np.float32), labels3d),
+        },
+    )
     manifest = folder.acquire("mine", {"path": str(tmp_path)}, tmp_path / "raw")
     assert manifest["case_id"].tolist() == ["vol"]
     raw = folder.read_case(manifest.iloc[0].to_dict(), {"labels": {"lesion": [1], "ignore": [2]}}, tmp_path)
@@ -84,8 +88,8 @@ def test_folder_source_reads_2d_and_3d_with_labels(tmp_path):
 def test_rgba_mask_is_binarized_on_colour_not_alpha(tmp_path):
     image = np.full((8, 8, 3), 100, np.uint8)
     rgba = np.zeros((8, 8, 4), np.uint8)
-    rgba[..., 3] = 255                  # opaque everywhere
-    rgba[2:4, 2:4, 0] = 255             # red lesion
+    rgba[..., 3] = 255  # opaque everywhere
+    rgba[2:4, 2:4, 0] = 255  # red lesion
     make_folder(tmp_path, {"f": (image, rgba)})
     manifest = folder.scan(tmp_path)
     raw = folder.read_case(manifest.iloc[0].to_dict(), {}, tmp_path)
@@ -121,6 +125,7 @@ def test_saved_case_round_trips_and_failed_write_leaves_nothing(tmp_path):
 
 # ---- what the prepare resize does to the reference lesions ---------------------------------------------
 
+
 def hand_made_mask():
     """8 x 8 source mask, halved to 4 x 4 (a 2x2 block mean, then >= 0.5):
     A (0, 0) one pixel          -> block mean 0.25: lost
@@ -138,17 +143,26 @@ def hand_made_mask():
 
 def test_resize_reports_lost_and_merged_lesions_exactly():
     mask = hand_made_mask()
-    case = prepare_case(RawCase("c", np.ones((1, 8, 8)), mask, (1.0, 1.0)), "d",
-                        {"normalization": "none", "resize": [4, 4]})
+    case = prepare_case(
+        RawCase("c", np.ones((1, 8, 8)), mask, (1.0, 1.0)), "d", {"normalization": "none", "resize": [4, 4]}
+    )
     expected = np.zeros((4, 4), np.uint8)
     expected[0, 3] = 1
     expected[2, 1:4] = 1
     np.testing.assert_array_equal(case.mask, expected)
     assert resize_lesion_counts(mask, case.mask) == {
-        "lesions_source": 4, "lesions_prepared": 2, "lesions_lost": 1, "lesions_merged": 1}
+        "lesions_source": 4,
+        "lesions_prepared": 2,
+        "lesions_lost": 1,
+        "lesions_merged": 1,
+    }
     # no resize: the same lesions, nothing lost
     assert resize_lesion_counts(mask, mask) == {
-        "lesions_source": 4, "lesions_prepared": 4, "lesions_lost": 0, "lesions_merged": 0}
+        "lesions_source": 4,
+        "lesions_prepared": 4,
+        "lesions_lost": 0,
+        "lesions_merged": 0,
+    }
     # volumes: counted in 3D (26-connectivity), the in-plane mapping applied slice by slice
     vol = np.stack([mask, np.zeros_like(mask), mask])
     counts = resize_lesion_counts(vol, np.stack([case.mask, np.zeros_like(case.mask), case.mask]))
@@ -160,7 +174,7 @@ def test_resize_reports_lost_and_merged_lesions_exactly():
 def test_ignored_source_voxels_are_not_counted_as_lost_lesions():
     mask = hand_made_mask()
     ignore = np.zeros((8, 8), np.uint8)
-    ignore[0, 0] = 1   # A is ignored at source: not a reference lesion at all
+    ignore[0, 0] = 1  # A is ignored at source: not a reference lesion at all
     raw = RawCase("c", np.ones((1, 8, 8)), mask, (1.0, 1.0), ignore)
     assert source_lesion_mask(raw).sum() == mask.sum() - 1
     case = prepare_case(raw, "d", {"normalization": "none", "resize": [4, 4]})
@@ -172,24 +186,51 @@ def test_cases_table_and_summary_carry_the_lesion_counts(tmp_path):
     big[:8, :8] = hand_made_mask()
     masks = {"a": (np.full((16, 16), 50, np.uint8), big * 255), "b": (np.full((16, 16), 50, np.uint8), big * 255)}
     make_folder(tmp_path / "src", masks)
-    cfg = {"source": "folder", "path": str(tmp_path / "src"),
-           "preprocessing": {"normalization": "none", "resize": [8, 8]}}
+    cfg = {
+        "source": "folder",
+        "path": str(tmp_path / "src"),
+        "preprocessing": {"normalization": "none", "resize": [8, 8]},
+    }
     manifest = folder.acquire("mine", cfg, tmp_path / "raw")
     split = pd.DataFrame({"case_id": ["a", "b"], "split": ["train", "test"]})
-    table = prepare_dataset("mine", cfg, manifest, split, tmp_path / "raw", tmp_path / "prepared",
-                            tmp_path / "cases.csv")
+    table = prepare_dataset(
+        "mine", cfg, manifest, split, tmp_path / "raw", tmp_path / "prepared", tmp_path / "cases.csv"
+    )
     assert table[LESION_COUNT_COLUMNS].values.tolist() == [[4, 2, 1, 1], [4, 2, 1, 1]]
     assert pd.read_csv(tmp_path / "cases.csv")["lesions_lost"].tolist() == [1, 1]
     lesions = pd.DataFrame({"case_id": ["a", "a", "b", "b"], "split": ["train", "train", "test", "test"]})
     splits = {"mine": pd.concat([split, pd.DataFrame({"case_id": ["v"], "split": ["val"]})])}
-    cases = {"mine": pd.concat([table, pd.DataFrame([{"case_id": "v", "split": "val", "lesions_source": 3,
-                                                       "lesions_prepared": 0, "lesions_lost": 3,
-                                                       "lesions_merged": 0}])])}
-    quart = {"mine": pd.DataFrame([{"edge_rule": "test_quartiles", "q25": 0.1, "q50": 0.2, "q75": 0.3,
-                                    "min": 0.0, "max": 1.0}])}
+    cases = {
+        "mine": pd.concat(
+            [
+                table,
+                pd.DataFrame(
+                    [
+                        {
+                            "case_id": "v",
+                            "split": "val",
+                            "lesions_source": 3,
+                            "lesions_prepared": 0,
+                            "lesions_lost": 3,
+                            "lesions_merged": 0,
+                        }
+                    ]
+                ),
+            ]
+        )
+    }
+    quart = {
+        "mine": pd.DataFrame(
+            [{"edge_rule": "test_quartiles", "q25": 0.1, "q50": 0.2, "q75": 0.3, "min": 0.0, "max": 1.0}]
+        )
+    }
     summary = dataset_summary(["mine"], {"mine": {}}, splits, {"mine": lesions}, quart, cases).iloc[0]
-    assert (summary["lesions_source_train"], summary["lesions_prepared_train"], summary["lesions_lost_train"],
-            summary["lesions_merged_train"]) == (4, 2, 1, 1)
+    assert (
+        summary["lesions_source_train"],
+        summary["lesions_prepared_train"],
+        summary["lesions_lost_train"],
+        summary["lesions_merged_train"],
+    ) == (4, 2, 1, 1)
     assert (summary["lesions_source_val"], summary["lesions_lost_val"]) == (3, 3)
     lesions.loc[0, "split"] = "test"  # the lesion table disagrees with cases.csv: a clear error
     with pytest.raises(ValidationError, match=r"mine: cases\.csv counts 2 prepared train lesions, the lesion table 1"):

@@ -27,9 +27,11 @@ ENV = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
 
 def test_rule_log_keeps_the_lines_written_before_a_kill(tmp_path):
     log_path = tmp_path / "logs" / "train.log"
-    code = ("import sys, time; from lesionbench.runtime import rule_logging\n"
-            "with rule_logging(sys.argv[1]) as log:\n"
-            "    log.info('epoch 1/3 done'); print('logged', flush=True); time.sleep(120)\n")
+    code = (
+        "import sys, time; from lesionbench.runtime import rule_logging\n"
+        "with rule_logging(sys.argv[1]) as log:\n"
+        "    log.info('epoch 1/3 done'); print('logged', flush=True); time.sleep(120)\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code, str(log_path)], stdout=subprocess.PIPE, text=True, env=ENV)
     assert proc.stdout.readline().strip() == "logged"
     os.kill(proc.pid, signal.SIGKILL)
@@ -80,14 +82,17 @@ def test_lock_held_by_a_running_job_is_kept(tmp_path, capsys):
     assert runlock.main([str(tmp_path)]) == 0 and list(locks.iterdir()) == []
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["/x/.venv/bin/snakemake", "--cores", "2"], True),
-    (["/usr/bin/python3", "/x/.venv/bin/snakemake", "-n"], True),
-    (["python", "-m", "snakemake", "--cores", "1"], True),
-    (["python", "/w/.snakemake/scripts/tmp1.train.py"], True),
-    (["python", "-m", "lesionbench.runlock"], False),
-    (["vim", "snakemake.txt"], False),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["/x/.venv/bin/snakemake", "--cores", "2"], True),
+        (["/usr/bin/python3", "/x/.venv/bin/snakemake", "-n"], True),
+        (["python", "-m", "snakemake", "--cores", "1"], True),
+        (["python", "/w/.snakemake/scripts/tmp1.train.py"], True),
+        (["python", "-m", "lesionbench.runlock"], False),
+        (["vim", "snakemake.txt"], False),
+    ],
+)
 def test_what_counts_as_snakemake(argv, expected):
     assert runlock.is_snakemake(argv) == expected
 
@@ -103,13 +108,15 @@ def test_checkpoints_byte_identical_and_resumed_log_keeps_seconds(tmp_path):
         (part / name).unlink()
     train(prepared, split, part, "hybrid_transformer", TINY_MODEL, cfg, seed=2, progress=False)
     for name in ("best.pt", "last.pt"):
-        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes() \
-            == (part / name).read_bytes(), name
+        assert (
+            (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes() == (part / name).read_bytes()
+        ), name
     log = pd.read_csv(part / "train_log.csv")
     assert log["epoch"].tolist() == [1, 2, 3] and log["seconds"].notna().all() and (log["seconds"] > 0).all()
 
 
 # ---- kill -9 of `make run`, then `make run` again --------------------------------------------------------
+
 
 def deep_merge(base, over):
     out = copy.deepcopy(base)
@@ -130,8 +137,15 @@ def one_model_config(path: Path) -> dict:
 
 def make_run(workdir: Path, configfile: Path) -> list[str]:
     """`make run` of the project's Makefile with the test's interpreter and this config (same every time)."""
-    return ["make", "--no-print-directory", "run", "STAMP=", f"BIN={Path(sys.executable).parent}", "CORES=2",
-            f"SNAKEMAKE_ARGS=--configfile {configfile}"]
+    return [
+        "make",
+        "--no-print-directory",
+        "run",
+        "STAMP=",
+        f"BIN={Path(sys.executable).parent}",
+        "CORES=2",
+        f"SNAKEMAKE_ARGS=--configfile {configfile}",
+    ]
 
 
 def test_make_run_resumes_after_sigkill_mid_training(tmp_path_factory):
@@ -139,14 +153,18 @@ def test_make_run_resumes_after_sigkill_mid_training(tmp_path_factory):
     (workdir / "Makefile").write_bytes((ROOT / "Makefile").read_bytes())
     configfile = workdir / "one_model.yaml"
     cfg = one_model_config(configfile)
-    env = dict(os.environ, PYTHONPATH=str(workdir / "src"),
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(workdir / "src"),
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
     command = make_run(workdir, configfile)
     model_dir = workdir / "results" / "models" / "synthetic_fundus" / "unet" / "seed0"
     train_log = workdir / "results" / "logs" / "train" / "synthetic_fundus" / "unet" / "seed0.log"
 
-    first = subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)
+    first = subprocess.Popen(
+        command, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.monotonic() + 600
     while not (model_dir / RESUME_DIR / "last.pt").is_file():  # one epoch done, three to go
         assert first.poll() is None, "the first run ended before training had saved an epoch"
@@ -174,11 +192,24 @@ def test_make_run_resumes_after_sigkill_mid_training(tmp_path_factory):
     # the uninterrupted run: the same job's training, from scratch, on the same prepared data
     reference = tmp_path_factory.mktemp("uninterrupted")
     data = workdir / "results" / "data" / "synthetic_fundus"
-    training = {k: ({**cfg["training"].get(k, {}), **v} if isinstance(v, dict) else v)
-                for k, v in {**cfg["training"], **cfg["datasets"]["synthetic_fundus"].get("training", {})}.items()
-                if k != "num_threads"}
-    train(data / "prepared", data / "split.csv", reference, "unet", cfg["models"]["unet"], training, seed=0,
-          device=cfg["device"], dataset="synthetic_fundus", threads=1, progress=False)
+    training = {
+        k: ({**cfg["training"].get(k, {}), **v} if isinstance(v, dict) else v)
+        for k, v in {**cfg["training"], **cfg["datasets"]["synthetic_fundus"].get("training", {})}.items()
+        if k != "num_threads"
+    }
+    train(
+        data / "prepared",
+        data / "split.csv",
+        reference,
+        "unet",
+        cfg["models"]["unet"],
+        training,
+        seed=0,
+        device=cfg["device"],
+        dataset="synthetic_fundus",
+        threads=1,
+        progress=False,
+    )
     for name, key in (("best.pt", "state_dict"), ("last.pt", "model")):
         resumed = torch.load(model_dir / name, weights_only=True)[key]
         uninterrupted = torch.load(reference / name, weights_only=True)[key]

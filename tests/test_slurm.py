@@ -47,8 +47,7 @@ def say(request, text):
 
 def cluster(*args, timeout=300):
     env = dict(os.environ, LOCAL_CLUSTER_GPUS=str(STAND_IN_GPUS), PYTHON=sys.executable)
-    return subprocess.run(["bash", str(CLUSTER), *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    return subprocess.run(["bash", str(CLUSTER), *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def configfiles(workdir):
@@ -76,8 +75,12 @@ def fit_profile_to_node(profile, cpus):
     profile["set-resources"] = sections
     changes = [f"{key} capped at {limits[key]}: " + ", ".join(where) for key, where in capped.items()]
     changes += [f"{key} left out: " + ", ".join(where) for key, where in removed.items()]
-    fast = {"slurm-init-seconds-before-status-checks": 2, "seconds-between-status-checks": 2,
-            "latency-wait": 10, "max-threads": cpus}
+    fast = {
+        "slurm-init-seconds-before-status-checks": 2,
+        "seconds-between-status-checks": 2,
+        "latency-wait": 10,
+        "max-threads": cpus,
+    }
     for key, value in fast.items():
         changes.append(f"{key}: {profile.get(key, 'default')} -> {value}")
         profile[key] = value
@@ -86,9 +89,14 @@ def fit_profile_to_node(profile, cpus):
 
 def final_outputs(workdir, env):
     """The input files of `rule all` (every final output), from a dry run that plans everything."""
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--forceall", "--cores", "1",
-                           "--configfile", *configfiles(workdir)], cwd=workdir, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--forceall", "--cores", "1", "--configfile", *configfiles(workdir)],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     match = re.search(r"^rule all:\n\s+input: (.*)$", proc.stdout, flags=re.M)
     assert match, proc.stdout[-3000:]
@@ -98,8 +106,7 @@ def final_outputs(workdir, env):
 @pytest.fixture(scope="module")
 def local_cluster(request):
     if os.environ.get("LESIONBENCH_CLUSTER_TEST") != "1":
-        pytest.skip("installs and starts SLURM with apt: run it with `make test-cluster` "
-                    "(LESIONBENCH_CLUSTER_TEST=1)")
+        pytest.skip("installs and starts SLURM with apt: run it with `make test-cluster` (LESIONBENCH_CLUSTER_TEST=1)")
     check = cluster("check")
     if check.returncode == 3:
         pytest.skip(f"no local SLURM cluster: {check.stdout.strip()}")
@@ -116,8 +123,12 @@ def local_cluster(request):
         if up.returncode == 3:
             pytest.skip(f"no local SLURM cluster: {up.stdout.strip()}")
         assert up.returncode == 0, up.stdout + up.stderr
-        yield {"run_dir": run_dir, "install": install.stdout.strip(), "pids": up.stdout.strip(),
-               "node": up.stderr.strip().splitlines()[-1]}
+        yield {
+            "run_dir": run_dir,
+            "install": install.stdout.strip(),
+            "pids": up.stdout.strip(),
+            "node": up.stderr.strip().splitlines()[-1],
+        }
     finally:
         down = cluster("down", str(run_dir))
         stopped = re.findall(r"stopped (\w+ \(\d+\))", down.stderr)
@@ -136,13 +147,29 @@ def test_tiny_pipeline_runs_through_slurm(local_cluster, tmp_path, request):
     (profile_dir / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
     say(request, "workflow/profiles/slurm fitted to the test node:\n  " + "\n  ".join(changes))
 
-    env = dict(os.environ, PYTHONPATH=str(workdir / "src"),
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(workdir / "src"),
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
     targets = final_outputs(workdir, env)
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "--workflow-profile", str(profile_dir),
-                           "--configfile", *configfiles(workdir)], cwd=workdir, env=env,
-                          capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--workflow-profile",
+            str(profile_dir),
+            "--configfile",
+            *configfiles(workdir),
+        ],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     seconds = time.monotonic() - start
     log = proc.stdout + proc.stderr
     (tmp_path / "snakemake.log").write_text(log)
@@ -156,9 +183,12 @@ def test_tiny_pipeline_runs_through_slurm(local_cluster, tmp_path, request):
     slurm_ids = sorted({int(s) for _, s in submitted})
 
     # SLURM's own record (squeue keeps finished jobs for MinJobAge): every job COMPLETED, training on a GPU.
-    queue = subprocess.run(["squeue", "-t", "all", "-h",
-                            "--Format=JobID:|,State:|,NumCPUs:|,MinMemory:|,tres-per-job:|,Comment:|"],
-                           capture_output=True, text=True, timeout=60)
+    queue = subprocess.run(
+        ["squeue", "-t", "all", "-h", "--Format=JobID:|,State:|,NumCPUs:|,MinMemory:|,tres-per-job:|,Comment:|"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert queue.returncode == 0, queue.stderr
     rows = {int(r.split("|")[0]): r.split("|")[:6] for r in queue.stdout.splitlines() if r.strip()}
     mine = {i: rows[i] for i in slurm_ids if i in rows}
@@ -167,10 +197,12 @@ def test_tiny_pipeline_runs_through_slurm(local_cluster, tmp_path, request):
     train = [row for row in mine.values() if row[5].startswith("rule_train_")]
     assert train and all("gpu" in row[4] for row in train), queue.stdout
     say(request, f"snakemake with the slurm executor finished in {seconds:.0f} s")
-    say(request, f"{len(slurm_ids)} jobs submitted via sbatch (SLURM job ids {slurm_ids[0]}-{slurm_ids[-1]}), "
-                f"all COMPLETED per squeue; {len(train)} training jobs with {train[0][4]}")
-    say(request, "squeue -t all (id|state|cpus|mem|tres|rule):\n  "
-        + "\n  ".join("|".join(mine[i]) for i in slurm_ids))
+    say(
+        request,
+        f"{len(slurm_ids)} jobs submitted via sbatch (SLURM job ids {slurm_ids[0]}-{slurm_ids[-1]}), "
+        f"all COMPLETED per squeue; {len(train)} training jobs with {train[0][4]}",
+    )
+    say(request, "squeue -t all (id|state|cpus|mem|tres|rule):\n  " + "\n  ".join("|".join(mine[i]) for i in slurm_ids))
 
     missing = [str(p.relative_to(workdir)) for p in targets if not p.exists()]
     assert not missing, f"final outputs missing: {missing}"
@@ -181,10 +213,12 @@ def test_tiny_pipeline_runs_through_slurm(local_cluster, tmp_path, request):
 
 # The profile itself, without a cluster: a dry run plans every job with the profile's resources.
 
+
 def dry_run_jobs(args):
     """[(rule, {resource: value})] of every job in a dry run."""
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     jobs = []
     for block in re.split(r"^\[.*\]\n(?=(?:local)?rule )", proc.stdout, flags=re.M)[1:]:
@@ -198,10 +232,20 @@ def dry_run_jobs(args):
 @pytest.mark.parametrize("config", ["tiny", "full"])
 def test_slurm_profile_requests_a_gpu_for_training_only(config, tmp_path):
     """Training (and prediction) jobs ask for one GPU; metrics, statistics and figures for none."""
-    files = {"tiny": [str(ROOT / "config" / "config.yaml"), str(TINY)],
-             "full": [str(ROOT / "config" / "full.yaml")]}[config]
-    jobs = dry_run_jobs(["--workflow-profile", str(PROFILE.parent), "--configfile", *files,
-                         "--config", f"results={tmp_path / 'results'}", f"figures={tmp_path / 'figures'}"])
+    files = {"tiny": [str(ROOT / "config" / "config.yaml"), str(TINY)], "full": [str(ROOT / "config" / "full.yaml")]}[
+        config
+    ]
+    jobs = dry_run_jobs(
+        [
+            "--workflow-profile",
+            str(PROFILE.parent),
+            "--configfile",
+            *files,
+            "--config",
+            f"results={tmp_path / 'results'}",
+            f"figures={tmp_path / 'figures'}",
+        ]
+    )
     profile = yaml.safe_load(PROFILE.read_text())
     train = [res for rule, res in jobs if rule == "train"]
     assert train, [rule for rule, _ in jobs]
@@ -216,8 +260,9 @@ def test_slurm_profile_requests_a_gpu_for_training_only(config, tmp_path):
 
 def test_slurm_profile_names_only_existing_rules():
     """A misspelt or renamed rule in set-resources would be ignored silently; catch it here."""
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "--list-rules"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--list-rules"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     rules = set(proc.stdout.split())
     named = set(yaml.safe_load(PROFILE.read_text())["set-resources"])

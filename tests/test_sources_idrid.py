@@ -8,8 +8,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fixtures_real import (IDRID_SHAPE, IDRID_TEST, IDRID_TRAIN, build_idrid, files_under, idrid_config,
-                           md5, write_palette_tiff_1bit)
+from fixtures_real import (
+    IDRID_SHAPE,
+    IDRID_TEST,
+    IDRID_TRAIN,
+    build_idrid,
+    files_under,
+    idrid_config,
+    md5,
+    write_palette_tiff_1bit,
+)
 from lesionbench.data import download
 from lesionbench.data.prepare import prepare_case
 from lesionbench.data.sources import SourceError, SourceMissingError, idrid
@@ -76,8 +84,9 @@ def test_read_case_union_of_lesion_types(tmp_path):
 
 def test_prepare_with_resize_and_spacing(tmp_path):
     build_idrid(tmp_path / "idrid")
-    cfg = idrid_config(tmp_path / "idrid", spacing=[0.004, 0.004],
-                       preprocessing={"normalization": "zscore", "resize": [12, 18]})
+    cfg = idrid_config(
+        tmp_path / "idrid", spacing=[0.004, 0.004], preprocessing={"normalization": "zscore", "resize": [12, 18]}
+    )
     manifest = idrid.acquire("idrid", cfg, tmp_path / "raw")
     raw = idrid.read_case(manifest.iloc[3].to_dict(), cfg, tmp_path / "raw")
     assert raw.spacing == (0.004, 0.004)
@@ -166,12 +175,21 @@ def test_through_the_data_stage_files(tmp_path):
     cfg = idrid_config(tmp_path / "idrid", preprocessing={"normalization": "zscore", "resize": [12, 18]})
     results = tmp_path / "results"
     stage.acquire("idrid", cfg, results / "raw", results / "raw_manifest.csv")
-    pd.DataFrame({"case_id": ["IDRiD_01", "IDRiD_02", "IDRiD_55"], "split": ["train", "val", "test"]}) \
-        .to_csv(results / "split.csv", index=False)
-    cases = stage.prepare("idrid", cfg, results / "raw_manifest.csv", results / "split.csv", results / "raw",
-                          results / "prepared", results / "cases.csv")
+    pd.DataFrame({"case_id": ["IDRiD_01", "IDRiD_02", "IDRiD_55"], "split": ["train", "val", "test"]}).to_csv(
+        results / "split.csv", index=False
+    )
+    cases = stage.prepare(
+        "idrid",
+        cfg,
+        results / "raw_manifest.csv",
+        results / "split.csv",
+        results / "raw",
+        results / "prepared",
+        results / "cases.csv",
+    )
     assert list(cases["case_id"]) == ["IDRiD_01", "IDRiD_02", "IDRiD_55"]
     assert list(cases["shape"]) == ["12x18"] * 3 and list(cases["channels"]) == [3] * 3
-    raw = idrid.read_case(stage.read_table(results / "raw_manifest.csv", ["case_id"]).iloc[1].to_dict(), cfg,
-                          results / "raw")
+    raw = idrid.read_case(
+        stage.read_table(results / "raw_manifest.csv", ["case_id"]).iloc[1].to_dict(), cfg, results / "raw"
+    )
     np.testing.assert_array_equal(raw.mask, built["masks"]["IDRiD_02"].astype(np.uint8))  # HE column empty

@@ -7,11 +7,23 @@ import json
 import numpy as np
 import pytest
 
-from fixtures_real import (LITS_SHAPE, LITS_ZOOMS, build_evil_tar, build_lits_original, build_msd_tar,
-                           closed_port_url, files_under, lits_config, lits_volumes, md5, serve, write_nifti)
+from fixtures_real import (
+    LITS_SHAPE,
+    LITS_ZOOMS,
+    build_evil_tar,
+    build_lits_original,
+    build_msd_tar,
+    closed_port_url,
+    files_under,
+    lits_config,
+    lits_volumes,
+    md5,
+    serve,
+    write_nifti,
+)
 from lesionbench.data import download
-from lesionbench.data.sources import SourceError, SourceMissingError, lits
 from lesionbench.data.prepare import prepare_case
+from lesionbench.data.sources import SourceError, SourceMissingError, lits
 from lesionbench.io.cases import load_case, save_case
 from lesionbench.io.predictions import read_prediction, write_prediction
 
@@ -39,9 +51,15 @@ def test_download_extract_and_manifest(msd, tmp_path):
     assert manifest["image"][1] == str(root / "Task03_Liver" / "imagesTr" / "liver_2.nii.gz")
     assert manifest["mask"][1] == str(root / "Task03_Liver" / "labelsTr" / "liver_2.nii.gz")
     # only what the study reads was extracted: no macOS side files, no unlabelled imagesTs
-    assert files_under(root / "Task03_Liver") == sorted([
-        download.EXTRACTED_STAMP, "dataset.json", "imagesTr", "labelsTr",
-        *[f"{d}/liver_{n}.nii.gz" for d in ("imagesTr", "labelsTr") for n in (0, 2, 5)]])
+    assert files_under(root / "Task03_Liver") == sorted(
+        [
+            download.EXTRACTED_STAMP,
+            "dataset.json",
+            "imagesTr",
+            "labelsTr",
+            *[f"{d}/liver_{n}.nii.gz" for d in ("imagesTr", "labelsTr") for n in (0, 2, 5)],
+        ]
+    )
     assert md5(root / "Task03_Liver.tar") == built["md5"]
     provenance = json.loads((tmp_path / "raw" / "provenance.json").read_text())
     assert provenance["release"] == "msd" and provenance["md5"] == built["md5"]
@@ -60,8 +78,7 @@ def test_keep_archive_false_removes_the_tar(msd, tmp_path):
 
 def test_read_case_and_prepare(msd, tmp_path):
     server, built, root = msd
-    manifest = lits.acquire("lits", lits_config(root, server.url + "/Task03_Liver.tar", built["md5"]),
-                            tmp_path / "raw")
+    manifest = lits.acquire("lits", lits_config(root, server.url + "/Task03_Liver.tar", built["md5"]), tmp_path / "raw")
     row = manifest.iloc[1].to_dict()
     raw = lits.read_case(row, lits_config(root), tmp_path / "raw")
     ct, seg = built["arrays"][2]
@@ -180,8 +197,11 @@ def test_bad_labels_and_shapes_name_the_file(tmp_path):
     with pytest.raises(SourceError, match=r"segmentation-3\.nii: label values 0\.\.7 outside 0\.\.2"):
         lits.read_case(row, lits_config(tmp_path), tmp_path)
     write_nifti(tmp_path / "segmentation-3.nii", seg[:, :, :4], LITS_ZOOMS)
-    with pytest.raises(SourceError, match=r"segmentation-3\.nii: label shape \(16, 14, 4\) != image shape "
-                                          r"\(16, 14, 6\)"):
+    with pytest.raises(
+        SourceError,
+        match=r"segmentation-3\.nii: label shape \(16, 14, 4\) != image shape "
+        r"\(16, 14, 6\)",
+    ):
         lits.read_case(row, lits_config(tmp_path), tmp_path)
     (tmp_path / "volume-3.nii").write_bytes(b"not a nifti")
     with pytest.raises(SourceError, match=r"volume-3\.nii: cannot read NIfTI"):
@@ -205,7 +225,10 @@ def test_truncated_volume_names_the_file(tmp_path):
     full = write_nifti(tmp_path / "full.nii.gz", ct, LITS_ZOOMS).read_bytes()
     (tmp_path / "volume-6.nii.gz").write_bytes(full[: len(full) // 2])
     write_nifti(tmp_path / "segmentation-6.nii.gz", seg, LITS_ZOOMS)
-    row = {"case_id": "liver_6", "image": str(tmp_path / "volume-6.nii.gz"),
-           "mask": str(tmp_path / "segmentation-6.nii.gz")}
+    row = {
+        "case_id": "liver_6",
+        "image": str(tmp_path / "volume-6.nii.gz"),
+        "mask": str(tmp_path / "segmentation-6.nii.gz"),
+    }
     with pytest.raises(SourceError, match=r"volume-6\.nii\.gz: (truncated or unreadable voxel data|cannot read)"):
         lits.read_case(row, lits_config(tmp_path), tmp_path)

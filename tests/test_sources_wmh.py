@@ -7,15 +7,19 @@ import json
 import numpy as np
 import pytest
 
-from fixtures_real import (METADATA_PATH, WMH_CASES, build_wmh, closed_port_url, files_under, serve,
-                           wmh_config)
+from fixtures_real import METADATA_PATH, WMH_CASES, build_wmh, closed_port_url, files_under, serve, wmh_config
 from lesionbench.data.prepare import prepare_case
 from lesionbench.data.sources import SourceError, SourceMissingError, wmh
 from lesionbench.io.cases import load_case, save_case
 from lesionbench.io.predictions import write_prediction
 
-IDS = ["test_Amsterdam_Philips_VU_PETMR_01_144", "test_Utrecht_1", "training_Amsterdam_GE3T_100",
-       "training_Singapore_50", "training_Utrecht_0"]
+IDS = [
+    "test_Amsterdam_Philips_VU_PETMR_01_144",
+    "test_Utrecht_1",
+    "training_Amsterdam_GE3T_100",
+    "training_Singapore_50",
+    "training_Utrecht_0",
+]
 
 
 @pytest.fixture()
@@ -44,8 +48,9 @@ def test_acquire_fetches_only_needed_files(dataverse, tmp_path):
     assert m.loc["test_Amsterdam_Philips_VU_PETMR_01_144", "official_split"] == "test"
     assert m.loc["test_Amsterdam_Philips_VU_PETMR_01_144", "scanner"] == "Philips_VU .PETMR_01."
     assert m.loc["training_Utrecht_0", "scanner"] == "" and m.loc["training_Utrecht_0", "site"] == "Utrecht"
-    assert m.loc["test_Amsterdam_Philips_VU_PETMR_01_144", "image"] == \
-        str(root / "test/Amsterdam/Philips_VU .PETMR_01./144/pre/FLAIR.nii.gz")
+    assert m.loc["test_Amsterdam_Philips_VU_PETMR_01_144", "image"] == str(
+        root / "test/Amsterdam/Philips_VU .PETMR_01./144/pre/FLAIR.nii.gz"
+    )
     assert set(m["t1"]) == {""}
     # only wmh.nii.gz and pre/FLAIR.nii.gz were requested: no T1, no orig/, no README
     assert _downloaded(server, built) == {f"{c}/{f}" for c in WMH_CASES for f in ("wmh.nii.gz", "pre/FLAIR.nii.gz")}
@@ -105,14 +110,16 @@ def test_through_prepare_and_back_to_source_orientation(dataverse, tmp_path):
 
 def test_wrong_md5_names_the_file_and_leaves_nothing(tmp_path):
     built = build_wmh(tmp_path / "store")
-    entry = next(f for f in built["metadata"]["data"]["latestVersion"]["files"]
-                 if f.get("directoryLabel") == "training/Singapore/50/pre")
+    entry = next(
+        f
+        for f in built["metadata"]["data"]["latestVersion"]["files"]
+        if f.get("directoryLabel") == "training/Singapore/50/pre"
+    )
     entry["dataFile"]["md5"] = "0" * 32
     built["routes"][METADATA_PATH] = json.dumps(built["metadata"]).encode()
     root = tmp_path / "wmh"
-    with serve(built["routes"]) as server:
-        with pytest.raises(SourceError) as err:
-            wmh.acquire("wmh", wmh_config(root, server.url), tmp_path / "raw")
+    with serve(built["routes"]) as server, pytest.raises(SourceError) as err:
+        wmh.acquire("wmh", wmh_config(root, server.url), tmp_path / "raw")
     assert "training/Singapore/50/pre/FLAIR.nii.gz" in str(err.value) and "MD5" in str(err.value)
     assert not (root / "training/Singapore/50/pre/FLAIR.nii.gz").exists()
     assert files_under(root / "training/Singapore/50") == ["pre"]  # no partial or temporary file
@@ -175,8 +182,11 @@ def test_hostile_or_inconsistent_metadata(tmp_path):
         wmh.acquire("wmh", cfg, tmp_path / "raw")
 
     files[0]["directoryLabel"] = "training/Utrecht/0/orig"
-    dropped = [f for f in files if not (f.get("directoryLabel") == "training/Utrecht/0/pre"
-                                        and f["dataFile"]["filename"] == "FLAIR.nii.gz")]
+    dropped = [
+        f
+        for f in files
+        if not (f.get("directoryLabel") == "training/Utrecht/0/pre" and f["dataFile"]["filename"] == "FLAIR.nii.gz")
+    ]
     meta["data"]["latestVersion"]["files"] = dropped
     (root / wmh.METADATA_CACHE).write_text(json.dumps(meta))
     with pytest.raises(SourceError, match=r"case folder 'training/Utrecht/0' has no pre/FLAIR\.nii\.gz"):
@@ -189,10 +199,15 @@ def test_hostile_or_inconsistent_metadata(tmp_path):
 
 def test_colliding_case_ids_fail(tmp_path):
     built = build_wmh(tmp_path / "store", cases=["training/Amsterdam/GE3T/100", "training/Amsterdam/GE3T./100"])
-    with serve(built["routes"]) as server:
-        with pytest.raises(SourceError, match=r"'training/Amsterdam/GE3T\./100' and 'training/Amsterdam/GE3T/100' "
-                                              r"give the same case id 'training_Amsterdam_GE3T_100'"):
-            wmh.acquire("wmh", wmh_config(tmp_path / "wmh", server.url), tmp_path / "raw")
+    with (
+        serve(built["routes"]) as server,
+        pytest.raises(
+            SourceError,
+            match=r"'training/Amsterdam/GE3T\./100' and 'training/Amsterdam/GE3T/100' "
+            r"give the same case id 'training_Amsterdam_GE3T_100'",
+        ),
+    ):
+        wmh.acquire("wmh", wmh_config(tmp_path / "wmh", server.url), tmp_path / "raw")
 
 
 def test_bad_options(tmp_path):
@@ -214,7 +229,14 @@ def test_through_the_data_stage_files(dataverse, tmp_path):
     manifest = stage.acquire("wmh", cfg, results / "raw", results / "raw_manifest.csv")
     assert list(manifest["case_id"]) == IDS
     pd.DataFrame({"case_id": IDS[:3], "split": ["test", "test", "train"]}).to_csv(results / "split.csv", index=False)
-    cases = stage.prepare("wmh", cfg, results / "raw_manifest.csv", results / "split.csv", results / "raw",
-                          results / "prepared", results / "cases.csv")
+    cases = stage.prepare(
+        "wmh",
+        cfg,
+        results / "raw_manifest.csv",
+        results / "split.csv",
+        results / "raw",
+        results / "prepared",
+        results / "cases.csv",
+    )
     assert list(cases["shape"]) == ["5x12x10"] * 3 and list(cases["channels"]) == [1] * 3
     assert list(cases["has_ignore"]) == [True] * 3 and list(cases["spacing"]) == ["3x0.96x0.98"] * 3

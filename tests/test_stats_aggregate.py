@@ -31,9 +31,12 @@ BETA_LESIONS = [
 
 def tiny(name="tiny", alpha_lesions=ALPHA_LESIONS):
     data = synthetic.dataset_from_rows(
-        name, ["c1", "c2", "c3"], LESIONS,
+        name,
+        ["c1", "c2", "c3"],
+        LESIONS,
         {("alpha", 0): ALPHA_CASES, ("beta", 0): BETA_CASES},
-        {("alpha", 0): alpha_lesions, ("beta", 0): BETA_LESIONS})
+        {("alpha", 0): alpha_lesions, ("beta", 0): BETA_LESIONS},
+    )
     return strata.case_sums(synthetic.to_tables(data))
 
 
@@ -86,25 +89,33 @@ def test_point_estimates_by_hand():
     assert value(est, **b, stratum="Q2", metric="fp_per_case") == pytest.approx(1 / 3)
     assert value(est, **b, stratum="Q1", metric="fp_per_case") == 0.0
     assert value(est, **b, stratum="overall", metric="lesion_recall") == 1.0
-    row = est[(est.model == "alpha") & (est.lesion_set == "all") & (est.stratum == "Q1")
-              & (est.metric == "dice")].iloc[0]
+    row = est[(est.model == "alpha") & (est.lesion_set == "all") & (est.stratum == "Q1") & (est.metric == "dice")].iloc[
+        0
+    ]
     assert (row.size_low, row.size_high, row.n_lesions, row.n_cases) == (0.001, 0.00175, 1, 3)
     assert row.seed_sd == 0.0 and row.n_seeds == 1
 
 
 def test_seed_average_and_seed_sd():
-    cases = {("alpha", 0): ALPHA_CASES, ("beta", 0): BETA_CASES,
-             ("alpha", 1): {"c1": {"dice": 1.0}, "c2": {"dice": 0.8}, "c3": {"dice": 0.6}},
-             ("beta", 1): BETA_CASES}
-    lesions = {("alpha", 0): ALPHA_LESIONS, ("beta", 0): BETA_LESIONS,
-               ("alpha", 1): [dict(r, detected=True) for r in ALPHA_LESIONS if r["kind"] == "reference"],
-               ("beta", 1): BETA_LESIONS}
-    s = strata.case_sums(synthetic.to_tables(synthetic.dataset_from_rows("tiny", ["c1", "c2", "c3"], LESIONS,
-                                                                         cases, lesions)))
+    cases = {
+        ("alpha", 0): ALPHA_CASES,
+        ("beta", 0): BETA_CASES,
+        ("alpha", 1): {"c1": {"dice": 1.0}, "c2": {"dice": 0.8}, "c3": {"dice": 0.6}},
+        ("beta", 1): BETA_CASES,
+    }
+    lesions = {
+        ("alpha", 0): ALPHA_LESIONS,
+        ("beta", 0): BETA_LESIONS,
+        ("alpha", 1): [dict(r, detected=True) for r in ALPHA_LESIONS if r["kind"] == "reference"],
+        ("beta", 1): BETA_LESIONS,
+    }
+    s = strata.case_sums(
+        synthetic.to_tables(synthetic.dataset_from_rows("tiny", ["c1", "c2", "c3"], LESIONS, cases, lesions))
+    )
     est = aggregate.point_estimates(s)
     est = est[est.lesion_set == "all"]
     dice = est[(est.model == "alpha") & (est.stratum == "overall") & (est.metric == "dice")].iloc[0]
-    assert dice.value == pytest.approx(0.7)                    # (0.6 + 0.8) / 2
+    assert dice.value == pytest.approx(0.7)  # (0.6 + 0.8) / 2
     assert dice.seed_sd == pytest.approx(np.std([0.6, 0.8], ddof=1))
     assert dice.n_seeds == 2
     recall = est[(est.model == "alpha") & (est.stratum == "overall") & (est.metric == "lesion_recall")].iloc[0]
@@ -116,13 +127,15 @@ def test_seed_average_and_seed_sd():
 
 
 def test_size_stratified_pooled_and_small_lesion_tables():
-    other = [dict(r, dice=0.9) if (r["case_id"], r.get("lesion_id"), r["kind"]) == ("c1", 1, "reference") else r
-             for r in ALPHA_LESIONS]
+    other = [
+        dict(r, dice=0.9) if (r["case_id"], r.get("lesion_id"), r["kind"]) == ("c1", 1, "reference") else r
+        for r in ALPHA_LESIONS
+    ]
     sums = {"tiny": tiny(), "tiny2": tiny("tiny2", other)}
     table = aggregate.size_stratified_metrics(sums)
     assert list(table.columns) == aggregate.STRATIFIED_COLUMNS
     undefined = table.isna().any(axis=1)
-    assert undefined.any() and (table.loc[undefined, "n_lesions"] == 0).all()   # only sets without lesions
+    assert undefined.any() and (table.loc[undefined, "n_lesions"] == 0).all()  # only sets without lesions
     assert table.drop(columns=["value", "seed_sd"]).notna().all().all()
     assert list(table.dataset.unique()) == ["tiny", "tiny2", "pooled"]
     assert set(table.quartile) == {"Q1", "Q2", "Q3", "Q4"}
@@ -137,19 +150,26 @@ def test_size_stratified_pooled_and_small_lesion_tables():
     assert len(small) == len(table[table.quartile == "Q1"])
     assert (small.q1_upper_bound == 0.00175).all()
     # sorted: data set, model, quartile, metric in the metric-list order
-    first = table[(table.dataset == "tiny") & (table.model == "alpha") & (table.quartile == "Q1")
-                  & (table.lesion_set == "all")]
-    assert first.metric.tolist() == ["dice", "iou", "hd95", "asd", "contour_f1", "nsd", "lesion_recall",
-                                     "fp_per_case"]
+    first = table[
+        (table.dataset == "tiny") & (table.model == "alpha") & (table.quartile == "Q1") & (table.lesion_set == "all")
+    ]
+    assert first.metric.tolist() == ["dice", "iou", "hd95", "asd", "contour_f1", "nsd", "lesion_recall", "fp_per_case"]
 
 
 def test_stratum_without_lesions_keeps_its_rows_flagged_and_empty():
     data = synthetic.dataset_from_rows(
-        "one", ["c1", "c2"], [("c1", 1, 0.01)],
+        "one",
+        ["c1", "c2"],
+        [("c1", 1, 0.01)],
         {("m", 0): {}, ("n", 0): {}},
-        {("m", 0): [{"case_id": "c1", "kind": "reference", "lesion_id": 1, "detected": True},
-                    {"case_id": "c2", "kind": "false_positive", "lesion_id": 1, "size_fraction": 0.5}],
-         ("n", 0): [{"case_id": "c1", "kind": "reference", "lesion_id": 1}]})
+        {
+            ("m", 0): [
+                {"case_id": "c1", "kind": "reference", "lesion_id": 1, "detected": True},
+                {"case_id": "c2", "kind": "false_positive", "lesion_id": 1, "size_fraction": 0.5},
+            ],
+            ("n", 0): [{"case_id": "c1", "kind": "reference", "lesion_id": 1}],
+        },
+    )
     table = aggregate.size_stratified_metrics({"one": strata.case_sums(synthetic.to_tables(data))})
     q4 = table[(table.dataset == "one") & (table.quartile == "Q4") & (table.lesion_set == "all")]
     assert value(q4, model="m", metric="fp_per_case") == 0.5
@@ -170,8 +190,8 @@ def test_overall_metrics_table():
     assert not table.isna().any().any()
     assert len(table) == 2 * 8
     beta = table[(table.model == "beta") & (table.metric == "dice")].iloc[0]
-    assert (beta.value, beta.ci_low, beta.ci_high) == pytest.approx((0.7, 0.7, 0.7))   # constant over cases
+    assert (beta.value, beta.ci_low, beta.ci_high) == pytest.approx((0.7, 0.7, 0.7))  # constant over cases
     alpha = table[(table.model == "alpha") & (table.metric == "dice")].iloc[0]
     assert alpha.ci_low < 0.6 < alpha.ci_high
-    assert 0.4 <= alpha.ci_low and alpha.ci_high <= 0.8
+    assert alpha.ci_low >= 0.4 and alpha.ci_high <= 0.8
     assert (table.n_cases == 3).all() and (table.n_lesions == 4).all() and (table.ci_level == 0.9).all()

@@ -15,8 +15,17 @@ def pair(shift: float, seed_count: int = 1):
     ``shift`` below) in every case and lesion."""
     rng = np.random.default_rng(5)
     base_case = {c: {"dice": rng.uniform(0.3, 0.7), "hd95": rng.uniform(2, 8)} for c in CASES}
-    base_les = [{"case_id": c, "kind": "reference", "lesion_id": i, "detected": True,
-                 "dice": rng.uniform(0.3, 0.7), "hd95": rng.uniform(2, 8)} for c, i, _ in LESIONS]
+    base_les = [
+        {
+            "case_id": c,
+            "kind": "reference",
+            "lesion_id": i,
+            "detected": True,
+            "dice": rng.uniform(0.3, 0.7),
+            "hd95": rng.uniform(2, 8),
+        }
+        for c, i, _ in LESIONS
+    ]
     cases, lesions = {}, {}
     for s in range(seed_count):
         for model, d in (("good", shift), ("worse", 0.0)):
@@ -70,7 +79,7 @@ def test_reproducible_for_a_fixed_seed_and_seed_dependent():
     b = bootstrap.directional_robustness({"toy": sums}, 400, 11, 0.95, 2)
     c = bootstrap.directional_robustness({"toy": sums}, 400, 12, 0.95, 2)
     assert a.equals(b)
-    assert a[["difference", "value_a"]].equals(c[["difference", "value_a"]])   # observed: no randomness
+    assert a[["difference", "value_a"]].equals(c[["difference", "value_a"]])  # observed: no randomness
     assert not np.allclose(a.ci_low, c.ci_low)
 
 
@@ -80,9 +89,9 @@ def test_weight_matrix_equals_naive_loop():
     w = bootstrap.weight_matrix(sums.n_cases, 40, np.random.default_rng(9))
     fast = bootstrap.ratio_statistics(sums.num, sums.den, w)
     slow = bootstrap.naive_bootstrap(tables, w)
-    assert np.isnan(fast).any()                        # some resamples miss a quartile: both say undefined
+    assert np.isnan(fast).any()  # some resamples miss a quartile: both say undefined
     common = [k for k, key in enumerate(strata.KEYS) if key[0] == "common"]
-    assert not np.isnan(fast[:, :, common]).all()      # the common set is exercised too
+    assert not np.isnan(fast[:, :, common]).all()  # the common set is exercised too
     assert np.array_equal(np.isnan(fast), np.isnan(slow))
     np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-12, equal_nan=True)
 
@@ -101,10 +110,10 @@ def test_sign_share_and_top_k_flags():
     df = bootstrap.pairwise_robustness(sums, 500, 3, 0.9, top_k=3)
     assert not df.isna().any().any()
     assert len(df[["model_a", "model_b"]].drop_duplicates()) == 6
-    assert df.top_k_pair.sum() == 3 * len(df) // 6          # 3 of the 6 pairs are among the top 3 by Dice
+    assert df.top_k_pair.sum() == 3 * len(df) // 6  # 3 of the 6 pairs are among the top 3 by Dice
     assert ((df.sign_share >= 0) & (df.sign_share <= 1)).all()
     dice = rows(df, "overall", "dice")
-    assert (dice.difference >= 0).all()                     # model_a is ranked higher by overall Dice
+    assert (dice.difference >= 0).all()  # model_a is ranked higher by overall Dice
     assert (dice.dice_rank_a < dice.dice_rank_b).all()
     # sign share agrees with the resamples it summarises
     _, samples = bootstrap.resample_dataset(sums, 500, 3)

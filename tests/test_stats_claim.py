@@ -6,26 +6,62 @@ from lesionbench.stats import claim
 from lesionbench.stats.sanity import CHECKS
 from lesionbench.stats.summary import SUMMARY_COLUMNS
 
-SETTINGS = {"min_lesions": 10, "dice_tie": 0.01, "seed_sd_factor": 2.0, "min_boundary_spread_pct": 10.0,
-            "separation_ratio": 2.0, "min_sign_share": 0.9}
+SETTINGS = {
+    "min_lesions": 10,
+    "dice_tie": 0.01,
+    "seed_sd_factor": 2.0,
+    "min_boundary_spread_pct": 10.0,
+    "separation_ratio": 2.0,
+    "min_sign_share": 0.9,
+}
 TOP = "a > b > c"
 
 
-def summary(dice_spread=0.005, n_seeds=1, dice_seed_sd=0.0, overall_hd95=10.0, q1_hd95=40.0, q1_asd=5.0,
-            q1_n=20, q4_n=20, q1_agree=(True, True, True), q1_tau=-1 / 3, q4_tau=1.0, dataset="d1"):
+def summary(
+    dice_spread=0.005,
+    n_seeds=1,
+    dice_seed_sd=0.0,
+    overall_hd95=10.0,
+    q1_hd95=40.0,
+    q1_asd=5.0,
+    q1_n=20,
+    q4_n=20,
+    q1_agree=(True, True, True),
+    q1_tau=-1 / 3,
+    q4_tau=1.0,
+    dataset="d1",
+):
     base = {c: None for c in SUMMARY_COLUMNS}
     rows = []
     for setting, lesion_set, n, agree, tau, hd95, asd in (
-            ("all_cases", "all", 100, (True, True, True), 1.0, overall_hd95, 5.0),
-            ("Q1", "common", q1_n, q1_agree, q1_tau, q1_hd95, q1_asd),
-            ("Q4", "common", q4_n, (True, True, True), q4_tau, 3.0, 3.0)):
-        rows.append({**base, "dataset": dataset, "setting": setting, "lesion_set": lesion_set, "top_models": TOP,
-                     "n_models": 4, "n_seeds": n_seeds, "n_lesions": n, "insufficient_lesions": n < 10,
-                     "dice_spread": dice_spread, "dice_seed_sd": dice_seed_sd, "hd95_spread_pct": hd95,
-                     "asd_spread_pct": asd, "contour_f1_spread": 0.1, "recall_spread_pp": 5.0,
-                     "hd95_agrees_with_dice": agree[0], "asd_agrees_with_dice": agree[1],
-                     "contour_f1_agrees_with_dice": agree[2], "mean_kendall_tau": tau,
-                     "dice_leader_hd95_rank": 1 if agree[0] else 3})
+        ("all_cases", "all", 100, (True, True, True), 1.0, overall_hd95, 5.0),
+        ("Q1", "common", q1_n, q1_agree, q1_tau, q1_hd95, q1_asd),
+        ("Q4", "common", q4_n, (True, True, True), q4_tau, 3.0, 3.0),
+    ):
+        rows.append(
+            {
+                **base,
+                "dataset": dataset,
+                "setting": setting,
+                "lesion_set": lesion_set,
+                "top_models": TOP,
+                "n_models": 4,
+                "n_seeds": n_seeds,
+                "n_lesions": n,
+                "insufficient_lesions": n < 10,
+                "dice_spread": dice_spread,
+                "dice_seed_sd": dice_seed_sd,
+                "hd95_spread_pct": hd95,
+                "asd_spread_pct": asd,
+                "contour_f1_spread": 0.1,
+                "recall_spread_pp": 5.0,
+                "hd95_agrees_with_dice": agree[0],
+                "asd_agrees_with_dice": agree[1],
+                "contour_f1_agrees_with_dice": agree[2],
+                "mean_kendall_tau": tau,
+                "dice_leader_hd95_rank": 1 if agree[0] else 3,
+            }
+        )
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
@@ -35,26 +71,59 @@ def stratified(q_spreads=(50.0, 20.0, 10.0, 5.0), counts=(20, 20, 20, 20), datas
     for q, spread, n in zip(("Q1", "Q2", "Q3", "Q4"), q_spreads, counts):
         for metric in ("dice", "hd95", "asd"):
             for model, v in zip("abc", (1.0, 1.0 + spread / 200, 1.0 + spread / 100)):
-                rows.append({"dataset": dataset, "model": model, "lesion_set": "common", "quartile": q,
-                             "metric": metric, "value": v, "n_lesions": n})
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "model": model,
+                        "lesion_set": "common",
+                        "quartile": q,
+                        "metric": metric,
+                        "value": v,
+                        "n_lesions": n,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
 def robustness(sign_share=0.95, dataset="d1"):
-    return pd.DataFrame([{"dataset": dataset, "lesion_set": "common", "stratum": "Q1", "metric": "hd95",
-                          "model_a": "a", "model_b": "b", "better_model": "b", "sign_share": sign_share}])
+    return pd.DataFrame(
+        [
+            {
+                "dataset": dataset,
+                "lesion_set": "common",
+                "stratum": "Q1",
+                "metric": "hd95",
+                "model_a": "a",
+                "model_b": "b",
+                "better_model": "b",
+                "sign_share": sign_share,
+            }
+        ]
+    )
 
 
 def sanity(failed=(), warned=(), dataset="d1"):
-    return pd.DataFrame([{"dataset": dataset, "check": c,
-                          "status": "fail" if c in failed else "warn" if c in warned else "pass", "figures": ""}
-                         for c in CHECKS])
+    return pd.DataFrame(
+        [
+            {
+                "dataset": dataset,
+                "check": c,
+                "status": "fail" if c in failed else "warn" if c in warned else "pass",
+                "figures": "",
+            }
+            for c in CHECKS
+        ]
+    )
 
 
 def verdicts(s=None, st=None, rob=None, san=None, **settings):
-    out = claim.claim_check(summary() if s is None else s, stratified() if st is None else st,
-                            robustness() if rob is None else rob, sanity() if san is None else san,
-                            {**SETTINGS, **settings})
+    out = claim.claim_check(
+        summary() if s is None else s,
+        stratified() if st is None else st,
+        robustness() if rob is None else rob,
+        sanity() if san is None else san,
+        {**SETTINGS, **settings},
+    )
     assert list(out.columns) == claim.CLAIM_COLUMNS
     assert set(out.verdict) <= set(claim.VERDICTS)
     return out.set_index("finding")
@@ -83,13 +152,15 @@ def test_dice_tie_states():
 
 def test_q1_separation_states():
     assert verdicts(s=summary(q1_hd95=15.0)).loc["q1_boundary_separation", "verdict"] == "not_supported"  # 1.5x
-    assert verdicts(s=summary(q1_hd95=8.0, overall_hd95=1.0, q1_asd=1.0)).loc[
-        "q1_boundary_separation", "verdict"] == "not_supported"                                          # < 10 %
+    assert (
+        verdicts(s=summary(q1_hd95=8.0, overall_hd95=1.0, q1_asd=1.0)).loc["q1_boundary_separation", "verdict"]
+        == "not_supported"
+    )  # < 10 %
     assert verdicts(s=summary(q1_hd95=1.0, q1_asd=30.0)).loc["q1_boundary_separation", "verdict"] == "supported"
     v = verdicts(s=summary(q1_n=4))
     assert v.loc["q1_boundary_separation", "verdict"] == "inconclusive"
     assert v.loc["q1_boundary_separation", "reason"].startswith("too few common Q1 lesions (4 < 10)")
-    v = verdicts(s=summary(dice_spread=0.05))                                    # not tied under Dice
+    v = verdicts(s=summary(dice_spread=0.05))  # not tied under Dice
     assert v.loc["q1_boundary_separation", "verdict"] == "inconclusive"
     assert "not tied under Dice (verdict would be supported)" in v.loc["q1_boundary_separation", "reason"]
 
@@ -125,14 +196,13 @@ def test_large_lesions_align_states():
 def test_warnings_are_named_and_pooled_uses_every_data_set():
     s = pd.concat([summary(), summary(dataset="pooled", q1_agree=(False, True, True))], ignore_index=True)
     st = pd.concat([stratified(), stratified(dataset="pooled")], ignore_index=True)
-    san = pd.concat([sanity(warned=("small_lesions",)), sanity(dataset="d2", failed=("quartiles",))],
-                    ignore_index=True)
+    san = pd.concat([sanity(warned=("small_lesions",)), sanity(dataset="d2", failed=("quartiles",))], ignore_index=True)
     out = claim.claim_check(s, st, robustness(), san, SETTINGS)
     d1 = out[out.dataset == "d1"].set_index("finding")
     assert d1.loc["q1_boundary_separation", "verdict"] == "supported"
     assert "warning: small_lesions" in d1.loc["q1_boundary_separation", "reason"]
     pooled = out[out.dataset == "pooled"].set_index("finding")
-    assert pooled.loc["dice_tie", "verdict"] == "supported"                    # does not depend on quartiles
+    assert pooled.loc["dice_tie", "verdict"] == "supported"  # does not depend on quartiles
     assert pooled.loc["ranking_change", "verdict"] == "inconclusive"
     assert "quartiles (d2)" in pooled.loc["ranking_change", "reason"]
     assert out.dataset.tolist()[-1] == "pooled"

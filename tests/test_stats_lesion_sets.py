@@ -16,17 +16,38 @@ PENALTY = 100.0
 def ref(case, lesion, hd95=None, dice=0.8):
     """A reference-lesion row: detected with the given HD95, or a miss (Dice 0, HD95 = penalty)."""
     if hd95 is None:
-        return {"case_id": case, "kind": "reference", "lesion_id": lesion, "detected": False, "dice": 0.0,
-                "hd95": PENALTY}
-    return {"case_id": case, "kind": "reference", "lesion_id": lesion, "detected": True, "dice": dice,
-            "hd95": hd95}
+        return {
+            "case_id": case,
+            "kind": "reference",
+            "lesion_id": lesion,
+            "detected": False,
+            "dice": 0.0,
+            "hd95": PENALTY,
+        }
+    return {"case_id": case, "kind": "reference", "lesion_id": lesion, "detected": True, "dice": dice, "hd95": hd95}
 
 
 # Model a detects every lesion; model b misses c1/2 (Q1) and c2/4 (Q4).
-A = [ref("c1", 1, 2.0, 0.9), ref("c1", 2, 4.0, 0.7), ref("c1", 3, 1.0), ref("c1", 4, 1.0),
-     ref("c2", 1, 1.0), ref("c2", 2, 1.0), ref("c2", 3, 3.0), ref("c2", 4, 5.0)]
-B = [ref("c1", 1, 6.0, 0.5), ref("c1", 2), ref("c1", 3, 1.0), ref("c1", 4, 1.0),
-     ref("c2", 1, 1.0), ref("c2", 2, 1.0), ref("c2", 3, 9.0), ref("c2", 4)]
+A = [
+    ref("c1", 1, 2.0, 0.9),
+    ref("c1", 2, 4.0, 0.7),
+    ref("c1", 3, 1.0),
+    ref("c1", 4, 1.0),
+    ref("c2", 1, 1.0),
+    ref("c2", 2, 1.0),
+    ref("c2", 3, 3.0),
+    ref("c2", 4, 5.0),
+]
+B = [
+    ref("c1", 1, 6.0, 0.5),
+    ref("c1", 2),
+    ref("c1", 3, 1.0),
+    ref("c1", 4, 1.0),
+    ref("c2", 1, 1.0),
+    ref("c2", 2, 1.0),
+    ref("c2", 3, 9.0),
+    ref("c2", 4),
+]
 
 
 def sums_of(lesions_by_run, cases=None):
@@ -44,8 +65,9 @@ def pick(df, **where):
 
 
 def test_membership_marks_detected_and_common():
-    data = synthetic.dataset_from_rows("hand", ["c1", "c2"], LESIONS, {("a", 0): CASES, ("b", 0): CASES},
-                                       {("a", 0): A, ("b", 0): B})
+    data = synthetic.dataset_from_rows(
+        "hand", ["c1", "c2"], LESIONS, {("a", 0): CASES, ("b", 0): CASES}, {("a", 0): A, ("b", 0): B}
+    )
     m = strata.lesion_membership(synthetic.to_tables(data))
     assert list(m.columns) == list(strata.MEMBERSHIP_COLUMNS)
     b = m[m.model == "b"].set_index(["case_id", "lesion_id"])
@@ -81,8 +103,8 @@ def test_all_detected_common_means_and_counts():
 def test_insufficient_lesions_flag():
     est = aggregate.point_estimates(sums_of({("a", 0): A, ("b", 0): B}), min_lesions=2)
     q1 = dict(stratum="Q1", metric="hd95")
-    assert not pick(est, model="a", lesion_set="all", **q1).insufficient_lesions          # 2 lesions
-    assert pick(est, model="a", lesion_set="common", **q1).insufficient_lesions           # 1 < 2
+    assert not pick(est, model="a", lesion_set="all", **q1).insufficient_lesions  # 2 lesions
+    assert pick(est, model="a", lesion_set="common", **q1).insufficient_lesions  # 1 < 2
     assert pick(est, model="b", lesion_set="detected", **q1).insufficient_lesions
     assert not pick(est, model="a", lesion_set="detected", **q1).insufficient_lesions
     assert pick(est, model="b", lesion_set="all", stratum="Q1", metric="lesion_recall").n_lesions == 2
@@ -95,15 +117,15 @@ def test_insufficient_lesions_flag():
 
 
 def test_seeds_detected_is_the_mean_of_per_seed_means_and_common_spans_seeds():
-    b1 = [ref("c1", 1, 4.0), ref("c1", 2, 8.0)] + B[2:]          # seed 1 of b finds c1/2 as well
+    b1 = [ref("c1", 1, 4.0), ref("c1", 2, 8.0)] + B[2:]  # seed 1 of b finds c1/2 as well
     runs = {("a", 0): A, ("a", 1): A, ("b", 0): B, ("b", 1): b1}
     est = aggregate.point_estimates(sums_of(runs), min_lesions=2)
     q1 = dict(model="b", stratum="Q1", metric="hd95")
     row = pick(est, lesion_set="detected", **q1)
-    assert row.value == pytest.approx((6.0 + (4.0 + 8.0) / 2) / 2)     # per-seed means 6 and 6
-    assert row.n_lesions == 1                                           # the smaller per-seed count
+    assert row.value == pytest.approx((6.0 + (4.0 + 8.0) / 2) / 2)  # per-seed means 6 and 6
+    assert row.n_lesions == 1  # the smaller per-seed count
     assert row.seed_sd == pytest.approx(0.0)
-    row = pick(est, lesion_set="common", **q1)                          # c1/2 missed in seed 0: not common
+    row = pick(est, lesion_set="common", **q1)  # c1/2 missed in seed 0: not common
     assert (row.value, row.n_lesions) == (pytest.approx((6.0 + 4.0) / 2), 1)
     assert row.seed_sd == pytest.approx(np.std([6.0, 4.0], ddof=1))
 
@@ -118,19 +140,21 @@ def test_long_form_sums_give_every_statistic():
     for row in est[est.n_lesions > 0].itertuples():
         s = g.loc[(row.model, row.lesion_set, row.stratum, row.metric)]
         assert s.metric_sum / s["count"] == pytest.approx(row.value)
-    c = frame[(frame.model == "b") & (frame.lesion_set == "common") & (frame.stratum == "Q1")
-              & (frame.metric == "hd95")].set_index("case_id")
+    c = frame[
+        (frame.model == "b") & (frame.lesion_set == "common") & (frame.stratum == "Q1") & (frame.metric == "hd95")
+    ].set_index("case_id")
     assert (c.loc["c1", "metric_sum"], c.loc["c1", "count"], c.loc["c2", "count"]) == (6.0, 1.0, 0.0)
 
 
 def test_pooled_common_keeps_each_datasets_own_set():
     s1 = sums_of({("a", 0): A, ("b", 0): B})
-    s2 = sums_of({("a", 0): A, ("b", 0): A})                            # here b finds everything
+    s2 = sums_of({("a", 0): A, ("b", 0): A})  # here b finds everything
     pooled = strata.pool([s1, s2])
     assert pooled.n_lesions("Q1", "common") == 1 + 2
     est = aggregate.point_estimates(pooled)
     assert pick(est, model="b", lesion_set="common", stratum="Q1", metric="hd95").value == pytest.approx(
-        (6.0 + 2.0 + 4.0) / 3)
+        (6.0 + 2.0 + 4.0) / 3
+    )
 
 
 def test_rankings_and_bootstrap_run_on_all_and_common():
@@ -143,4 +167,4 @@ def test_rankings_and_bootstrap_run_on_all_and_common():
     assert set(rob.lesion_set) == {"all", "common"}
     row = pick(rob, lesion_set="common", stratum="Q4", metric="hd95")
     assert row.n_lesions == 1 and row.insufficient_lesions
-    assert abs(row.difference) == pytest.approx(6.0)                  # 3 vs 9 on the one common Q4 lesion
+    assert abs(row.difference) == pytest.approx(6.0)  # 3 vs 9 on the one common Q4 lesion

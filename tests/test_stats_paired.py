@@ -23,8 +23,7 @@ def test_holm_hand_case():
 
 
 def test_holm_families_adjust_within_each_family():
-    tests = pd.DataFrame({"dataset": ["a", "a", "a", "b"], "stratum": ["Q1"] * 4,
-                          "p_value": [0.01, 0.04, 0.03, 0.04]})
+    tests = pd.DataFrame({"dataset": ["a", "a", "a", "b"], "stratum": ["Q1"] * 4, "p_value": [0.01, 0.04, 0.03, 0.04]})
     out = paired_tests.holm_families(tests, ["dataset", "stratum"], alpha=0.05)
     assert out["p_holm"].tolist() == pytest.approx([0.03, 0.06, 0.06, 0.04])
     assert out["significant"].tolist() == [True, False, False, True]
@@ -35,10 +34,10 @@ def test_holm_families_adjust_within_each_family():
 def test_weighted_medians_equal_numpy_median_of_the_resampled_cases():
     rng = np.random.default_rng(3)
     values = rng.normal(size=(3, 7))
-    values[1, :3] = 0.25                                  # ties
+    values[1, :3] = 0.25  # ties
     weights = bootstrap.weight_matrix(7, 200, rng)
-    weights[0] = 0                                        # a resample drawing no case: no median
-    weights[1] = [0, 2, 0, 0, 0, 0, 0]                    # even count, one distinct value
+    weights[0] = 0  # a resample drawing no case: no median
+    weights[1] = [0, 2, 0, 0, 0, 0, 0]  # even count, one distinct value
     got = paired_tests.weighted_medians(values, weights)
     assert got.shape == (200, 3) and np.isnan(got[0]).all()
     for b in range(1, 200):
@@ -50,12 +49,12 @@ def test_vectorized_wilcoxon_equals_scipy_vector_by_vector():
     rng = np.random.default_rng(11)
     vectors = [np.zeros(5), np.zeros(20), np.array([0.0]), np.array([0.3]), np.array([1.0, -1.0])]
     for n in (2, 3, 5, 6, 8, 9, 14, 20, 60):
-        for decimals in (0, 1, 6):                       # many ties and zeros .. none
+        for decimals in (0, 1, 6):  # many ties and zeros .. none
             vectors.append(np.round(rng.normal(0.3, 1.0, n), decimals))
     got = paired_tests.wilcoxon_tests(vectors)
     for i, d in enumerate(vectors):
         if not np.count_nonzero(d):
-            assert (got["p_value"][i], got["statistic"][i]) == (1.0, 0.0)    # no evidence either way
+            assert (got["p_value"][i], got["statistic"][i]) == (1.0, 0.0)  # no evidence either way
             continue
         ref = wilcoxon(d)
         assert got["p_value"][i] == pytest.approx(ref.pvalue, rel=1e-12, abs=1e-15), d
@@ -75,9 +74,17 @@ def test_wilcoxon_p_values_equal_scipy_on_the_per_case_vectors():
     w = bootstrap.weight_matrix(sums.n_cases, 300, np.random.default_rng(1))
     pairs = [("a", "b"), ("a", "c"), ("b", "c")]
     paired = key_indices(PAIRED_SETS)
-    df = paired_tests.pairwise_tests("toy", sums.models, [KEYS[k] for k in paired],
-                                     sums.num.mean(axis=1)[:, :, paired], sums.den[0, 0][:, paired], w, 0.95,
-                                     HIGHER_IS_BETTER, pairs)
+    df = paired_tests.pairwise_tests(
+        "toy",
+        sums.models,
+        [KEYS[k] for k in paired],
+        sums.num.mean(axis=1)[:, :, paired],
+        sums.den[0, 0][:, paired],
+        w,
+        0.95,
+        HIGHER_IS_BETTER,
+        pairs,
+    )
     df = df[df.lesion_set == "all"]
     # independent path: per-case lesion means straight from the per-lesion rows
     ref = tables.per_lesion[tables.per_lesion.kind == "reference"].copy()
@@ -85,8 +92,13 @@ def test_wilcoxon_p_values_equal_scipy_on_the_per_case_vectors():
     e = tables.edges
     ref["q"] = strata.assign_quartile([size[p] for p in zip(ref.case_id, ref.lesion_id)], e["q25"], e["q50"], e["q75"])
     checked = 0
-    for stratum, metric in (("overall", "dice"), ("overall", "hd95"), ("Q1", "hd95"), ("Q2", "contour_f1"),
-                            ("Q1", "lesion_recall")):
+    for stratum, metric in (
+        ("overall", "dice"),
+        ("overall", "hd95"),
+        ("Q1", "hd95"),
+        ("Q2", "contour_f1"),
+        ("Q1", "lesion_recall"),
+    ):
         if stratum == "overall":
             pc = tables.per_case.set_index(["model", "case_id"])[metric]
             vec = {m: pc.loc[m].reindex(sums.case_ids).to_numpy(float) for m in sums.models}
@@ -110,17 +122,18 @@ def test_wilcoxon_p_values_equal_scipy_on_the_per_case_vectors():
             checked += 1
     q1 = df[df.stratum == "Q1"]
     assert checked == 15 and (q1[q1.metric != "fp_per_case"].n_cases_left_out > 0).all()
-    assert (q1[q1.metric == "fp_per_case"].n_cases_left_out == 0).all()     # counted per case, every case
+    assert (q1[q1.metric == "fp_per_case"].n_cases_left_out == 0).all()  # counted per case, every case
 
 
 def test_direction_and_constant_differences():
     # b is better than a under HD95 on every case (lower distances); a test of identical vectors gives p = 1
     a = np.array([5.0, 6.0, 7.0, 8.0, 9.0, 10.0])
-    num = np.stack([a, a - 1.5, a])[:, :, None]                      # models x cases x one key
+    num = np.stack([a, a - 1.5, a])[:, :, None]  # models x cases x one key
     den = np.ones((6, 1))
     w = bootstrap.weight_matrix(6, 100, np.random.default_rng(0))
-    df = paired_tests.pairwise_tests("d", ["a", "b", "c"], [("all", "overall", "hd95")], num, den, w, 0.9,
-                                     HIGHER_IS_BETTER, [("a", "b"), ("a", "c")])
+    df = paired_tests.pairwise_tests(
+        "d", ["a", "b", "c"], [("all", "overall", "hd95")], num, den, w, 0.9, HIGHER_IS_BETTER, [("a", "b"), ("a", "c")]
+    )
     ab, ac = df.iloc[0], df.iloc[1]
     assert ab.better_model == "b" and ab.median_difference == 1.5 and ab.ci_low == ab.ci_high == 1.5
     assert ab.p_value == pytest.approx(wilcoxon(a, a - 1.5).pvalue) == pytest.approx(2 / 64)
@@ -130,9 +143,7 @@ def test_direction_and_constant_differences():
 
 def test_rank_then_aggregate_with_ties():
     # 3 models x 4 cases, higher is better; ties share the average rank
-    values = np.array([[0.9, 0.5, 0.7, 0.7],
-                       [0.9, 0.6, 0.7, 0.2],
-                       [0.1, 0.6, 0.8, 0.9]])
+    values = np.array([[0.9, 0.5, 0.7, 0.7], [0.9, 0.6, 0.7, 0.2], [0.1, 0.6, 0.8, 0.9]])
     # case ranks: c1 1.5 1.5 3 | c2 3 1.5 1.5 | c3 2.5 2.5 1 | c4 2 3 1
     got = schemes.mean_case_ranks(values, higher_is_better=True)
     assert got == pytest.approx([(1.5 + 3 + 2.5 + 2) / 4, (1.5 + 1.5 + 2.5 + 3) / 4, (3 + 1.5 + 1 + 1) / 4])
@@ -141,11 +152,12 @@ def test_rank_then_aggregate_with_ties():
 
 
 def test_three_schemes_and_their_agreement():
-    aggregate = {"a": 0.80, "b": 0.70, "c": 0.75}                    # aggregate order a > c > b
+    aggregate = {"a": 0.80, "b": 0.70, "c": 0.75}  # aggregate order a > c > b
     values = np.array([[0.9, 0.9, 0.1], [0.5, 0.6, 0.6], [0.7, 0.7, 0.8]])  # mean ranks a 5/3, b 8/3, c 5/3
     tests = pd.DataFrame({"better_model": ["b", "a", "c"], "significant": [True, False, True]})
-    rows = pd.DataFrame(schemes.scheme_rows("d", "common", "Q1", "dice", True, aggregate, values, ["a", "b", "c"],
-                                            tests))
+    rows = pd.DataFrame(
+        schemes.scheme_rows("d", "common", "Q1", "dice", True, aggregate, values, ["a", "b", "c"], tests)
+    )
     r = rows.set_index("model")
     assert r.rank_aggregate_then_rank.to_dict() == {"a": 1, "c": 2, "b": 3}
     # a and c tie on mean rank 5/3: broken by the aggregate order (a first)
@@ -161,19 +173,25 @@ def test_three_schemes_and_their_agreement():
 
 def _stability(num, den, resamples=500):
     w = bootstrap.weight_matrix(num.shape[1], resamples, np.random.default_rng(7))
-    num4 = num[:, None]                                              # one seed
+    num4 = num[:, None]  # one seed
     den4 = np.broadcast_to(den, num4.shape)
     samples = bootstrap.ratio_statistics(num4, den4, w)
     observed = strata.point_statistics(num, den)
-    return stability.stability_rows("d", ["a", "b", "c"], [("all", "overall", "dice"), ("common", "Q1", "hd95")],
-                                    observed, samples, HIGHER_IS_BETTER)
+    return stability.stability_rows(
+        "d",
+        ["a", "b", "c"],
+        [("all", "overall", "dice"), ("common", "Q1", "hd95")],
+        observed,
+        samples,
+        HIGHER_IS_BETTER,
+    )
 
 
 def test_model_better_on_every_case_holds_rank_one_in_every_resample():
     rng = np.random.default_rng(2)
-    base = rng.uniform(0.3, 0.6, size=(3, 30, 2))                   # b and c noisy, a better on every case
-    base[0, :, 0] = base[1:, :, 0].max(axis=0) + 0.01               # dice: higher is better
-    base[0, :, 1] = base[1:, :, 1].min(axis=0) - 0.01               # hd95: lower is better
+    base = rng.uniform(0.3, 0.6, size=(3, 30, 2))  # b and c noisy, a better on every case
+    base[0, :, 0] = base[1:, :, 0].max(axis=0) + 0.01  # dice: higher is better
+    base[0, :, 1] = base[1:, :, 1].min(axis=0) - 0.01  # hd95: lower is better
     den = np.ones((30, 2))
     df = _stability(base, den)
     for metric in ("dice", "hd95"):
@@ -187,23 +205,24 @@ def test_model_better_on_every_case_holds_rank_one_in_every_resample():
 def test_identical_models_split_the_ranks():
     rng = np.random.default_rng(4)
     a = rng.uniform(0.5, 0.9, size=(20, 2))
-    num = np.stack([a, a, a - 0.2])                                  # a and b identical, c worse
-    num[2, :, 1] = a[:, 1] + 0.2                                     # hd95: c larger = worse
+    num = np.stack([a, a, a - 0.2])  # a and b identical, c worse
+    num[2, :, 1] = a[:, 1] + 0.2  # hd95: c larger = worse
     df = _stability(num, np.ones((20, 2)))
     for metric in ("dice", "hd95"):
         for model in ("a", "b"):
             s = df[(df.metric == metric) & (df.model == model)].set_index("rank")["share"]
             assert s.to_dict() == {1: 0.5, 2: 0.5, 3: 0.0}
         obs = df[(df.metric == metric) & (df["rank"] == 1)].set_index("model").observed_rank.to_dict()
-        assert obs == {"a": 1, "b": 2, "c": 3}                      # observed tie broken by name
+        assert obs == {"a": 1, "b": 2, "c": 3}  # observed tie broken by name
 
 
 def test_resamples_without_lesions_are_left_out():
     num = np.array([[[1.0], [0.0], [0.0]], [[0.0], [0.0], [0.0]], [[0.5], [0.0], [0.0]]])
-    den = np.array([[1.0], [0.0], [0.0]])                           # only case 0 has a lesion of the stratum
+    den = np.array([[1.0], [0.0], [0.0]])  # only case 0 has a lesion of the stratum
     w = bootstrap.weight_matrix(3, 400, np.random.default_rng(0))
     shares, n_valid = stability.rank_shares(
-        bootstrap.ratio_statistics(num[:, None], np.broadcast_to(den, (3, 1, 3, 1)), w), [True])
+        bootstrap.ratio_statistics(num[:, None], np.broadcast_to(den, (3, 1, 3, 1)), w), [True]
+    )
     assert n_valid[0] == int((w[:, 0] > 0).sum()) < 400
     assert shares[:, 0, 0] == pytest.approx([1.0, 0.0, 0.0])
 
@@ -213,15 +232,21 @@ def test_comparison_tables_from_files(tmp_path):
 
     paths = {"per_case": [], "per_lesion": [], "split": [], "lesions": [], "quartiles": []}
     for i, name in enumerate(("alpha", "beta")):
-        written = synthetic.write_dataset(synthetic.make_dataset(name, n_cases=10, models=("a", "b", "c"),
-                                                                 seed=i), tmp_path)
+        written = synthetic.write_dataset(
+            synthetic.make_dataset(name, n_cases=10, models=("a", "b", "c"), seed=i), tmp_path
+        )
         for k in paths:
             paths[k] += written[k]
-    inputs = pipeline.StudyInputs(paths["per_case"], paths["per_lesion"], paths["split"], paths["lesions"],
-                                  paths["quartiles"])
+    inputs = pipeline.StudyInputs(
+        paths["per_case"], paths["per_lesion"], paths["split"], paths["lesions"], paths["quartiles"]
+    )
     out = [tmp_path / f"{n}.csv" for n in ("pairwise", "schemes", "stability")]
-    res = comparisons.write_comparisons(inputs, *out, {"bootstrap_resamples": 80, "bootstrap_seed": 3,
-                                                       "confidence": 0.9, "test_alpha": 0.2}, {"min_lesions": 5})
+    res = comparisons.write_comparisons(
+        inputs,
+        *out,
+        {"bootstrap_resamples": 80, "bootstrap_seed": 3, "confidence": 0.9, "test_alpha": 0.2},
+        {"min_lesions": 5},
+    )
     tests, sch, stab = (pd.read_csv(p) for p in out)
     assert len(tests) == len(res.pairwise) and not tests.isna().any().any()
     assert set(tests.dataset) == {"alpha", "beta", "pooled"} and set(tests.lesion_set) == {"all", "common"}
@@ -252,20 +277,28 @@ def test_recall_per_merged_lesion_in_the_overall_table(tmp_path):
     # case c1: lesions 1 and 2 merged (BraTS), lesion 3 alone; case c2: one lesion. Model m detects the
     # merged lesion only through lesion 1's row flag shared by lesion 2; n detects lesion 3 and c2's lesion.
     lesions = [("c1", 1, 0.001), ("c1", 2, 0.002), ("c1", 3, 0.003), ("c2", 1, 0.004)]
-    rows = {("m", 0): [{"case_id": "c1", "kind": "reference", "lesion_id": 1, "merged_lesion_id": 1, "detected": True},
-                       {"case_id": "c1", "kind": "reference", "lesion_id": 2, "merged_lesion_id": 1, "detected": True},
-                       {"case_id": "c1", "kind": "reference", "lesion_id": 3, "merged_lesion_id": 2},
-                       {"case_id": "c2", "kind": "reference", "lesion_id": 1, "merged_lesion_id": 1}],
-            ("n", 0): [{"case_id": "c1", "kind": "reference", "lesion_id": 1, "merged_lesion_id": 1},
-                       {"case_id": "c1", "kind": "reference", "lesion_id": 2, "merged_lesion_id": 1},
-                       {"case_id": "c1", "kind": "reference", "lesion_id": 3, "merged_lesion_id": 2, "detected": True},
-                       {"case_id": "c2", "kind": "reference", "lesion_id": 1, "merged_lesion_id": 1, "detected": True}]}
+    rows = {
+        ("m", 0): [
+            {"case_id": "c1", "kind": "reference", "lesion_id": 1, "merged_lesion_id": 1, "detected": True},
+            {"case_id": "c1", "kind": "reference", "lesion_id": 2, "merged_lesion_id": 1, "detected": True},
+            {"case_id": "c1", "kind": "reference", "lesion_id": 3, "merged_lesion_id": 2},
+            {"case_id": "c2", "kind": "reference", "lesion_id": 1, "merged_lesion_id": 1},
+        ],
+        ("n", 0): [
+            {"case_id": "c1", "kind": "reference", "lesion_id": 1, "merged_lesion_id": 1},
+            {"case_id": "c1", "kind": "reference", "lesion_id": 2, "merged_lesion_id": 1},
+            {"case_id": "c1", "kind": "reference", "lesion_id": 3, "merged_lesion_id": 2, "detected": True},
+            {"case_id": "c2", "kind": "reference", "lesion_id": 1, "merged_lesion_id": 1, "detected": True},
+        ],
+    }
     data = synthetic.dataset_from_rows("hand", ["c1", "c2"], lesions, {("m", 0): {}, ("n", 0): {}}, rows)
     paths = synthetic.write_dataset(data, tmp_path)
-    inputs = pipeline.StudyInputs(paths["per_case"], paths["per_lesion"], paths["split"], paths["lesions"],
-                                  paths["quartiles"])
-    df = pipeline.write_overall_metrics(inputs, tmp_path / "overall.csv", {"bootstrap_resamples": 50,
-                                                                            "bootstrap_seed": 1, "confidence": 0.9})
+    inputs = pipeline.StudyInputs(
+        paths["per_case"], paths["per_lesion"], paths["split"], paths["lesions"], paths["quartiles"]
+    )
+    df = pipeline.write_overall_metrics(
+        inputs, tmp_path / "overall.csv", {"bootstrap_resamples": 50, "bootstrap_seed": 1, "confidence": 0.9}
+    )
     v = df.set_index(["model", "metric"])
     # per component: m 2/4, n 2/4; per merged lesion (3 merged lesions): m 1/3, n 2/3
     assert v.loc[("m", "lesion_recall"), "value"] == v.loc[("n", "lesion_recall"), "value"] == 0.5

@@ -8,8 +8,14 @@ from lesionbench.stats import ranking
 
 def est(rows, lesion_set="all", n_lesions=12):
     df = pd.DataFrame(rows, columns=["dataset", "model", "stratum", "metric", "value"])
-    return df.assign(lesion_set=lesion_set, n_lesions=n_lesions, insufficient_lesions=n_lesions < 10,
-                     size_bins="test_quartiles", size_low=0.0, size_high=1.0)
+    return df.assign(
+        lesion_set=lesion_set,
+        n_lesions=n_lesions,
+        insufficient_lesions=n_lesions < 10,
+        size_bins="test_quartiles",
+        size_low=0.0,
+        size_high=1.0,
+    )
 
 
 def test_order_directions_and_ties():
@@ -34,13 +40,17 @@ def test_kendall_tau_values():
 
 def test_reversal_detection():
     rows = []
-    for model, dice, hd95, asd, f1 in [("a", 0.80, 9.0, 2.0, 0.70), ("b", 0.80, 3.0, 1.0, 0.60),
-                                       ("c", 0.70, 5.0, 3.0, 0.90)]:
+    for model, dice, hd95, asd, f1 in [
+        ("a", 0.80, 9.0, 2.0, 0.70),
+        ("b", 0.80, 3.0, 1.0, 0.60),
+        ("c", 0.70, 5.0, 3.0, 0.90),
+    ]:
         for metric, v in (("dice", dice), ("hd95", hd95), ("asd", asd), ("contour_f1", f1)):
             rows.append(("d1", model, "Q1", metric, v))
     # same values in a second stratum, with HD95 agreeing with Dice
-    rows += [("d1", m, "overall", k, (v if k != "hd95" else {"a": 1.0, "b": 2.0, "c": 3.0}[m]))
-             for _, m, _, k, v in rows]
+    rows += [
+        ("d1", m, "overall", k, (v if k != "hd95" else {"a": 1.0, "b": 2.0, "c": 3.0}[m])) for _, m, _, k, v in rows
+    ]
     table = ranking.ranking_reversals(est(rows))
     assert table.stratum.tolist() == ["overall"] * 3 + ["Q1"] * 3
     assert table.metric.tolist() == ["hd95", "asd", "contour_f1"] * 2
@@ -66,10 +76,14 @@ def test_summary_counts_datasets_and_any():
     rows = []
     for ds, hd in (("d1", {"a": 1.0, "b": 2.0}), ("d2", {"a": 2.0, "b": 1.0}), ("pooled", {"a": 2.0, "b": 1.0})):
         for m in ("a", "b"):
-            rows += [(ds, m, "Q1", "dice", {"a": 0.9, "b": 0.8}[m]), (ds, m, "Q1", "hd95", hd[m]),
-                     (ds, m, "Q1", "asd", hd[m]), (ds, m, "Q1", "contour_f1", {"a": 0.5, "b": 0.4}[m])]
+            rows += [
+                (ds, m, "Q1", "dice", {"a": 0.9, "b": 0.8}[m]),
+                (ds, m, "Q1", "hd95", hd[m]),
+                (ds, m, "Q1", "asd", hd[m]),
+                (ds, m, "Q1", "contour_f1", {"a": 0.5, "b": 0.4}[m]),
+            ]
     summary = ranking.reversal_summary(ranking.ranking_reversals(est(rows))).set_index("metric")
-    assert summary.loc["hd95", "n_datasets"] == 2                      # pooled is not counted
+    assert summary.loc["hd95", "n_datasets"] == 2  # pooled is not counted
     assert (summary.lesion_set == "all").all() and (summary.n_insufficient == 0).all()
     assert summary.loc["hd95", "n_leader_changed"] == 1
     assert summary.loc["hd95", "share_leader_changed"] == 0.5
@@ -82,8 +96,11 @@ def test_summary_counts_datasets_and_any():
 
 
 def test_lesion_sets_are_ranked_apart_and_empty_sets_have_no_row():
-    rows = [("d1", m, "Q1", k, v) for m, vals in (("a", (0.9, 1.0)), ("b", (0.8, 2.0)))
-            for k, v in zip(("dice", "hd95"), vals)]
+    rows = [
+        ("d1", m, "Q1", k, v)
+        for m, vals in (("a", (0.9, 1.0)), ("b", (0.8, 2.0)))
+        for k, v in zip(("dice", "hd95"), vals)
+    ]
     common = est([(d, m, s, k, (v if m == "a" or k == "dice" else 0.5)) for d, m, s, k, v in rows], "common", 3)
     empty = est([("d1", m, "Q2", k, float("nan")) for m in ("a", "b") for k in ("dice", "hd95")], "common", 0)
     table = ranking.ranking_reversals(pd.concat([est(rows), common, empty], ignore_index=True))

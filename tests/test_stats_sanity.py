@@ -22,8 +22,16 @@ def inputs(tmp_path, settings=None, name="toy", edge_rule="test_quartiles"):
 
 
 def run(paths, small, min_lesions=1):
-    table = sanity.sanity_checks(paths["per_case"], paths["per_lesion"], paths["split"], paths["lesions"],
-                                 paths["quartiles"], paths["provenance"], small, min_lesions)
+    table = sanity.sanity_checks(
+        paths["per_case"],
+        paths["per_lesion"],
+        paths["split"],
+        paths["lesions"],
+        paths["quartiles"],
+        paths["provenance"],
+        small,
+        min_lesions,
+    )
     assert list(table.columns) == sanity.SANITY_COLUMNS
     assert table.check.tolist() == list(sanity.CHECKS)
     return table.set_index("check")
@@ -76,7 +84,7 @@ def test_tampered_quartiles_fail(tmp_path):
     assert run(paths, small).loc["quartiles", "status"] == "fail"
 
     paths, small = inputs(tmp_path / "second")
-    small.loc[0, "q1_upper_bound"] *= 2                     # the small-lesion table used other edges
+    small.loc[0, "q1_upper_bound"] *= 2  # the small-lesion table used other edges
     t = run(paths, small)
     assert t.loc["quartiles", "status"] == "fail"
     assert "small-lesion table Q1 upper bound" in t.loc["quartiles", "figures"]

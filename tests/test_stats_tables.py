@@ -15,8 +15,9 @@ def written(tmp_path, **kw):
 
 
 def study_inputs(paths):
-    return pipeline.StudyInputs(paths["per_case"], paths["per_lesion"], paths["split"], paths["lesions"],
-                                paths["quartiles"])
+    return pipeline.StudyInputs(
+        paths["per_case"], paths["per_lesion"], paths["split"], paths["lesions"], paths["quartiles"]
+    )
 
 
 def load(paths):
@@ -25,9 +26,15 @@ def load(paths):
 
 def test_round_trip_keeps_string_ids(tmp_path):
     data = synthetic.dataset_from_rows(
-        "toy", ["001", "002"], [("001", 1, 0.01)], {("m", 0): {}, ("n", 0): {}},
-        {("m", 0): [{"case_id": "001", "kind": "reference", "lesion_id": 1, "detected": True}],
-         ("n", 0): [{"case_id": "001", "kind": "reference", "lesion_id": 1}]})
+        "toy",
+        ["001", "002"],
+        [("001", 1, 0.01)],
+        {("m", 0): {}, ("n", 0): {}},
+        {
+            ("m", 0): [{"case_id": "001", "kind": "reference", "lesion_id": 1, "detected": True}],
+            ("n", 0): [{"case_id": "001", "kind": "reference", "lesion_id": 1}],
+        },
+    )
     paths = synthetic.write_dataset(data, tmp_path)
     study = load(paths)
     assert study["toy"].test_cases == ("001", "002")
@@ -35,15 +42,18 @@ def test_round_trip_keeps_string_ids(tmp_path):
     assert study["toy"].per_case["case_id"].tolist()[:2] == ["001", "002"]
 
 
-@pytest.mark.parametrize("breakage, message", [
-    ("drop_case", "case list differs from the test split"),
-    ("nan_metric", "column 'hd95' is empty or NaN"),
-    ("count_mismatch", "lesion counts of case"),
-    ("missing_lesion", "reference lesions differ from those of"),
-    ("unknown_lesion", "reference lesions that are not test lesions"),
-    ("stale_quartiles", "do not follow by rule"),
-    ("bad_kind", "column 'kind' must be one of"),
-])
+@pytest.mark.parametrize(
+    "breakage, message",
+    [
+        ("drop_case", "case list differs from the test split"),
+        ("nan_metric", "column 'hd95' is empty or NaN"),
+        ("count_mismatch", "lesion counts of case"),
+        ("missing_lesion", "reference lesions differ from those of"),
+        ("unknown_lesion", "reference lesions that are not test lesions"),
+        ("stale_quartiles", "do not follow by rule"),
+        ("bad_kind", "column 'kind' must be one of"),
+    ],
+)
 def test_broken_inputs_name_the_file(tmp_path, breakage, message):
     _, paths = written(tmp_path)
     pc_path, pl_path = paths["per_case"][1], paths["per_lesion"][1]
@@ -78,10 +88,19 @@ def test_broken_inputs_name_the_file(tmp_path, breakage, message):
 
 def test_lesion_left_out_by_every_model_is_excluded(tmp_path, caplog):
     data = synthetic.dataset_from_rows(
-        "toy", ["c1", "c2"], [("c1", 1, 0.01), ("c1", 2, 0.02), ("c2", 1, 0.03)], {("m", 0): {}, ("n", 0): {}},
-        {key: [{"case_id": "c1", "kind": "reference", "lesion_id": 1, "detected": True},
-               {"case_id": "c2", "kind": "reference", "lesion_id": 1}] for key in (("m", 0), ("n", 0))})
-    study = load(synthetic.write_dataset(data, tmp_path))   # c1/2 has no row (under the ignore mask)
+        "toy",
+        ["c1", "c2"],
+        [("c1", 1, 0.01), ("c1", 2, 0.02), ("c2", 1, 0.03)],
+        {("m", 0): {}, ("n", 0): {}},
+        {
+            key: [
+                {"case_id": "c1", "kind": "reference", "lesion_id": 1, "detected": True},
+                {"case_id": "c2", "kind": "reference", "lesion_id": 1},
+            ]
+            for key in (("m", 0), ("n", 0))
+        },
+    )
+    study = load(synthetic.write_dataset(data, tmp_path))  # c1/2 has no row (under the ignore mask)
     assert list(zip(study["toy"].reference.case_id, study["toy"].reference.lesion_id)) == [("c1", 1), ("c2", 1)]
     assert "1 of 3 test lesions" in caplog.text
     assert strata.case_sums(study["toy"]).n_lesions("overall") == 2
@@ -100,11 +119,30 @@ def test_pipeline_writes_every_table_stably(tmp_path):
     _, p2 = written(tmp_path / "in", name="beta", seed=5, seeds=(0, 1))
     inputs = study_inputs({k: p1[k] + p2[k] for k in p1})
     stats = {"bootstrap_resamples": 100, "bootstrap_seed": 7, "confidence": 0.95, "top_k": 2}
-    claim = {"min_lesions": 10, "dice_tie": 0.01, "seed_sd_factor": 2.0, "min_boundary_spread_pct": 10.0,
-             "separation_ratio": 2.0, "min_sign_share": 0.9}
+    claim = {
+        "min_lesions": 10,
+        "dice_tie": 0.01,
+        "seed_sd_factor": 2.0,
+        "min_boundary_spread_pct": 10.0,
+        "separation_ratio": 2.0,
+        "min_sign_share": 0.9,
+    }
     out = tmp_path / "out"
-    files = [out / f for f in ("overall.csv", "strat.csv", "small.csv", "rank.csv", "summary.csv", "boot.csv",
-                               "study.csv", "datasets.csv", "sanity.csv", "claim.csv")]
+    files = [
+        out / f
+        for f in (
+            "overall.csv",
+            "strat.csv",
+            "small.csv",
+            "rank.csv",
+            "summary.csv",
+            "boot.csv",
+            "study.csv",
+            "datasets.csv",
+            "sanity.csv",
+            "claim.csv",
+        )
+    ]
     for _ in range(2):
         pipeline.write_overall_metrics(inputs, files[0], stats)
         pipeline.write_size_stratified(inputs, files[1], files[2], claim)
@@ -127,7 +165,7 @@ def test_pipeline_writes_every_table_stably(tmp_path):
     strat = pd.read_csv(files[1])
     assert strat.dataset.unique().tolist() == ["alpha", "beta", "pooled"]
     boot = pd.read_csv(files[5])
-    assert boot.top_k_pair.sum() == len(boot) // 3   # 1 of 3 pairs is within the top 2
+    assert boot.top_k_pair.sum() == len(boot) // 3  # 1 of 3 pairs is within the top 2
     sanity = pd.read_csv(files[8])
     assert len(sanity) == 2 * 7
     assert set(sanity.loc[sanity.check != "small_lesions", "status"]) == {"pass"}
@@ -140,11 +178,19 @@ def test_pipeline_writes_every_table_stably(tmp_path):
 @pytest.mark.parametrize("rule", ["train_quartiles", [0.0003, 0.0006, 0.001]])
 def test_edge_rules_other_than_test_quartiles_are_checked_and_used(tmp_path, rule):
     data = synthetic.dataset_from_rows(
-        "toy", ["001", "002"], [("001", 1, 0.0002), ("001", 2, 0.0008), ("002", 1, 0.004)],
-        {("m", 0): {}}, {("m", 0): [{"case_id": c, "kind": "reference", "lesion_id": i}
-                                    for c, i in (("001", 1), ("001", 2), ("002", 1))]},
-        train_cases=("t1",), train_lesions=[("t1", 1, 0.0001), ("t1", 2, 0.0005), ("t1", 3, 0.0009)],
-        edge_rule=rule)
+        "toy",
+        ["001", "002"],
+        [("001", 1, 0.0002), ("001", 2, 0.0008), ("002", 1, 0.004)],
+        {("m", 0): {}},
+        {
+            ("m", 0): [
+                {"case_id": c, "kind": "reference", "lesion_id": i} for c, i in (("001", 1), ("001", 2), ("002", 1))
+            ]
+        },
+        train_cases=("t1",),
+        train_lesions=[("t1", 1, 0.0001), ("t1", 2, 0.0005), ("t1", 3, 0.0009)],
+        edge_rule=rule,
+    )
     paths = synthetic.write_dataset(data, tmp_path)
     edges = load(paths)["toy"].edges
     want = (0.0003, 0.0005, 0.0007) if rule == "train_quartiles" else (0.0003, 0.0006, 0.001)
@@ -152,7 +198,7 @@ def test_edge_rules_other_than_test_quartiles_are_checked_and_used(tmp_path, rul
     assert edges["edge_rule"] == ("train_quartiles" if rule == "train_quartiles" else "fixed")
     assert (edges["min"], edges["max"], edges["n_lesions"]) == (0.0002, 0.004, 3)
     q = pd.read_csv(paths["quartiles"][0])
-    q.loc[0, "max"] = 0.005                       # a stale test range is caught whatever the rule
+    q.loc[0, "max"] = 0.005  # a stale test range is caught whatever the rule
     q.to_csv(paths["quartiles"][0], index=False)
     with pytest.raises(StudyTableError, match="do not follow by rule"):
         load(paths)

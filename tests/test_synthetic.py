@@ -15,8 +15,11 @@ CFGS = {
 
 
 def digest(folder):
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.mark.parametrize("kind", sorted(CFGS))
@@ -54,7 +57,7 @@ def test_fundus_is_rgb_with_small_lesions_and_some_empty_images(tmp_path):
         # the field of view is a bright disc: its centre is brighter than the corner
         assert image[64, 64].sum() > image[2, 2].sum()
     assert empty >= 1
-    assert min(sizes) <= 4          # lesions down to a few pixels
+    assert min(sizes) <= 4  # lesions down to a few pixels
     assert max(sizes) >= 40 * min(sizes)  # a wide size range
 
 

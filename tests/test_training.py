@@ -30,8 +30,15 @@ from lesionbench.training.transforms import pad_amounts, pad_image
 torch.set_num_threads(1)
 
 TINY = {"encoder": "mit_b0", "encoder_depth": 5, "decoder_channels": [16, 8, 8, 8, 8]}
-SHORT = {"input_size": 32, "batch_size": 2, "epochs": 3, "steps_per_epoch": 2, "patience": 0,
-         "warmup_epochs": 1, "lr": 0.002}
+SHORT = {
+    "input_size": 32,
+    "batch_size": 2,
+    "epochs": 3,
+    "steps_per_epoch": 2,
+    "patience": 0,
+    "warmup_epochs": 1,
+    "lr": 0.002,
+}
 
 
 def make_dataset(root, ndim, n_train=3, channels=1, seed=0, shape=None):
@@ -42,7 +49,7 @@ def make_dataset(root, ndim, n_train=3, channels=1, seed=0, shape=None):
     for i in range(n_train + 2):
         image = rng.normal(0, 0.3, (channels,) + shape).astype(np.float32)
         mask = np.zeros(shape, np.uint8)
-        yy, xx = np.mgrid[:shape[-2], :shape[-1]]
+        yy, xx = np.mgrid[: shape[-2], : shape[-1]]
         disc = (yy - 12 - i) ** 2 + (xx - 15) ** 2 <= 16
         if ndim == 2:
             mask[disc] = 1
@@ -70,30 +77,36 @@ def assert_same_weights(a, b):
 
 # ---- config ---------------------------------------------------------------------------------------
 
+
 def test_merge_global_then_dataset_overrides():
-    cfg = resolve_training_config({"lr": 0.01, "augmentation": {"flip": False}},
-                                  {"lr": 0.02, "augmentation": {"intensity": 0.0}})
+    cfg = resolve_training_config(
+        {"lr": 0.01, "augmentation": {"flip": False}}, {"lr": 0.02, "augmentation": {"intensity": 0.0}}
+    )
     assert cfg["lr"] == 0.02
     assert cfg["augmentation"] == {"flip": False, "rot90": True, "intensity": 0.0}
     assert cfg["batch_size"] == 8 and cfg["encoder_weights"] is None and cfg["mode"] == "patch"
 
 
-@pytest.mark.parametrize("override,message", [
-    ({"lr": 0}, r"training\.lr: must be a positive number"),
-    ({"foreground_slice_ratio": 1.5}, "foreground_slice_ratio"),
-    ({"epochs": 2, "warmup_epochs": 2}, "warmup_epochs"),
-    ({"optimizer": "sgd"}, r"unknown keys \['optimizer'\]"),
-    ({"augmentation": {"elastic": True}}, "augmentation.elastic"),
-    ({"encoder_weights": "ssl"}, "encoder_weights"),
-    ({"loss": {"dice_weight": 0, "bce_weight": 0}}, "loss"),
-    ({"mode": "crop"}, r"training\.mode: must be one of \['patch', 'resize'\]"),
-])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ({"lr": 0}, r"training\.lr: must be a positive number"),
+        ({"foreground_slice_ratio": 1.5}, "foreground_slice_ratio"),
+        ({"epochs": 2, "warmup_epochs": 2}, "warmup_epochs"),
+        ({"optimizer": "sgd"}, r"unknown keys \['optimizer'\]"),
+        ({"augmentation": {"elastic": True}}, "augmentation.elastic"),
+        ({"encoder_weights": "ssl"}, "encoder_weights"),
+        ({"loss": {"dice_weight": 0, "bce_weight": 0}}, "loss"),
+        ({"mode": "crop"}, r"training\.mode: must be one of \['patch', 'resize'\]"),
+    ],
+)
 def test_config_errors_name_the_key(override, message):
     with pytest.raises(TrainingConfigError, match=message):
         resolve_training_config({}, override, where="ds/training")
 
 
 # ---- schedule, loss, geometry ------------------------------------------------------------------------
+
 
 def test_warmup_then_cosine():
     lrs = [warmup_cosine(s, 4, 20, 0.01) for s in range(20)]
@@ -133,6 +146,7 @@ def test_dice_score_ignores_and_handles_empty():
 
 # ---- sampling and augmentation -------------------------------------------------------------------
 
+
 def test_augmentation_keeps_image_and_mask_aligned():
     rng = np.random.default_rng(1)
     mask = (rng.random((12, 12)) > 0.7).astype(np.uint8)
@@ -164,17 +178,17 @@ def test_sampler_volume_slices_foreground_ratio_and_crop(tmp_path):
 
 
 def test_patch_corner_centres_and_clips():
-    assert patch_corner(40, 80, 32) == 24      # centred: the voxel sits at patch index 16
-    assert patch_corner(3, 80, 32) == 0        # shifted inside the image, voxel still in the patch
+    assert patch_corner(40, 80, 32) == 24  # centred: the voxel sits at patch index 16
+    assert patch_corner(3, 80, 32) == 0  # shifted inside the image, voxel still in the patch
     assert patch_corner(79, 80, 32) == 48
-    assert patch_corner(5, 20, 32) == 0        # image smaller than the patch: padded later
+    assert patch_corner(5, 20, 32) == 0  # image smaller than the patch: padded later
 
 
 def test_sampler_2d_patches_at_native_resolution_centred_on_lesions(tmp_path):
     prepared = tmp_path / "prepared"
     image = np.arange(2 * 80 * 100, dtype=np.float32).reshape(2, 80, 100)
     mask = np.zeros((80, 100), np.uint8)
-    mask[40, 50] = 1   # single-voxel lesions: the foreground patch must be centred on one of them
+    mask[40, 50] = 1  # single-voxel lesions: the foreground patch must be centred on one of them
     mask[3, 95] = 1
     save_case(Case("big", image, mask, (1.0, 1.0)), prepared)
     sampler = SliceSampler(prepared, ["big"], 32, foreground_ratio=1.0)
@@ -184,8 +198,8 @@ def test_sampler_2d_patches_at_native_resolution_centred_on_lesions(tmp_path):
     seen = set()
     for xb, yb in zip(x, y):
         top, left = int(xb[0, 0, 0]) // 100, int(xb[0, 0, 0]) % 100
-        np.testing.assert_array_equal(xb, image[:, top:top + 32, left:left + 32])  # a crop, never resized
-        np.testing.assert_array_equal(yb[0], mask[top:top + 32, left:left + 32])
+        np.testing.assert_array_equal(xb, image[:, top : top + 32, left : left + 32])  # a crop, never resized
+        np.testing.assert_array_equal(yb[0], mask[top : top + 32, left : left + 32])
         seen.add((top, left))
     assert seen == {(24, 34), (0, 68)}  # (40, 50) at the patch centre; (3, 95) shifted inside the image
     anywhere = SliceSampler(prepared, ["big"], 32, foreground_ratio=0.0)
@@ -225,15 +239,17 @@ def test_sampler_errors_name_the_problem(tmp_path):
 
 # ---- training runs ----------------------------------------------------------------------------------
 
+
 def test_training_outputs_and_same_seed_same_weights(tmp_path):
     prepared, split = make_dataset(tmp_path, 2, channels=3)
-    a = train(prepared, split, tmp_path / "a", "hybrid_transformer", TINY, SHORT, seed=5, dataset="tiny",
-              progress=False)
-    train(prepared, split, tmp_path / "b", "hybrid_transformer", TINY, SHORT, seed=5, dataset="tiny",
-          progress=False)
+    a = train(
+        prepared, split, tmp_path / "a", "hybrid_transformer", TINY, SHORT, seed=5, dataset="tiny", progress=False
+    )
+    train(prepared, split, tmp_path / "b", "hybrid_transformer", TINY, SHORT, seed=5, dataset="tiny", progress=False)
     assert_same_weights(weights(tmp_path / "a" / "last.pt", "model"), weights(tmp_path / "b" / "last.pt", "model"))
-    assert_same_weights(weights(tmp_path / "a" / "best.pt", "state_dict"),
-                        weights(tmp_path / "b" / "best.pt", "state_dict"))
+    assert_same_weights(
+        weights(tmp_path / "a" / "best.pt", "state_dict"), weights(tmp_path / "b" / "best.pt", "state_dict")
+    )
     log = pd.read_csv(tmp_path / "a" / "train_log.csv")
     assert list(log.columns) == ["epoch", "train_loss", "val_dice", "lr", "seconds"]
     assert log["epoch"].tolist() == [1, 2, 3]
@@ -245,10 +261,13 @@ def test_training_outputs_and_same_seed_same_weights(tmp_path):
     best = torch.load(tmp_path / "a" / "best.pt", map_location="cpu", weights_only=True)
     assert best["epoch"] == a["best_epoch"] and best["val_dice"] == a["best_val_dice"]
     assert not (tmp_path / "a" / RESUME_DIR).exists()  # removed once training has ended
-    c = train(prepared, split, tmp_path / "c", "hybrid_transformer", TINY, SHORT, seed=6, dataset="tiny",
-              progress=False)
-    assert not torch.equal(weights(tmp_path / "a" / "last.pt", "model")["segmentation_head.0.weight"],
-                           weights(tmp_path / "c" / "last.pt", "model")["segmentation_head.0.weight"])
+    c = train(
+        prepared, split, tmp_path / "c", "hybrid_transformer", TINY, SHORT, seed=6, dataset="tiny", progress=False
+    )
+    assert not torch.equal(
+        weights(tmp_path / "a" / "last.pt", "model")["segmentation_head.0.weight"],
+        weights(tmp_path / "c" / "last.pt", "model")["segmentation_head.0.weight"],
+    )
     assert c["epochs_run"] == 3
 
 
@@ -256,15 +275,27 @@ def test_2d_image_larger_than_the_patch_trains_in_both_modes(tmp_path):
     prepared, split = make_dataset(tmp_path, 2, channels=3, shape=(70, 90))
     for mode in ("patch", "resize"):
         out = tmp_path / mode
-        summary = train(prepared, split, out, "hybrid_transformer", TINY, {**SHORT, "mode": mode}, seed=0,
-                        dataset="tiny", progress=False, inference={"tile_overlap": 0.25})
+        summary = train(
+            prepared,
+            split,
+            out,
+            "hybrid_transformer",
+            TINY,
+            {**SHORT, "mode": mode},
+            seed=0,
+            dataset="tiny",
+            progress=False,
+            inference={"tile_overlap": 0.25},
+        )
         best = torch.load(out / "best.pt", map_location="cpu", weights_only=True)
         assert best["mode"] == mode and best["input_size"] == 32 and summary["finished"]
         assert 0 <= summary["best_val_dice"] <= 1
         cfg = json.loads((out / "config.json").read_text())
         assert cfg["training"]["mode"] == mode and cfg["inference"]["tile_overlap"] == 0.25
-    assert not torch.equal(weights(tmp_path / "patch" / "last.pt", "model")["segmentation_head.0.weight"],
-                           weights(tmp_path / "resize" / "last.pt", "model")["segmentation_head.0.weight"])
+    assert not torch.equal(
+        weights(tmp_path / "patch" / "last.pt", "model")["segmentation_head.0.weight"],
+        weights(tmp_path / "resize" / "last.pt", "model")["segmentation_head.0.weight"],
+    )
 
 
 def test_validation_predicts_as_inference_does(tmp_path):
@@ -275,8 +306,9 @@ def test_validation_predicts_as_inference_does(tmp_path):
     for threshold in (0.3, 0.5, 0.7):
         pred = predict_probabilities(model, case.image, 32, 32, tile_overlap=0.25) >= threshold
         expected = dice_score(pred, case.mask)
-        got = validation_dice(model, prepared, ["case03"], 32, 32, threshold, torch.device("cpu"),
-                              inference={"tile_overlap": 0.25})
+        got = validation_dice(
+            model, prepared, ["case03"], 32, 32, threshold, torch.device("cpu"), inference={"tile_overlap": 0.25}
+        )
         assert got == pytest.approx(expected)
 
 
@@ -287,16 +319,16 @@ def test_interrupted_training_resumes_to_identical_weights(tmp_path, remove_outp
     full = tmp_path / "full"
     train(prepared, split, full, "hybrid_transformer", TINY, cfg, seed=1, dataset="tiny", progress=False)
     part = tmp_path / "part"
-    first = train(prepared, split, part, "hybrid_transformer", TINY, cfg, seed=1, dataset="tiny",
-                  progress=False, stop_after=2)
+    first = train(
+        prepared, split, part, "hybrid_transformer", TINY, cfg, seed=1, dataset="tiny", progress=False, stop_after=2
+    )
     assert first["epochs_run"] == 2 and not first["finished"]
     assert weights(part / "last.pt", "epoch") == 2
     if remove_outputs:  # what Snakemake does before re-running an interrupted job
         for name in ("best.pt", "last.pt", "train_log.csv", "config.json"):
             (part / name).unlink()
         assert (part / RESUME_DIR / "last.pt").is_file()
-    second = train(prepared, split, part, "hybrid_transformer", TINY, cfg, seed=1, dataset="tiny",
-                   progress=False)
+    second = train(prepared, split, part, "hybrid_transformer", TINY, cfg, seed=1, dataset="tiny", progress=False)
     assert second["epochs_run"] == 4 and second["finished"]
     assert_same_weights(weights(full / "last.pt", "model"), weights(part / "last.pt", "model"))
     assert_same_weights(weights(full / "best.pt", "state_dict"), weights(part / "best.pt", "state_dict"))
@@ -311,8 +343,9 @@ def test_changed_protocol_trains_from_scratch(tmp_path):
     prepared, split = make_dataset(tmp_path, 2)
     out = tmp_path / "m"
     train(prepared, split, out, "hybrid_transformer", TINY, SHORT, seed=0, progress=False, stop_after=1)
-    summary = train(prepared, split, out, "hybrid_transformer", TINY, {**SHORT, "lr": 0.001}, seed=0,
-                    progress=False, stop_after=1)
+    summary = train(
+        prepared, split, out, "hybrid_transformer", TINY, {**SHORT, "lr": 0.001}, seed=0, progress=False, stop_after=1
+    )
     assert summary["epochs_run"] == 1  # not resumed: the old checkpoint had another learning rate
 
 

@@ -16,9 +16,20 @@ def run(args, cwd=ROOT):
 
 def test_data_stage_builds_the_summary(tmp_path):
     results = tmp_path / "results"
-    proc = run(["--cores", "2", "--configfile", "config/config.yaml", "tests/data/tiny.yaml",
-                "--config", f"results={results}", f"figures={tmp_path / 'figures'}", "--",
-                f"{results}/dataset_summary.csv"])
+    proc = run(
+        [
+            "--cores",
+            "2",
+            "--configfile",
+            "config/config.yaml",
+            "tests/data/tiny.yaml",
+            "--config",
+            f"results={results}",
+            f"figures={tmp_path / 'figures'}",
+            "--",
+            f"{results}/dataset_summary.csv",
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = pd.read_csv(results / "dataset_summary.csv")
     assert summary["dataset"].tolist() == ["synthetic_ct", "synthetic_fundus", "synthetic_mri"]

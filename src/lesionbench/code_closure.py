@@ -56,12 +56,12 @@ def _imported(file: Path, package_dir: Path) -> set[str]:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name == PACKAGE or alias.name.startswith(PACKAGE + "."):
-                    names.add(alias.name[len(PACKAGE) + 1:])
+                    names.add(alias.name[len(PACKAGE) + 1 :])
         elif isinstance(node, ast.ImportFrom):
             if node.level == 0:
                 if node.module is None or not (node.module == PACKAGE or node.module.startswith(PACKAGE + ".")):
                     continue
-                base = node.module[len(PACKAGE) + 1:]
+                base = node.module[len(PACKAGE) + 1 :]
             elif inside:
                 # Relative import: resolved against the importing module's package.
                 pkg = own.split(".") if own else []

@@ -29,8 +29,9 @@ def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     # cc3d 4.1 mislabels some bool inputs (background pixels labelled, crashes on tiny 3D shapes), so it
     # always receives uint8 0/1 (a view of a contiguous bool array: no copy).
     binary = np.ascontiguousarray(mask if mask.dtype == bool else mask != 0).view(np.uint8)
-    labels, n = cc3d.connected_components(binary, connectivity=FULL_CONNECTIVITY[mask.ndim],
-                                          return_N=True, out_dtype=np.uint32)
+    labels, n = cc3d.connected_components(
+        binary, connectivity=FULL_CONNECTIVITY[mask.ndim], return_N=True, out_dtype=np.uint32
+    )
     return labels, int(n)
 
 

@@ -58,12 +58,18 @@ def check_config_keys(config: dict, schema_path: str | os.PathLike, config_files
     for parent, key, allowed in unknown_keys(config, schema):
         close = difflib.get_close_matches(key, allowed, n=1)
         full = f"{parent}.{key}" if parent else key
-        problems.append(f"unknown key `{full}`" + (f" (did you mean `{close[0]}`?)" if close else "")
-                        + f"; keys allowed {'in `' + parent + '`' if parent else 'at the top level'}: "
-                        + ", ".join(allowed))
+        problems.append(
+            f"unknown key `{full}`"
+            + (f" (did you mean `{close[0]}`?)" if close else "")
+            + f"; keys allowed {'in `' + parent + '`' if parent else 'at the top level'}: "
+            + ", ".join(allowed)
+        )
     if problems:
-        raise ConfigError(f"invalid configuration ({_where(config_files)}):\n  - " + "\n  - ".join(problems)
-                          + "\nFix or remove these keys; every key is described in config/README.md.")
+        raise ConfigError(
+            f"invalid configuration ({_where(config_files)}):\n  - "
+            + "\n  - ".join(problems)
+            + "\nFix or remove these keys; every key is described in config/README.md."
+        )
 
 
 def _model_set_problems(config: dict, datasets: dict) -> list[str]:
@@ -76,13 +82,17 @@ def _model_set_problems(config: dict, datasets: dict) -> list[str]:
     if not trained and not externals:
         problems.append("no model to evaluate; configure `models` (trained here) or `external_models`")
     if evaluation_only and trained:
-        problems.append(f"data sets {evaluation_only} are evaluation-only (split.all_test: every case is a test "
-                        f"case) but models {trained} would be trained on them; set `models: {{}}` and list "
-                        f"predictions under `external_models`, or give these data sets a train/val split")
+        problems.append(
+            f"data sets {evaluation_only} are evaluation-only (split.all_test: every case is a test "
+            f"case) but models {trained} would be trained on them; set `models: {{}}` and list "
+            f"predictions under `external_models`, or give these data sets a train/val split"
+        )
     shared = sorted(m for m, folder in externals.items() if "{dataset}" not in str(folder))
     if len(datasets) > 1 and shared:
-        problems.append(f"external_models {shared} have no {{dataset}} placeholder in their folder, but "
-                        f"{len(datasets)} data sets are configured (each needs its own predictions)")
+        problems.append(
+            f"external_models {shared} have no {{dataset}} placeholder in their folder, but "
+            f"{len(datasets)} data sets are configured (each needs its own predictions)"
+        )
     return problems
 
 
@@ -97,9 +107,11 @@ def check_run_config(config: dict, config_files: Iterable = (), workdir: str | o
         labels = ds.get("labels") or {}
         both = sorted(set(labels.get("lesion") or ()) & set(labels.get("ignore") or ()))
         if both:
-            problems.append(f"datasets.{name}.labels: {both} in both lesion {labels.get('lesion')} and ignore "
-                            f"{labels.get('ignore')}; a label value is either lesion or ignored, remove it from "
-                            f"one list")
+            problems.append(
+                f"datasets.{name}.labels: {both} in both lesion {labels.get('lesion')} and ignore "
+                f"{labels.get('ignore')}; a label value is either lesion or ignored, remove it from "
+                f"one list"
+            )
     models = {}
     for name, cfg in sorted((config.get("models") or {}).items()):
         try:
@@ -108,8 +120,9 @@ def check_run_config(config: dict, config_files: Iterable = (), workdir: str | o
             problems.append(f"models.{name}: {exc}")
     for ds_name, ds in sorted(datasets.items()):
         try:
-            training = resolve_training_config(config.get("training"), ds.get("training"),
-                                               where=f"datasets.{ds_name}.training")
+            training = resolve_training_config(
+                config.get("training"), ds.get("training"), where=f"datasets.{ds_name}.training"
+            )
         except TrainingConfigError as exc:
             problems.append(str(exc))
             continue
@@ -117,15 +130,19 @@ def check_run_config(config: dict, config_files: Iterable = (), workdir: str | o
             try:
                 check_input_size(name, cfg, training["input_size"])
             except ModelConfigError as exc:
-                problems.append(f"data set {ds_name!r}: {exc}; set training.input_size (or "
-                                f"datasets.{ds_name}.training.input_size) to a multiple of it")
+                problems.append(
+                    f"data set {ds_name!r}: {exc}; set training.input_size (or "
+                    f"datasets.{ds_name}.training.input_size) to a multiple of it"
+                )
     problems += _model_set_problems(config, datasets)
     for name, pattern in sorted((config.get("external_models") or {}).items()):
         for ds_name in sorted(datasets):
             folder = Path(workdir) / str(pattern).format(dataset=ds_name)
             if not folder.is_dir():
-                problems.append(f"external_models.{name}: folder {folder} (data set {ds_name!r}) does not exist; "
-                                f"put the model's predictions there, one file per test case (docs/contracts.md), "
-                                f"or remove the entry")
+                problems.append(
+                    f"external_models.{name}: folder {folder} (data set {ds_name!r}) does not exist; "
+                    f"put the model's predictions there, one file per test case (docs/contracts.md), "
+                    f"or remove the entry"
+                )
     if problems:
         raise ConfigError(f"invalid configuration ({_where(config_files)}):\n  - " + "\n  - ".join(problems))

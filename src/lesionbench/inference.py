@@ -65,24 +65,49 @@ def load_model(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
     return model, {k: v for k, v in info.items() if k != "state_dict"}
 
 
-def predict_case(model: torch.nn.Module, info: dict, image: np.ndarray, threshold: float,
-                 min_component_voxels: int, device: str | torch.device = "cpu", batch_size: int | None = None,
-                 amp: bool = False, inference: dict | None = None) -> np.ndarray:
+def predict_case(
+    model: torch.nn.Module,
+    info: dict,
+    image: np.ndarray,
+    threshold: float,
+    min_component_voxels: int,
+    device: str | torch.device = "cpu",
+    batch_size: int | None = None,
+    amp: bool = False,
+    inference: dict | None = None,
+) -> np.ndarray:
     """Binary, postprocessed prediction (bool, spatial shape of ``image``) of one prepared image/volume.
 
     ``inference`` is the config's inference block (tile overlap, volume tile size, tiles per pass);
     ``batch_size``, when given, overrides its ``batch_size``."""
     tiling = resolve_inference_config(inference)
-    prob = predict_probabilities(model, image, int(info["input_size"]), int(info["input_divisor"]), device,
-                                 int(batch_size or tiling["batch_size"]), amp, mode=info.get("mode", "resize"),
-                                 tile_overlap=tiling["tile_overlap"], volume_tile_size=tiling["volume_tile_size"])
+    prob = predict_probabilities(
+        model,
+        image,
+        int(info["input_size"]),
+        int(info["input_divisor"]),
+        device,
+        int(batch_size or tiling["batch_size"]),
+        amp,
+        mode=info.get("mode", "resize"),
+        tile_overlap=tiling["tile_overlap"],
+        volume_tile_size=tiling["volume_tile_size"],
+    )
     return postprocess(prob, threshold, min_component_voxels)
 
 
-def predict_dataset(checkpoint: str | os.PathLike, prepared: str | os.PathLike, split_csv: str | os.PathLike,
-                    out_dir: str | os.PathLike, postprocessing: dict, device: str = "auto",
-                    threads: int | None = None, batch_size: int | None = None, split: str = "test",
-                    inference: dict | None = None) -> list[Path]:
+def predict_dataset(
+    checkpoint: str | os.PathLike,
+    prepared: str | os.PathLike,
+    split_csv: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    postprocessing: dict,
+    device: str = "auto",
+    threads: int | None = None,
+    batch_size: int | None = None,
+    split: str = "test",
+    inference: dict | None = None,
+) -> list[Path]:
     """Write the prediction of every ``split`` case into ``out_dir``; returns the written paths.
 
     ``postprocessing`` is the config block (``threshold``, ``min_component_voxels``), ``inference`` the
@@ -105,10 +130,13 @@ def predict_dataset(checkpoint: str | os.PathLike, prepared: str | os.PathLike, 
     for cid in case_ids:
         case = load_case(prepared, cid, mmap=True)
         if case.image.shape[0] != info["in_channels"]:
-            raise ValueError(f"{prepared}/{cid}: {case.image.shape[0]} image channels, but {checkpoint} was "
-                             f"trained on {info['in_channels']}")
-        mask = predict_case(model, info, case.image, threshold, min_voxels, dev, batch_size,
-                            amp=dev.type == "cuda", inference=tiling)
+            raise ValueError(
+                f"{prepared}/{cid}: {case.image.shape[0]} image channels, but {checkpoint} was "
+                f"trained on {info['in_channels']}"
+            )
+        mask = predict_case(
+            model, info, case.image, threshold, min_voxels, dev, batch_size, amp=dev.type == "cuda", inference=tiling
+        )
         written.append(write_prediction(mask, read_meta(prepared, cid), out_dir))
         log.info("%s: %d foreground voxels", written[-1], int(mask.sum()))
     return written

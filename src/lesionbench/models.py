@@ -73,10 +73,13 @@ def _resolved(name: str, cfg: dict[str, Any]) -> dict[str, Any]:
         raise ModelConfigError(f"model {name!r}: unknown keys {unknown} (allowed: {list(MODEL_KEYS)})")
     if "encoder" not in cfg:
         raise ModelConfigError(f"model {name!r}: 'encoder' is required")
-    out = {"arch": cfg.get("arch", "Unet"), "encoder": str(cfg["encoder"]),
-           "encoder_depth": int(cfg.get("encoder_depth", 5)),
-           "decoder_attention_type": cfg.get("decoder_attention_type")}
-    default_widths = [256, 128, 64, 32, 16][max(0, 5 - out["encoder_depth"]):]  # smp's default, per depth
+    out = {
+        "arch": cfg.get("arch", "Unet"),
+        "encoder": str(cfg["encoder"]),
+        "encoder_depth": int(cfg.get("encoder_depth", 5)),
+        "decoder_attention_type": cfg.get("decoder_attention_type"),
+    }
+    default_widths = [256, 128, 64, 32, 16][max(0, 5 - out["encoder_depth"]) :]  # smp's default, per depth
     out["decoder_channels"] = [int(w) for w in cfg.get("decoder_channels") or default_widths]
     return out
 
@@ -90,30 +93,40 @@ def check_model_config(name: str, cfg: dict[str, Any]) -> dict[str, Any]:
     if not 3 <= depth <= 5:
         raise ModelConfigError(f"model {name!r}: encoder_depth must be 3, 4 or 5, got {depth}")
     if len(c["decoder_channels"]) != depth:
-        raise ModelConfigError(f"model {name!r}: decoder_channels {c['decoder_channels']} needs one width per "
-                               f"encoder stage (encoder_depth={depth})")
+        raise ModelConfigError(
+            f"model {name!r}: decoder_channels {c['decoder_channels']} needs one width per "
+            f"encoder stage (encoder_depth={depth})"
+        )
     if any(w < 1 for w in c["decoder_channels"]):
         raise ModelConfigError(f"model {name!r}: decoder_channels must be positive, got {c['decoder_channels']}")
     bare = enc[3:] if enc.startswith("tu-") else enc
     _check_encoder_name(name, c["encoder"])
     if c["arch"].lower() not in SMP_ARCHITECTURES:
-        raise ModelConfigError(f"model {name!r}: arch {c['arch']!r} is not a segmentation-models-pytorch "
-                               f"architecture (known: {sorted(SMP_ARCHITECTURES)}; the families use Unet)")
+        raise ModelConfigError(
+            f"model {name!r}: arch {c['arch']!r} is not a segmentation-models-pytorch "
+            f"architecture (known: {sorted(SMP_ARCHITECTURES)}; the families use Unet)"
+        )
     if name == "unet" and not bare.startswith(PLAIN_ENCODER_PREFIXES):
-        raise ModelConfigError(f"model 'unet': encoder {c['encoder']!r} is not a plain (non-residual) encoder; "
-                               f"use a VGG encoder such as vgg11_bn")
+        raise ModelConfigError(
+            f"model 'unet': encoder {c['encoder']!r} is not a plain (non-residual) encoder; "
+            f"use a VGG encoder such as vgg11_bn"
+        )
     if name == "resunet" and not any(m in bare for m in RESIDUAL_ENCODER_MARKERS):
-        raise ModelConfigError(f"model 'resunet': encoder {c['encoder']!r} is not a residual encoder; "
-                               f"use e.g. resnet18 or resnet34")
+        raise ModelConfigError(
+            f"model 'resunet': encoder {c['encoder']!r} is not a residual encoder; use e.g. resnet18 or resnet34"
+        )
     if name == "attention_unet" and not c["decoder_attention_type"]:
         raise ModelConfigError("model 'attention_unet': decoder_attention_type must be set (e.g. scse)")
     if name == "hybrid_transformer":
         if not bare.startswith("mit_"):
-            raise ModelConfigError(f"model 'hybrid_transformer': encoder {c['encoder']!r} is not a Mix "
-                                   f"Transformer (mit_b0 ... mit_b5)")
+            raise ModelConfigError(
+                f"model 'hybrid_transformer': encoder {c['encoder']!r} is not a Mix Transformer (mit_b0 ... mit_b5)"
+            )
         if depth != 5:
-            raise ModelConfigError(f"model 'hybrid_transformer': a Mix Transformer encoder needs encoder_depth 5 "
-                                   f"(all four transformer stages), got {depth}")
+            raise ModelConfigError(
+                f"model 'hybrid_transformer': a Mix Transformer encoder needs encoder_depth 5 "
+                f"(all four transformer stages), got {depth}"
+            )
     return c
 
 
@@ -129,8 +142,10 @@ def _check_encoder_name(name: str, encoder: str) -> None:
 
         close = difflib.get_close_matches(encoder, sorted(SMP_ENCODERS), n=3)
         hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
-        raise ModelConfigError(f"model {name!r}: unknown encoder {encoder!r}{hint}; the segmentation-models-pytorch "
-                               f"0.6 encoders are in docs/models.md (or use tu-<timm model>)")
+        raise ModelConfigError(
+            f"model {name!r}: unknown encoder {encoder!r}{hint}; the segmentation-models-pytorch "
+            f"0.6 encoders are in docs/models.md (or use tu-<timm model>)"
+        )
 
 
 def input_divisor(cfg: dict[str, Any]) -> int:
@@ -141,12 +156,15 @@ def input_divisor(cfg: dict[str, Any]) -> int:
 def check_input_size(name: str, cfg: dict[str, Any], size: int) -> None:
     div = input_divisor(cfg)
     if int(size) % div:
-        raise ModelConfigError(f"model {name!r}: input_size {size} must be divisible by {div} "
-                               f"(encoder_depth {cfg.get('encoder_depth', 5)})")
+        raise ModelConfigError(
+            f"model {name!r}: input_size {size} must be divisible by {div} "
+            f"(encoder_depth {cfg.get('encoder_depth', 5)})"
+        )
 
 
-def build_model(name: str, cfg: dict[str, Any], in_channels: int,
-                encoder_weights: str | None = None) -> torch.nn.Module:
+def build_model(
+    name: str, cfg: dict[str, Any], in_channels: int, encoder_weights: str | None = None
+) -> torch.nn.Module:
     """Build family ``name`` from its config entry: a ``torch.nn.Module`` mapping
     ``(N, in_channels, H, W)`` to one logit channel ``(N, 1, H, W)``."""
     import segmentation_models_pytorch as smp
@@ -155,12 +173,19 @@ def build_model(name: str, cfg: dict[str, Any], in_channels: int,
     c = check_model_config(name, cfg)
     if int(in_channels) < 1:
         raise ModelConfigError(f"model {name!r}: in_channels must be >= 1, got {in_channels}")
-    kwargs = dict(encoder_name=c["encoder"], encoder_weights=encoder_weights, in_channels=int(in_channels),
-                  classes=1, encoder_depth=c["encoder_depth"], decoder_channels=list(c["decoder_channels"]))
+    kwargs = dict(
+        encoder_name=c["encoder"],
+        encoder_weights=encoder_weights,
+        in_channels=int(in_channels),
+        classes=1,
+        encoder_depth=c["encoder_depth"],
+        decoder_channels=list(c["decoder_channels"]),
+    )
     if c["decoder_attention_type"]:
         kwargs["decoder_attention_type"] = c["decoder_attention_type"]
     try:
         return smp.create_model(c["arch"], **kwargs)
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:
-        raise ModelConfigError(f"model {name!r}: segmentation-models-pytorch cannot build {c} "
-                               f"({type(exc).__name__}: {exc})") from exc
+        raise ModelConfigError(
+            f"model {name!r}: segmentation-models-pytorch cannot build {c} ({type(exc).__name__}: {exc})"
+        ) from exc

@@ -59,8 +59,9 @@ def postprocess(prob_or_mask: np.ndarray, threshold: float, min_component_voxels
     if array.ndim not in (2, 3):
         raise ValueError(f"postprocess: expected a 2D or 3D array, got shape {array.shape}")
     if int(min_component_voxels) != min_component_voxels or min_component_voxels < 0:
-        raise ValueError(f"postprocess: min_component_voxels must be a non-negative integer, "
-                         f"got {min_component_voxels!r}")
+        raise ValueError(
+            f"postprocess: min_component_voxels must be a non-negative integer, got {min_component_voxels!r}"
+        )
     mask = binarize(array, threshold)
     if min_component_voxels > 1 and mask.any():
         labels, n = label_components(mask)

@@ -52,8 +52,9 @@ def _proc_processes() -> list[tuple[int, list[str], Path | None]]:
 
 
 def _ps_processes() -> list[tuple[int, list[str], Path | None]]:
-    text = subprocess.run(["ps", "-A", "-o", "pid=", "-o", "command="], capture_output=True, text=True,
-                          check=True).stdout
+    text = subprocess.run(
+        ["ps", "-A", "-o", "pid=", "-o", "command="], capture_output=True, text=True, check=True
+    ).stdout
     rows: list[tuple[int, list[str], Path | None]] = []
     for line in text.splitlines():
         pid, _, command = line.strip().partition(" ")
@@ -87,13 +88,17 @@ def clear_stale_lock(workdir: str | os.PathLike = ".") -> tuple[bool, str]:
     held = holders(workdir)
     if held:
         who = "; ".join(f"pid {pid}: {cmd[:120]}" for pid, cmd in held[:5])
-        return False, (f"{locks.resolve()} is held by a running Snakemake ({who}); not removing it. Wait for "
-                       f"that run to finish, or stop it, then run again.")
+        return False, (
+            f"{locks.resolve()} is held by a running Snakemake ({who}); not removing it. Wait for "
+            f"that run to finish, or stop it, then run again."
+        )
     for p in files:
         p.unlink(missing_ok=True)
-    return True, (f"Removed a stale Snakemake lock ({locks.resolve()}: {len(files)} files) left by a run that "
-                  f"was interrupted; no Snakemake process is running in {Path(workdir).resolve()}. Incomplete "
-                  f"outputs are re-run (rerun-incomplete in the workflow profile).")
+    return True, (
+        f"Removed a stale Snakemake lock ({locks.resolve()}: {len(files)} files) left by a run that "
+        f"was interrupted; no Snakemake process is running in {Path(workdir).resolve()}. Incomplete "
+        f"outputs are re-run (rerun-incomplete in the workflow profile)."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,8 +16,15 @@ class ValidationError(ValueError):
     pass
 
 
-def validate_dataset(name: str, prepared: Path, split: pd.DataFrame, cases: pd.DataFrame,
-                     lesions: pd.DataFrame, quartiles: pd.DataFrame, all_test: bool = False) -> dict:
+def validate_dataset(
+    name: str,
+    prepared: Path,
+    split: pd.DataFrame,
+    cases: pd.DataFrame,
+    lesions: pd.DataFrame,
+    quartiles: pd.DataFrame,
+    all_test: bool = False,
+) -> dict:
     """Check the prepared data set against its tables; return the counts that were verified.
 
     - every split case is prepared, loads, and has a binary mask of the image's shape (Case.check);
@@ -27,8 +34,9 @@ def validate_dataset(name: str, prepared: Path, split: pd.DataFrame, cases: pd.D
       lesions, and quartile edges are finite and ordered.
     """
     problems: list[str] = []
-    if sorted(split["case_id"]) != sorted(cases["case_id"]) or \
-            dict(zip(split["case_id"], split["split"])) != dict(zip(cases["case_id"], cases["split"])):
+    if sorted(split["case_id"]) != sorted(cases["case_id"]) or dict(zip(split["case_id"], split["split"])) != dict(
+        zip(cases["case_id"], cases["split"])
+    ):
         problems.append("cases.csv does not list the same cases and splits as split.csv")
     for s in ("test",) if all_test else SPLITS:
         if not (split["split"] == s).any():
@@ -47,8 +55,11 @@ def validate_dataset(name: str, prepared: Path, split: pd.DataFrame, cases: pd.D
             problems.append(f"case {case_id!r}: mask has {recomputed} lesions but lesions.csv lists {listed}")
     test_lesions = int((lesions["split"] == "test").sum())
     if test_lesions == 0:
-        problems.append("the test split has no reference lesions" if not all_test else
-                        "the reference masks hold no lesion at all (every voxel is background or ignored)")
+        problems.append(
+            "the test split has no reference lesions"
+            if not all_test
+            else "the reference masks hold no lesion at all (every voxel is background or ignored)"
+        )
     if len(quartiles) != 1:
         problems.append(f"quartiles.csv must have one row, has {len(quartiles)}")
     else:
@@ -71,22 +82,30 @@ def validate_dataset(name: str, prepared: Path, split: pd.DataFrame, cases: pd.D
             else:
                 got = {k: float(q[k]) for k in ("q25", "q50", "q75", "min", "max")}
                 if any(not np.isclose(got[k], expect[k], rtol=1e-9, atol=0) for k in got):
-                    problems.append(f"quartiles.csv edges {got} do not follow from lesions.csv by rule "
-                                    f"{q['edge_rule']!r} (expected {expect}); is one of them stale?")
+                    problems.append(
+                        f"quartiles.csv edges {got} do not follow from lesions.csv by rule "
+                        f"{q['edge_rule']!r} (expected {expect}); is one of them stale?"
+                    )
     if problems:
         raise ValidationError(f"data set {name!r} failed validation ({prepared}):\n  - " + "\n  - ".join(problems))
     return {
         "dataset": name,
         "cases": {s: int((split["split"] == s).sum()) for s in SPLITS},
         "lesions": {s: int((lesions["split"] == s).sum()) for s in SPLITS},
-        "checks": ["cases prepared with valid masks", "cases.csv matches split.csv",
-                   "lesion counts match the saved masks", "non-empty splits", "test lesions present",
-                   "quartile edges finite, ordered and following from lesions.csv by their rule"],
+        "checks": [
+            "cases prepared with valid masks",
+            "cases.csv matches split.csv",
+            "lesion counts match the saved masks",
+            "non-empty splits",
+            "test lesions present",
+            "quartile edges finite, ordered and following from lesions.csv by their rule",
+        ],
     }
 
 
-def dataset_summary(names: list[str], datasets: dict, splits: dict, lesions: dict, quartiles: dict,
-                    cases: dict | None = None) -> pd.DataFrame:
+def dataset_summary(
+    names: list[str], datasets: dict, splits: dict, lesions: dict, quartiles: dict, cases: dict | None = None
+) -> pd.DataFrame:
     """One row per data set: modality, cases and lesions per split, the Q1 upper bound and other edges.
 
     With ``cases`` (each data set's cases.csv), also per split what the prepare stage's resize did to the
@@ -103,14 +122,24 @@ def dataset_summary(names: list[str], datasets: dict, splits: dict, lesions: dic
             row[f"lesions_{s}"] = int((les["split"] == s).sum())
         if cases is not None:
             row.update(_resize_counts(name, cases[name], row))
-        row.update({"size_bins": str(q["edge_rule"]), "q1_upper": float(q["q25"]), "q2_upper": float(q["q50"]),
-                    "q3_upper": float(q["q75"]),
-                    "size_min": float(q["min"]), "size_max": float(q["max"])})
+        row.update(
+            {
+                "size_bins": str(q["edge_rule"]),
+                "q1_upper": float(q["q25"]),
+                "q2_upper": float(q["q50"]),
+                "q3_upper": float(q["q75"]),
+                "size_min": float(q["min"]),
+                "size_max": float(q["max"]),
+            }
+        )
         rows.append(row)
     table = pd.DataFrame(rows).sort_values("dataset").reset_index(drop=True)
     counts = table[[c for c in table.columns if c.startswith(("cases_", "lesions_"))]]
-    empty = any(row[f"cases_{s}"] <= 0 for _, row in table.iterrows()
-                for s in (("test",) if datasets[row["dataset"]].get("all_test") else SPLITS))
+    empty = any(
+        row[f"cases_{s}"] <= 0
+        for _, row in table.iterrows()
+        for s in (("test",) if datasets[row["dataset"]].get("all_test") else SPLITS)
+    )
     if counts.isna().any().any() or empty:
         raise ValidationError("dataset summary is missing case counts for some split")
     return table
@@ -131,6 +160,8 @@ def _resize_counts(name: str, cases: pd.DataFrame, row: dict) -> dict:
             out[f"lesions_{kind}_{s}"] = int(cases.loc[cases["split"] == s, f"lesions_{kind}"].sum())
     for s in SPLITS:
         if out[f"lesions_prepared_{s}"] != row[f"lesions_{s}"]:
-            raise ValidationError(f"{name}: cases.csv counts {out[f'lesions_prepared_{s}']} prepared {s} lesions, "
-                                  f"the lesion table {row[f'lesions_{s}']}")
+            raise ValidationError(
+                f"{name}: cases.csv counts {out[f'lesions_prepared_{s}']} prepared {s} lesions, "
+                f"the lesion table {row[f'lesions_{s}']}"
+            )
     return out

@@ -25,8 +25,8 @@ import stat
 import tarfile
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Callable
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
@@ -51,6 +51,7 @@ class DownloadError(SourceError):
 
 # -- hashes and checks -----------------------------------------------------------------------------
 
+
 def md5_of(path: str | os.PathLike) -> str:
     digest = hashlib.md5()
     with open(path, "rb") as fh:
@@ -66,18 +67,23 @@ def check_file(path: str | os.PathLike, md5: str | None = None, size: int | None
         raise SourceError(f"{path}: file missing")
     actual = path.stat().st_size
     if size is not None and actual != int(size):
-        raise SourceError(f"{path}: size {actual} bytes, expected {int(size)} bytes; the file is incomplete "
-                          f"or a different version - delete it and fetch it again")
+        raise SourceError(
+            f"{path}: size {actual} bytes, expected {int(size)} bytes; the file is incomplete "
+            f"or a different version - delete it and fetch it again"
+        )
     if md5:
         got = md5_of(path)
         if got.lower() != md5.lower():
-            raise SourceError(f"{path}: MD5 {got} does not match the expected {md5.lower()} ({actual} bytes); "
-                              f"the file is corrupt, incomplete or a different version - delete it and fetch "
-                              f"it again")
+            raise SourceError(
+                f"{path}: MD5 {got} does not match the expected {md5.lower()} ({actual} bytes); "
+                f"the file is corrupt, incomplete or a different version - delete it and fetch "
+                f"it again"
+            )
     return path
 
 
 # -- downloads ---------------------------------------------------------------------------------------
+
 
 class FileDownloader:
     """pooch downloader for ``file://`` URLs (a local mirror): a streamed copy."""
@@ -118,12 +124,21 @@ def _is_unreachable(exc: BaseException) -> bool:
         return isinstance(exc, (FileNotFoundError, ConnectionError, TimeoutError))
     if isinstance(exc, requests.HTTPError):
         return False
-    return isinstance(exc, (requests.ConnectionError, requests.Timeout, FileNotFoundError, ConnectionError,
-                            TimeoutError))
+    return isinstance(
+        exc, (requests.ConnectionError, requests.Timeout, FileNotFoundError, ConnectionError, TimeoutError)
+    )
 
 
-def fetch(url: str, target: str | os.PathLike, md5: str | None = None, *, size: int | None = None,
-          retries: int = 2, timeout: float = 60.0, downloader: Callable | None = None) -> Path:
+def fetch(
+    url: str,
+    target: str | os.PathLike,
+    md5: str | None = None,
+    *,
+    size: int | None = None,
+    retries: int = 2,
+    timeout: float = 60.0,
+    downloader: Callable | None = None,
+) -> Path:
     """Download ``url`` to ``target`` unless ``target`` already holds it (same MD5); return ``target``.
 
     The download is written to a temporary file beside ``target`` and checked (MD5, size) before the
@@ -143,8 +158,13 @@ def fetch(url: str, target: str | os.PathLike, md5: str | None = None, *, size: 
     if size is not None:
         downloader = _SizeChecked(downloader, size, target.name)
     known_hash = f"md5:{md5.lower()}" if md5 else None
-    fetcher = pooch.Pooch(path=target.parent, base_url="", registry={target.name: known_hash},
-                          urls={target.name: url}, retry_if_failed=max(0, int(retries)))
+    fetcher = pooch.Pooch(
+        path=target.parent,
+        base_url="",
+        registry={target.name: known_hash},
+        urls={target.name: url},
+        retry_if_failed=max(0, int(retries)),
+    )
     try:
         return Path(fetcher.fetch(target.name, downloader=downloader))
     except (ValueError, OSError) as exc:
@@ -154,8 +174,9 @@ def fetch(url: str, target: str | os.PathLike, md5: str | None = None, *, size: 
         raise DownloadError(f"{target}: {what} ({url}): {exc}; {state}", unreachable=unreachable) from exc
 
 
-def fetch_json(url: str, cache: str | os.PathLike, *, retries: int = 2, timeout: float = 60.0,
-               downloader: Callable | None = None) -> dict:
+def fetch_json(
+    url: str, cache: str | os.PathLike, *, retries: int = 2, timeout: float = 60.0, downloader: Callable | None = None
+) -> dict:
     """JSON document at ``url``, cached at ``cache`` (fetched only when the cache is absent)."""
     cache = Path(cache)
     if not cache.is_file():
@@ -163,11 +184,11 @@ def fetch_json(url: str, cache: str | os.PathLike, *, retries: int = 2, timeout:
     try:
         return json.loads(cache.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SourceError(f"{cache}: cached metadata is not valid JSON ({exc}); delete it to fetch it again") \
-            from exc
+        raise SourceError(f"{cache}: cached metadata is not valid JSON ({exc}); delete it to fetch it again") from exc
 
 
 # -- extraction --------------------------------------------------------------------------------------
+
 
 def is_junk(name: str) -> bool:
     """macOS/Windows side files that are no part of a data set (AppleDouble ``._x``, ``__MACOSX``...)."""
@@ -179,10 +200,8 @@ def safe_member_path(name: str, where: str | os.PathLike, what: str = "member") 
     or climbs out with ``..`` (an archive member or a server-supplied folder name)."""
     posix = name.replace("\\", "/")
     path = PurePosixPath(posix)
-    if posix.startswith("/") or path.is_absolute() or (path.parts and ":" in path.parts[0]) \
-            or ".." in path.parts:
-        raise SourceError(f"{where}: {what} {name!r} points outside the destination folder; refusing to "
-                          f"use it")
+    if posix.startswith("/") or path.is_absolute() or (path.parts and ":" in path.parts[0]) or ".." in path.parts:
+        raise SourceError(f"{where}: {what} {name!r} points outside the destination folder; refusing to use it")
     parts = [p for p in path.parts if p not in ("", ".")]
     return PurePosixPath(*parts) if parts else PurePosixPath(".")
 
@@ -214,8 +233,9 @@ def _extract_tar(archive: Path, tmp: Path, root: str | None, include: Callable[[
                 if member.issym() or member.islnk() or not (member.isfile() or member.isdir()):
                     if is_junk(member.name):
                         continue
-                    raise SourceError(f"{archive}: member {member.name!r} is a link or special file; refusing "
-                                      f"to extract this archive")
+                    raise SourceError(
+                        f"{archive}: member {member.name!r} is a link or special file; refusing to extract this archive"
+                    )
                 try:
                     tarfile.data_filter(member, str(tmp))
                 except tarfile.FilterError as exc:
@@ -232,8 +252,9 @@ def _extract_tar(archive: Path, tmp: Path, root: str | None, include: Callable[[
                 stream = tar.extractfile(member)
                 _write_member(stream, dest)
                 if dest.stat().st_size != member.size:
-                    raise SourceError(f"{archive}: member {member.name!r} is truncated "
-                                      f"({dest.stat().st_size} of {member.size} bytes)")
+                    raise SourceError(
+                        f"{archive}: member {member.name!r} is truncated ({dest.stat().st_size} of {member.size} bytes)"
+                    )
                 count += 1
             # tarfile ends quietly where the data stops; an uncompressed archive cut at a member boundary
             # is recognized by its missing end-of-archive (zero) block. Compressed streams fail on their own.
@@ -268,8 +289,9 @@ def _extract_zip(archive: Path, tmp: Path, root: str | None, include: Callable[[
                 if stat.S_ISLNK(mode):
                     if is_junk(info.filename):
                         continue
-                    raise SourceError(f"{archive}: member {info.filename!r} is a link; refusing to extract "
-                                      f"this archive")
+                    raise SourceError(
+                        f"{archive}: member {info.filename!r} is a link; refusing to extract this archive"
+                    )
                 rel = _relative_to_root(rel_member, root)
                 if rel is None or is_junk(info.filename) or str(rel) == ".":
                     continue
@@ -290,9 +312,15 @@ def _extract_zip(archive: Path, tmp: Path, root: str | None, include: Callable[[
     return count
 
 
-def extract(archive: str | os.PathLike, target: str | os.PathLike, *, root: str | None = None,
-            include: Callable[[str], bool] | None = None, check: Callable[[Path], object] | None = None,
-            stamp: dict | None = None) -> Path:
+def extract(
+    archive: str | os.PathLike,
+    target: str | os.PathLike,
+    *,
+    root: str | None = None,
+    include: Callable[[str], bool] | None = None,
+    check: Callable[[Path], object] | None = None,
+    stamp: dict | None = None,
+) -> Path:
     """Extract ``archive`` (tar of any compression, or zip) into the folder ``target``, atomically.
 
     ``root``: only members under this top-level folder of the archive are extracted, with that folder

@@ -24,7 +24,7 @@ LESION_COLUMNS = ["dataset", "case_id", "split", "lesion_id", "voxels", "size_fr
 QUARTILE_COLUMNS = ["dataset", "edge_rule", "edge_lesions", "n_lesions", "min", "q25", "q50", "q75", "max"]
 QUARTILES = ("Q1", "Q2", "Q3", "Q4")
 EDGE_RULES = ("test_quartiles", "train_quartiles")
-FIXED_RULE = "fixed"   # the edge_rule written when the config gives a list of edges
+FIXED_RULE = "fixed"  # the edge_rule written when the config gives a list of edges
 
 
 class LesionError(ValueError):
@@ -42,41 +42,55 @@ def enumerate_lesions(mask: np.ndarray) -> pd.DataFrame:
     areas = largest_slice_areas(labels, n)
     plane = mask.shape[-2] * mask.shape[-1]
     boxes = ndimage.find_objects(labels, max_label=n)
-    return pd.DataFrame({
-        "lesion_id": np.arange(1, n + 1, dtype=np.int64),
-        "voxels": voxels,
-        "size_fraction": areas / float(plane),
-        "slice_area": areas,
-        "bbox": [",".join(f"{s.start}:{s.stop}" for s in box) for box in boxes],
-    })
+    return pd.DataFrame(
+        {
+            "lesion_id": np.arange(1, n + 1, dtype=np.int64),
+            "voxels": voxels,
+            "size_fraction": areas / float(plane),
+            "slice_area": areas,
+            "bbox": [",".join(f"{s.start}:{s.stop}" for s in box) for box in boxes],
+        }
+    )
 
 
 def quartile_edges(size_fractions, dataset: str = "") -> dict:
     """Edges of the size quartiles (numpy linear percentiles) over the given lesion size fractions."""
     values = np.asarray(size_fractions, float)
     if values.size == 0:
-        raise LesionError(f"data set {dataset!r}: no test-split reference lesions, so size quartiles are "
-                          f"undefined; add cases with lesions to the test split")
+        raise LesionError(
+            f"data set {dataset!r}: no test-split reference lesions, so size quartiles are "
+            f"undefined; add cases with lesions to the test split"
+        )
     q25, q50, q75 = np.percentile(values, [25, 50, 75])
-    return {"dataset": dataset, "n_lesions": int(values.size), "min": float(values.min()), "q25": float(q25),
-            "q50": float(q50), "q75": float(q75), "max": float(values.max())}
+    return {
+        "dataset": dataset,
+        "n_lesions": int(values.size),
+        "min": float(values.min()),
+        "q25": float(q25),
+        "q50": float(q50),
+        "q75": float(q75),
+        "max": float(values.max()),
+    }
 
 
 def parse_edge_rule(rule) -> tuple[str, tuple[float, float, float] | None]:
     """``(rule name, fixed edges or None)`` of a ``stratification.edges`` value; ValueError if malformed."""
     if isinstance(rule, str):
         if rule not in EDGE_RULES:
-            raise LesionError(f"stratification.edges must be one of {EDGE_RULES} or a list of three size "
-                              f"fractions, got {rule!r}")
+            raise LesionError(
+                f"stratification.edges must be one of {EDGE_RULES} or a list of three size fractions, got {rule!r}"
+            )
         return rule, None
     try:
         fixed = tuple(float(x) for x in rule)
     except (TypeError, ValueError):
-        raise LesionError(f"stratification.edges must be one of {EDGE_RULES} or a list of three size "
-                          f"fractions, got {rule!r}") from None
+        raise LesionError(
+            f"stratification.edges must be one of {EDGE_RULES} or a list of three size fractions, got {rule!r}"
+        ) from None
     if len(fixed) != 3 or not all(0 < x <= 1 for x in fixed) or not (fixed[0] < fixed[1] < fixed[2]):
-        raise LesionError(f"fixed stratification.edges must be three strictly increasing size fractions in "
-                          f"(0, 1], got {list(rule)!r}")
+        raise LesionError(
+            f"fixed stratification.edges must be three strictly increasing size fractions in (0, 1], got {list(rule)!r}"
+        )
     return FIXED_RULE, fixed
 
 
@@ -85,19 +99,28 @@ def stratum_edges(lesions: pd.DataFrame, rule="test_quartiles", dataset: str = "
     test-split lesion sizes. ``lesions``: its lesions.csv (columns split, size_fraction)."""
     name, fixed = parse_edge_rule(rule)
     test = lesions.loc[lesions["split"] == "test", "size_fraction"].to_numpy(float)
-    row = quartile_edges(test, dataset)        # raises when the test split has no lesion
+    row = quartile_edges(test, dataset)  # raises when the test split has no lesion
     if name == "train_quartiles":
         train = lesions.loc[lesions["split"] == "train", "size_fraction"].to_numpy(float)
         if train.size == 0:
-            raise LesionError(f"data set {dataset!r}: stratification.edges is train_quartiles but the training "
-                              f"split has no reference lesions; use test_quartiles or fixed edges")
+            raise LesionError(
+                f"data set {dataset!r}: stratification.edges is train_quartiles but the training "
+                f"split has no reference lesions; use test_quartiles or fixed edges"
+            )
         edges, n_source = np.percentile(train, [25, 50, 75]), int(train.size)
     elif name == FIXED_RULE:
         edges, n_source = fixed, 0
     else:
         edges, n_source = (row["q25"], row["q50"], row["q75"]), int(test.size)
-    row.update({"edge_rule": name, "edge_lesions": n_source, "q25": float(edges[0]), "q50": float(edges[1]),
-                "q75": float(edges[2])})
+    row.update(
+        {
+            "edge_rule": name,
+            "edge_lesions": n_source,
+            "q25": float(edges[0]),
+            "q50": float(edges[1]),
+            "q75": float(edges[2]),
+        }
+    )
     return {k: row[k] for k in QUARTILE_COLUMNS}
 
 

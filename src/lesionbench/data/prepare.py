@@ -27,7 +27,7 @@ def _foreground_moments(channel: np.ndarray, slab: int = 16) -> tuple[float, flo
     flat = channel.reshape(channel.shape[0], -1) if channel.ndim > 1 else channel[None]
     n = s1 = s2 = 0.0
     for start in range(0, flat.shape[0], slab):
-        part = flat[start:start + slab]
+        part = flat[start : start + slab]
         fg = part[part > lo].astype(np.float64)
         n += fg.size
         s1 += fg.sum()
@@ -72,8 +72,9 @@ def normalize(image: np.ndarray, cfg: dict) -> np.ndarray:
     return out
 
 
-def resize_case(case: RawCase, size: tuple[int, int], image: np.ndarray) -> tuple[np.ndarray, np.ndarray,
-                                                                                   np.ndarray | None, tuple]:
+def resize_case(
+    case: RawCase, size: tuple[int, int], image: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple]:
     """Resize in-plane (last two axes) to ``size``: linear for the image, and for masks linear on the 0/1
     map then >= 0.5 (area-like, so a lesion is not lost to nearest-neighbour sampling luck). Spacing scales."""
     old = image.shape[-2:]
@@ -84,8 +85,14 @@ def resize_case(case: RawCase, size: tuple[int, int], image: np.ndarray) -> tupl
     def resize_mask(m):
         if m is None:
             return None
-        z = ndimage.zoom(m.astype(np.float32), (1.0,) * (m.ndim - 2) + factors, order=1, prefilter=False,
-                         grid_mode=True, mode="nearest")
+        z = ndimage.zoom(
+            m.astype(np.float32),
+            (1.0,) * (m.ndim - 2) + factors,
+            order=1,
+            prefilter=False,
+            grid_mode=True,
+            mode="nearest",
+        )
         return (z >= 0.5).astype(np.uint8)
 
     spacing = tuple(case.spacing[:-2]) + (case.spacing[-2] / factors[0], case.spacing[-1] / factors[1])
@@ -101,9 +108,17 @@ def prepare_case(raw: RawCase, dataset: str, pre_cfg: dict) -> Case:
         image, mask, ignore, spacing = resize_case(raw, tuple(int(s) for s in size), image)
     if ignore is not None:
         mask = mask * (ignore == 0).astype(np.uint8)  # a voxel is never both lesion and ignored
-    case = Case(case_id=raw.case_id, image=image, mask=mask, spacing=tuple(float(s) for s in spacing),
-                ignore=ignore, affine=raw.affine if not size else _scaled_affine(raw, spacing),
-                axis_order=raw.axis_order, dataset=dataset, source=raw.source)
+    case = Case(
+        case_id=raw.case_id,
+        image=image,
+        mask=mask,
+        spacing=tuple(float(s) for s in spacing),
+        ignore=ignore,
+        affine=raw.affine if not size else _scaled_affine(raw, spacing),
+        axis_order=raw.axis_order,
+        dataset=dataset,
+        source=raw.source,
+    )
     case.check()
     return case
 
@@ -150,8 +165,12 @@ def resize_lesion_counts(source: np.ndarray, prepared: np.ndarray) -> dict[str, 
     src_of_hit, prep_of_hit = hits // (n_p + 1), hits % (n_p + 1)
     surviving = np.unique(src_of_hit)
     per_prepared = np.bincount(prep_of_hit, minlength=n_p + 1)  # distinct source lesions per prepared one
-    return {"lesions_source": n_s, "lesions_prepared": n_p, "lesions_lost": int(n_s - len(surviving)),
-            "lesions_merged": int(np.maximum(per_prepared - 1, 0).sum())}
+    return {
+        "lesions_source": n_s,
+        "lesions_prepared": n_p,
+        "lesions_lost": int(n_s - len(surviving)),
+        "lesions_merged": int(np.maximum(per_prepared - 1, 0).sum()),
+    }
 
 
 def source_lesion_mask(raw: RawCase) -> np.ndarray:
@@ -172,8 +191,9 @@ def _scaled_affine(raw: RawCase, spacing) -> np.ndarray | None:
     return affine
 
 
-def prepare_dataset(name: str, ds_cfg: dict, manifest: pd.DataFrame, split: pd.DataFrame, raw_dir: Path,
-                    out_dir: Path, cases_csv: Path) -> pd.DataFrame:
+def prepare_dataset(
+    name: str, ds_cfg: dict, manifest: pd.DataFrame, split: pd.DataFrame, raw_dir: Path, out_dir: Path, cases_csv: Path
+) -> pd.DataFrame:
     """Prepare every case of ``split`` into ``out_dir`` and write the ``cases.csv`` index (one row per case:
     split, geometry, and the reference lesion counts of :func:`resize_lesion_counts`)."""
     adapter = get_adapter(ds_cfg["source"])
@@ -191,13 +211,18 @@ def prepare_dataset(name: str, ds_cfg: dict, manifest: pd.DataFrame, split: pd.D
         except ValueError as exc:
             raise SourceError(f"data set {name!r}, case {case_id!r} ({row.get('image')}): {exc}") from exc
         save_case(case, out_dir)
-        records.append({
-            "case_id": case_id, "split": split_name, "ndim": case.ndim,
-            "shape": "x".join(str(s) for s in case.mask.shape),
-            "spacing": "x".join(f"{s:.6g}" for s in case.spacing),
-            "channels": case.image.shape[0], "has_ignore": case.ignore is not None,
-            **resize_lesion_counts(source_lesion_mask(raw), case.mask),
-        })
+        records.append(
+            {
+                "case_id": case_id,
+                "split": split_name,
+                "ndim": case.ndim,
+                "shape": "x".join(str(s) for s in case.mask.shape),
+                "spacing": "x".join(f"{s:.6g}" for s in case.spacing),
+                "channels": case.image.shape[0],
+                "has_ignore": case.ignore is not None,
+                **resize_lesion_counts(source_lesion_mask(raw), case.mask),
+            }
+        )
         log.info("prepared %s (%s, shape %s)", case_id, split_name, case.mask.shape)
     table = pd.DataFrame(records).sort_values("case_id").reset_index(drop=True)
     write_csv(table, cases_csv)

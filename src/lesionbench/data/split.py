@@ -57,11 +57,15 @@ def make_split(manifest: pd.DataFrame, split_cfg: dict, where: str = "manifest")
     test_fraction = float(split_cfg.get("test_fraction", 0.3))
     val_fraction = float(split_cfg.get("val_fraction", 0.15))
     official = manifest.get("official_split", pd.Series([""] * len(manifest))).fillna("").astype(str)
-    table = pd.DataFrame({
-        "case_id": manifest["case_id"].astype(str).to_numpy(),
-        "split": [assign_split(c, o, test_fraction, val_fraction, salt)
-                  for c, o in zip(manifest["case_id"].astype(str), official)],
-    })
+    table = pd.DataFrame(
+        {
+            "case_id": manifest["case_id"].astype(str).to_numpy(),
+            "split": [
+                assign_split(c, o, test_fraction, val_fraction, salt)
+                for c, o in zip(manifest["case_id"].astype(str), official)
+            ],
+        }
+    )
     limits = split_cfg.get("max_cases") or {}
     keep = []
     for name in SPLITS:
@@ -75,7 +79,9 @@ def make_split(manifest: pd.DataFrame, split_cfg: dict, where: str = "manifest")
     counts = table["split"].value_counts()
     empty = [s for s in SPLITS if counts.get(s, 0) == 0]
     if empty:
-        raise SplitError(f"{where}: split {empty} would be empty for {len(manifest)} cases "
-                         f"(test_fraction={test_fraction}, val_fraction={val_fraction}, salt={salt!r}); "
-                         f"add cases or change the fractions or salt")
+        raise SplitError(
+            f"{where}: split {empty} would be empty for {len(manifest)} cases "
+            f"(test_fraction={test_fraction}, val_fraction={val_fraction}, salt={salt!r}); "
+            f"add cases or change the fractions or salt"
+        )
     return table

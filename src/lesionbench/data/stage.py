@@ -10,7 +10,8 @@ import pandas as pd
 from ..io.atomic import write_csv, write_json
 from ..io.cases import load_case
 from ..io.tables import read_table
-from . import checks, lesions as lesion_mod
+from . import checks
+from . import lesions as lesion_mod
 from .prepare import LESION_COUNT_COLUMNS, prepare_dataset
 from .sources import get_adapter
 from .split import make_split
@@ -41,15 +42,28 @@ def split(name: str, split_cfg: dict, manifest_path: Path, split_path: Path) -> 
     return table
 
 
-def prepare(name: str, prepare_cfg: dict, manifest_path: Path, split_path: Path, raw_dir: Path,
-            prepared_dir: Path, cases_path: Path) -> pd.DataFrame:
+def prepare(
+    name: str,
+    prepare_cfg: dict,
+    manifest_path: Path,
+    split_path: Path,
+    raw_dir: Path,
+    prepared_dir: Path,
+    cases_path: Path,
+) -> pd.DataFrame:
     manifest = read_table(manifest_path, MANIFEST_COLUMNS)
     table = read_table(split_path, ["case_id", "split"])
     return prepare_dataset(name, prepare_cfg, manifest, table, Path(raw_dir), Path(prepared_dir), Path(cases_path))
 
 
-def lesions(name: str, prepared_dir: Path, split_path: Path, lesions_path: Path, quartiles_path: Path,
-            edge_rule="test_quartiles"):
+def lesions(
+    name: str,
+    prepared_dir: Path,
+    split_path: Path,
+    lesions_path: Path,
+    quartiles_path: Path,
+    edge_rule="test_quartiles",
+):
     """lesions.csv, and quartiles.csv with the size-stratum edges of ``edge_rule`` (``stratification.edges``)."""
     table = read_table(split_path, ["case_id", "split"])
     rows = lesion_mod.lesion_table(name, lambda c: load_case(prepared_dir, c, mmap=True, image=False).mask, table)
@@ -58,7 +72,8 @@ def lesions(name: str, prepared_dir: Path, split_path: Path, lesions_path: Path,
         raise lesion_mod.LesionError(
             f"data set {name!r}: no reference lesion in any of the {int((table['split'] == 'test').sum())} test "
             f"cases ({prepared_dir}; reference masks e.g. {_mask_files(prepared_dir, table)}): every voxel is "
-            f"background or ignored, so nothing can be evaluated; check the folder and the lesion labels")
+            f"background or ignored, so nothing can be evaluated; check the folder and the lesion labels"
+        )
     edges = lesion_mod.stratum_edges(rows, edge_rule, dataset=name)
     write_csv(rows, lesions_path)
     write_csv(pd.DataFrame([edges])[lesion_mod.QUARTILE_COLUMNS], quartiles_path)
@@ -74,25 +89,47 @@ def _mask_files(prepared_dir, table, n: int = 3) -> list[str]:
     return [str((read_meta(prepared_dir, c).get("source") or {}).get("mask", c)) for c in ids]
 
 
-def validate(name: str, prepared_dir: Path, split_path: Path, cases_path: Path, lesions_path: Path,
-             quartiles_path: Path, report_path: Path, all_test: bool = False) -> dict:
+def validate(
+    name: str,
+    prepared_dir: Path,
+    split_path: Path,
+    cases_path: Path,
+    lesions_path: Path,
+    quartiles_path: Path,
+    report_path: Path,
+    all_test: bool = False,
+) -> dict:
     report = checks.validate_dataset(
-        name, Path(prepared_dir), read_table(split_path, ["case_id", "split"]),
+        name,
+        Path(prepared_dir),
+        read_table(split_path, ["case_id", "split"]),
         read_table(cases_path, ["case_id", "split"]),
         read_table(lesions_path, lesion_mod.LESION_COLUMNS),
-        read_table(quartiles_path, lesion_mod.QUARTILE_COLUMNS), all_test=all_test)
+        read_table(quartiles_path, lesion_mod.QUARTILE_COLUMNS),
+        all_test=all_test,
+    )
     write_json(report, report_path)
     log.info("%s: validation passed %s", name, report["cases"])
     return report
 
 
-def summary(names: list[str], datasets: dict, split_paths: list, lesion_paths: list, quartile_paths: list,
-            out_path: Path, cases_paths: list | None = None) -> pd.DataFrame:
+def summary(
+    names: list[str],
+    datasets: dict,
+    split_paths: list,
+    lesion_paths: list,
+    quartile_paths: list,
+    out_path: Path,
+    cases_paths: list | None = None,
+) -> pd.DataFrame:
     splits = {n: read_table(p, ["case_id", "split"]) for n, p in zip(names, split_paths)}
     les = {n: read_table(p, lesion_mod.LESION_COLUMNS) for n, p in zip(names, lesion_paths)}
     quart = {n: read_table(p, lesion_mod.QUARTILE_COLUMNS) for n, p in zip(names, quartile_paths)}
-    cases = None if cases_paths is None else {
-        n: read_table(p, ["case_id", "split", *LESION_COUNT_COLUMNS]) for n, p in zip(names, cases_paths)}
+    cases = (
+        None
+        if cases_paths is None
+        else {n: read_table(p, ["case_id", "split", *LESION_COUNT_COLUMNS]) for n, p in zip(names, cases_paths)}
+    )
     table = checks.dataset_summary(names, datasets, splits, les, quart, cases)
     write_csv(table, out_path)
     return table

@@ -37,8 +37,10 @@ def case_ids(kind: str, n_cases: int) -> list[str]:
 
 # -- shapes --------------------------------------------------------------------------------------
 
-def irregular_blob(shape: tuple[int, ...], centre, radii, rng: np.random.Generator,
-                   roughness: float = 0.3, n_harmonics: int = 4) -> np.ndarray:
+
+def irregular_blob(
+    shape: tuple[int, ...], centre, radii, rng: np.random.Generator, roughness: float = 0.3, n_harmonics: int = 4
+) -> np.ndarray:
     """Boolean star-shaped blob: an ellipse(oid) whose radius is modulated by random low harmonics.
 
     2D: r(theta) = 1 + sum_k a_k cos(k theta + phi_k); 3D adds the same in elevation. A voxel is inside when
@@ -85,6 +87,7 @@ def log_uniform(rng, lo, hi, size=None):
 
 # -- fundus ----------------------------------------------------------------------------------------
 
+
 def make_fundus(size, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Return (RGB uint8 image (H, W, 3), label map uint8 (H, W) with 1 = lesion)."""
     h, w = size
@@ -93,10 +96,10 @@ def make_fundus(size, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]
     radius = 0.46 * min(h, w)
     rr = np.hypot(yy - cy, xx - cx) / radius
     fov = rr <= 1.0
-    illum = np.clip(1.05 - 0.45 * rr ** 2 + 0.08 * smooth_noise((h, w), 12, rng), 0.2, 1.3)
+    illum = np.clip(1.05 - 0.45 * rr**2 + 0.08 * smooth_noise((h, w), 12, rng), 0.2, 1.3)
     texture = 0.04 * smooth_noise((h, w), 2, rng)
     base = np.array([0.78, 0.36, 0.14]) * rng.uniform(0.85, 1.1)
-    rgb = (base[None, None, :] * (illum + texture)[..., None])
+    rgb = base[None, None, :] * (illum + texture)[..., None]
 
     # vessels: a few smooth random walks from the optic disc, dark red, the main non-lesion distractor
     disc_angle = rng.choice([0.0, np.pi]) + rng.uniform(-0.3, 0.3)
@@ -152,6 +155,7 @@ def make_fundus(size, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]
 
 # -- MRI -------------------------------------------------------------------------------------------
 
+
 def make_mri(size, spacing, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Return (FLAIR-like float32 volume (X, Y, Z), label map uint8: 1 = WMH-like lesion, 2 = other)."""
     nx, ny, nz = size
@@ -195,6 +199,7 @@ def make_mri(size, spacing, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
 
 # -- CT --------------------------------------------------------------------------------------------
 
+
 def make_ct(size, spacing, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Return (CT volume in HU, int16 (X, Y, Z), label map uint8: 1 = focal lesion)."""
     nx, ny, nz = size
@@ -205,8 +210,8 @@ def make_ct(size, spacing, rng: np.random.Generator) -> tuple[np.ndarray, np.nda
     body = (x / (0.46 * ext[0])) ** 2 + (y / (0.36 * ext[1])) ** 2 <= 1
     inner = (x / (0.40 * ext[0])) ** 2 + (y / (0.30 * ext[1])) ** 2 <= 1
     hu = np.full(size, -1000.0)
-    hu[body] = -100.0          # subcutaneous fat
-    hu[inner] = 40.0           # soft tissue
+    hu[body] = -100.0  # subcutaneous fat
+    hu[inner] = 40.0  # soft tissue
     spine = (x / 9) ** 2 + ((y - 0.22 * ext[1]) / 9) ** 2 <= 1
     hu[spine & inner] = 450.0
     liver_c = np.array([-0.12 * ext[0], -0.04 * ext[1], 0.0]) + rng.uniform(-4, 4, 3)
@@ -237,6 +242,7 @@ def make_ct(size, spacing, rng: np.random.Generator) -> tuple[np.ndarray, np.nda
 
 
 # -- writing ---------------------------------------------------------------------------------------
+
 
 def _write_nifti_deterministic(array: np.ndarray, spacing, path: Path) -> None:
     """NIfTI .nii.gz with a zero gzip timestamp, so the same seed gives the same bytes."""

@@ -21,8 +21,12 @@ from .folder import EvaluationError, Settings, evaluate_to_files, model_and_seed
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lesionbench-evaluate", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p = argparse.ArgumentParser(
+        prog="lesionbench-evaluate",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
     p.add_argument("--predictions", required=True, type=Path, help="folder of {case_id}.png / .nii.gz")
     p.add_argument("--prepared", required=True, type=Path, help="prepared cases folder of the data set")
     p.add_argument("--split", required=True, type=Path, help="split.csv (its test cases are evaluated)")
@@ -74,8 +78,9 @@ def settings_from_args(args, dataset: str) -> Settings:
         penalty = args.penalty_mm
     missing = [k for k in ("contour_tolerance_mm", "lesion_dilation_mm") if k not in ds_eval]
     if missing:
-        raise EvaluationError(f"no {' / '.join(missing)}: pass --config with --dataset, or "
-                              f"--tolerance-mm and --dilation-mm")
+        raise EvaluationError(
+            f"no {' / '.join(missing)}: pass --config with --dataset, or --tolerance-mm and --dilation-mm"
+        )
     return Settings.from_config(ds_eval, post, penalty)
 
 
@@ -86,10 +91,18 @@ def main(argv: list[str] | None = None) -> int:
         dataset = _dataset_name(args)
         model, seed = model_and_seed(args.predictions)
         settings = settings_from_args(args, dataset)
-        evaluate_to_files(args.predictions, args.prepared, args.split, args.out / "per_case.csv",
-                          args.out / "per_lesion.csv", dataset=dataset, model=args.model or model,
-                          seed=seed if args.seed is None else args.seed, settings=settings,
-                          lesions_csv=args.lesions)
+        evaluate_to_files(
+            args.predictions,
+            args.prepared,
+            args.split,
+            args.out / "per_case.csv",
+            args.out / "per_lesion.csv",
+            dataset=dataset,
+            model=args.model or model,
+            seed=seed if args.seed is None else args.seed,
+            settings=settings,
+            lesions_csv=args.lesions,
+        )
     except (EvaluationError, ValueError, OSError) as exc:
         print(f"lesionbench-evaluate: error: {exc}", file=sys.stderr)
         return 1

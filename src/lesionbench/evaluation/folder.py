@@ -53,35 +53,48 @@ class Settings:
     missing_as_empty: bool = False
 
     def __post_init__(self):
-        checks = [("contour_tolerance_mm", check_tolerance, self.tolerance_mm),
-                  ("lesion_dilation_mm", check_dilation, self.dilation_mm)]
+        checks = [
+            ("contour_tolerance_mm", check_tolerance, self.tolerance_mm),
+            ("lesion_dilation_mm", check_dilation, self.dilation_mm),
+        ]
         if self.penalty_mm is not None:
             checks.append(("distance_penalty_mm", lambda v: check_mm(v, "distance penalty"), self.penalty_mm))
         for key, check, value in checks:
             try:
-                check(value)     # the metrics decide the valid ranges; the schema states the same
+                check(value)  # the metrics decide the valid ranges; the schema states the same
             except ValueError as exc:
                 raise EvaluationError(f"{key}: {exc}") from None
         if not (0 < float(self.threshold) < 1):
             raise EvaluationError(f"postprocessing threshold must lie in (0, 1), got {self.threshold!r}")
         if int(self.min_component_voxels) != self.min_component_voxels or self.min_component_voxels < 0:
-            raise EvaluationError(f"min_component_voxels must be a non-negative integer, "
-                                  f"got {self.min_component_voxels!r}")
+            raise EvaluationError(
+                f"min_component_voxels must be a non-negative integer, got {self.min_component_voxels!r}"
+            )
 
     @classmethod
-    def from_config(cls, dataset_evaluation: dict, postprocessing: dict, distance_penalty_mm=None, *,
-                    probability_maps: bool = False, missing_predictions: str = "error") -> "Settings":
+    def from_config(
+        cls,
+        dataset_evaluation: dict,
+        postprocessing: dict,
+        distance_penalty_mm=None,
+        *,
+        probability_maps: bool = False,
+        missing_predictions: str = "error",
+    ) -> Settings:
         """From the data set's ``evaluation`` block, the ``postprocessing`` block and
         ``evaluation.distance_penalty_mm`` / ``probability_maps`` / ``missing_predictions`` of the config."""
         if missing_predictions not in ("error", "empty"):
             raise EvaluationError(f"missing_predictions must be 'error' or 'empty', got {missing_predictions!r}")
         try:
-            return cls(tolerance_mm=float(dataset_evaluation["contour_tolerance_mm"]),
-                       dilation_mm=float(dataset_evaluation["lesion_dilation_mm"]),
-                       penalty_mm=None if distance_penalty_mm is None else float(distance_penalty_mm),
-                       threshold=float(postprocessing.get("threshold", 0.5)),
-                       min_component_voxels=int(postprocessing.get("min_component_voxels", 0)),
-                       probability_maps=bool(probability_maps), missing_as_empty=missing_predictions == "empty")
+            return cls(
+                tolerance_mm=float(dataset_evaluation["contour_tolerance_mm"]),
+                dilation_mm=float(dataset_evaluation["lesion_dilation_mm"]),
+                penalty_mm=None if distance_penalty_mm is None else float(distance_penalty_mm),
+                threshold=float(postprocessing.get("threshold", 0.5)),
+                min_component_voxels=int(postprocessing.get("min_component_voxels", 0)),
+                probability_maps=bool(probability_maps),
+                missing_as_empty=missing_predictions == "empty",
+            )
         except KeyError as exc:
             raise EvaluationError(f"evaluation settings lack {exc.args[0]!r}") from exc
 
@@ -115,15 +128,15 @@ def _check_lesions(ev, case_id: str, table: pd.DataFrame | None, where) -> None:
     ours = np.asarray(ev.lesion_voxels, np.int64)
     ids = rows["lesion_id"].to_numpy(np.int64)
     theirs = rows["voxels"].to_numpy(np.int64)
-    same = len(ids) == len(ours) and np.array_equal(ids, np.arange(1, len(ours) + 1)) \
-        and np.array_equal(theirs, ours)
+    same = len(ids) == len(ours) and np.array_equal(ids, np.arange(1, len(ours) + 1)) and np.array_equal(theirs, ours)
     if same and "size_fraction" in rows.columns:
         same = np.allclose(rows["size_fraction"].to_numpy(float), ev.lesion_fractions, rtol=1e-9, atol=1e-12)
     if not same:
         raise EvaluationError(
             f"case {case_id!r}: the reference lesions ({len(ours)} lesions, voxels {ours[:10].tolist()}) do not "
             f"match {where} ({len(ids)} rows, voxels {theirs[:10].tolist()}); rebuild lesions.csv from the "
-            f"same prepared masks")
+            f"same prepared masks"
+        )
 
 
 def prediction_paths(predictions: str | os.PathLike, metas: dict) -> tuple[dict, list[str]]:
@@ -138,8 +151,12 @@ def prediction_paths(predictions: str | os.PathLike, metas: dict) -> tuple[dict,
             missing.append(cid)
     extra = sorted(set(files) - set(metas))
     if extra:
-        log.warning("%s: %d prediction file(s) match no test case and are ignored: %s", predictions, len(extra),
-                    ", ".join(p.name for c in extra for p in files[c]))
+        log.warning(
+            "%s: %d prediction file(s) match no test case and are ignored: %s",
+            predictions,
+            len(extra),
+            ", ".join(p.name for c in extra for p in files[c]),
+        )
     return paths, missing
 
 
@@ -154,9 +171,17 @@ def shared_labels(metas) -> dict | None:
     return {**recorded[0], "values": values}
 
 
-def evaluate_folder(predictions: str | os.PathLike, prepared: str | os.PathLike, case_ids: list[str], *,
-                    dataset: str, model: str, seed: int, settings: Settings,
-                    lesions: str | os.PathLike | pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def evaluate_folder(
+    predictions: str | os.PathLike,
+    prepared: str | os.PathLike,
+    case_ids: list[str],
+    *,
+    dataset: str,
+    model: str,
+    seed: int,
+    settings: Settings,
+    lesions: str | os.PathLike | pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-case and per-lesion tables (contract columns, sorted) of every case in ``case_ids``.
 
     ``lesions`` (lesions.csv or its table), when given, is checked against the reference lesions found
@@ -170,17 +195,23 @@ def evaluate_folder(predictions: str | os.PathLike, prepared: str | os.PathLike,
     metas = {cid: read_meta(prepared, cid) for cid in case_ids}
     paths, missing = prediction_paths(predictions, metas)
     if missing and not settings.missing_as_empty:
-        raise EvaluationError(f"{predictions}: {len(missing)} of {len(case_ids)} test predictions are missing "
-                              f"(cases {missing}); add them, or score them as empty predictions "
-                              f"(lesionbench compare --missing-as-empty; config evaluation.missing_predictions: empty)")
+        raise EvaluationError(
+            f"{predictions}: {len(missing)} of {len(case_ids)} test predictions are missing "
+            f"(cases {missing}); add them, or score them as empty predictions "
+            f"(lesionbench compare --missing-as-empty; config evaluation.missing_predictions: empty)"
+        )
     for cid in missing:
-        log.warning("%s: no prediction for case %r: scored as an empty prediction (missing_prediction = True)",
-                    predictions, cid)
+        log.warning(
+            "%s: no prediction for case %r: scored as an empty prediction (missing_prediction = True)", predictions, cid
+        )
     labels = shared_labels(metas.values())
     threshold = settings.threshold if settings.probability_maps else None
     where = lesions if not isinstance(lesions, pd.DataFrame) else "lesions.csv"
-    table = lesions if isinstance(lesions, pd.DataFrame) or lesions is None else \
-        _read_table(lesions, ["case_id", "lesion_id", "voxels"])
+    table = (
+        lesions
+        if isinstance(lesions, pd.DataFrame) or lesions is None
+        else _read_table(lesions, ["case_id", "lesion_id", "voxels"])
+    )
     if table is not None:
         table = table.assign(case_id=table["case_id"].astype(str))
     case_rows, lesion_rows = [], []
@@ -194,9 +225,17 @@ def evaluate_folder(predictions: str | os.PathLike, prepared: str | os.PathLike,
         else:
             pred = np.zeros(case.mask.shape, bool)
         try:
-            ev = evaluate_case(case.mask, pred, case.spacing, ignore=case.ignore, tolerance_mm=settings.tolerance_mm,
-                               dilation_mm=settings.dilation_mm, penalty_mm=settings.penalty_mm,
-                               threshold=settings.threshold, min_component_voxels=settings.min_component_voxels)
+            ev = evaluate_case(
+                case.mask,
+                pred,
+                case.spacing,
+                ignore=case.ignore,
+                tolerance_mm=settings.tolerance_mm,
+                dilation_mm=settings.dilation_mm,
+                penalty_mm=settings.penalty_mm,
+                threshold=settings.threshold,
+                min_component_voxels=settings.min_component_voxels,
+            )
         except ValueError as exc:
             raise EvaluationError(f"case {cid!r}: {exc}") from exc
         _check_lesions(ev, cid, table, where)
@@ -204,13 +243,23 @@ def evaluate_folder(predictions: str | os.PathLike, prepared: str | os.PathLike,
         row = ev.case_row()
         case_rows.append({**key, **row, "missing_prediction": cid not in paths})
         lesion_rows += [{**key, **r} for r in ev.lesion_rows()]
-        log.info("%s %d/%d: Dice %.4f HD95 %.3f mm, %d/%d lesions hit, %d false positive", cid, n, len(case_ids),
-                 row["dice"], row["hd95"], row["n_hit_lesions"], row["n_ref_lesions"], row["n_fp_lesions"])
+        log.info(
+            "%s %d/%d: Dice %.4f HD95 %.3f mm, %d/%d lesions hit, %d false positive",
+            cid,
+            n,
+            len(case_ids),
+            row["dice"],
+            row["hd95"],
+            row["n_hit_lesions"],
+            row["n_ref_lesions"],
+            row["n_fp_lesions"],
+        )
     per_case = pd.DataFrame(case_rows, columns=PER_CASE_COLUMNS).sort_values("case_id", kind="stable")
     per_lesion = pd.DataFrame(lesion_rows, columns=PER_LESION_COLUMNS)
     if len(per_lesion):
-        per_lesion = per_lesion.sort_values(["case_id", "kind", "lesion_id"], kind="stable",
-                                            key=lambda c: c.map(KIND_ORDER) if c.name == "kind" else c)
+        per_lesion = per_lesion.sort_values(
+            ["case_id", "kind", "lesion_id"], kind="stable", key=lambda c: c.map(KIND_ORDER) if c.name == "kind" else c
+        )
     for name, frame in (("per_case", per_case), ("per_lesion", per_lesion)):
         numeric = frame.select_dtypes("number")
         if not np.isfinite(numeric.to_numpy(float)).all():
@@ -218,20 +267,34 @@ def evaluate_folder(predictions: str | os.PathLike, prepared: str | os.PathLike,
     return per_case.reset_index(drop=True), per_lesion.reset_index(drop=True)
 
 
-def evaluate_to_files(predictions, prepared, split_csv, per_case_csv, per_lesion_csv, *, dataset: str, model: str,
-                      seed: int, settings: Settings, lesions_csv=None,
-                      provenance_json=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def evaluate_to_files(
+    predictions,
+    prepared,
+    split_csv,
+    per_case_csv,
+    per_lesion_csv,
+    *,
+    dataset: str,
+    model: str,
+    seed: int,
+    settings: Settings,
+    lesions_csv=None,
+    provenance_json=None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``evaluate_folder`` over the test split of ``split_csv``, writing both tables atomically, and, if
     ``provenance_json`` is given, the metric-code hash and settings beside them (``evaluation.provenance``)."""
     ids = test_case_ids(split_csv)
-    log.info("evaluating %s/%s/seed%s: %d test cases from %s (%s)", dataset, model, seed, len(ids), predictions,
-             settings)
-    per_case, per_lesion = evaluate_folder(predictions, prepared, ids, dataset=dataset, model=model, seed=seed,
-                                           settings=settings, lesions=lesions_csv)
+    log.info(
+        "evaluating %s/%s/seed%s: %d test cases from %s (%s)", dataset, model, seed, len(ids), predictions, settings
+    )
+    per_case, per_lesion = evaluate_folder(
+        predictions, prepared, ids, dataset=dataset, model=model, seed=seed, settings=settings, lesions=lesions_csv
+    )
     write_csv(per_case, per_case_csv)
     write_csv(per_lesion, per_lesion_csv)
     if provenance_json is not None:
         from .provenance import write_provenance
+
         write_provenance(provenance_json, settings, dataset=dataset, model=model, seed=seed)
     log.info("wrote %s (%d rows) and %s (%d rows)", per_case_csv, len(per_case), per_lesion_csv, len(per_lesion))
     return per_case, per_lesion

@@ -31,8 +31,9 @@ from ..metrics import surface
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 METRIC_ROOTS = ("metrics/case.py",)
-HD95_DEFINITION = ("max(percentile95(d(P->R)), percentile95(d(R->P))), numpy linear percentile over border "
-                   "voxel distances in mm")
+HD95_DEFINITION = (
+    "max(percentile95(d(P->R)), percentile95(d(R->P))), numpy linear percentile over border voxel distances in mm"
+)
 PENALTY_DIAGONAL = "image extent diagonal"
 
 
@@ -73,9 +74,16 @@ def canonical_hash(obj) -> str:
 def evaluation_provenance(settings, *, dataset: str, model: str, seed: int) -> dict:
     files = metric_code_files()
     record = settings_record(settings)
-    return {"dataset": dataset, "model": model, "seed": int(seed), "lesionbench_version": __version__,
-            "metric_code_sha256": metric_code_hash(files), "metric_code_files": files,
-            "settings": record, "settings_sha256": canonical_hash(record)}
+    return {
+        "dataset": dataset,
+        "model": model,
+        "seed": int(seed),
+        "lesionbench_version": __version__,
+        "metric_code_sha256": metric_code_hash(files),
+        "metric_code_files": files,
+        "settings": record,
+        "settings_sha256": canonical_hash(record),
+    }
 
 
 def write_provenance(path: str | os.PathLike, settings, *, dataset: str, model: str, seed: int) -> dict:

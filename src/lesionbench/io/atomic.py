@@ -61,14 +61,19 @@ def write_error(exc: BaseException, path: str | os.PathLike) -> WriteError | Non
     path = Path(path)
     code = getattr(exc, "errno", None)
     free = _free_bytes(path.parent)
-    if code in DISK_FULL_ERRNOS or (isinstance(exc, OSError) and code is None and free is not None
-                                    and free < DISK_FULL_BYTES):
-        cause = (f"the disk is full ({free if free is not None else 'unknown'} bytes free on the file system "
-                 f"of {path.parent}); free space there, or set `results:` to a folder on another disk, "
-                 f"then run again (finished outputs are kept)")
+    if code in DISK_FULL_ERRNOS or (
+        isinstance(exc, OSError) and code is None and free is not None and free < DISK_FULL_BYTES
+    ):
+        cause = (
+            f"the disk is full ({free if free is not None else 'unknown'} bytes free on the file system "
+            f"of {path.parent}); free space there, or set `results:` to a folder on another disk, "
+            f"then run again (finished outputs are kept)"
+        )
     elif code in PERMISSION_ERRNOS:
-        cause = (f"permission denied ({os.strerror(code)}): this user cannot write in {path.parent}; fix its "
-                 f"permissions or set `results:` to a writable folder, then run again")
+        cause = (
+            f"permission denied ({os.strerror(code)}): this user cannot write in {path.parent}; fix its "
+            f"permissions or set `results:` to a writable folder, then run again"
+        )
     else:
         return None
     err = WriteError(f"{path}: cannot write: {cause} [{type(exc).__name__}: {exc}]")

@@ -24,9 +24,9 @@ class CaseError(ValueError):
 @dataclass
 class Case:
     case_id: str
-    image: np.ndarray                 # (C, *spatial) float32
-    mask: np.ndarray                  # spatial, uint8 0/1
-    spacing: tuple[float, ...]        # mm per spatial axis, array order
+    image: np.ndarray  # (C, *spatial) float32
+    mask: np.ndarray  # spatial, uint8 0/1
+    spacing: tuple[float, ...]  # mm per spatial axis, array order
     ignore: np.ndarray | None = None  # spatial, uint8 0/1, 1 = excluded from metrics
     affine: np.ndarray | None = None  # 4x4 source affine for NIfTI-derived volumes
     axis_order: tuple[int, ...] | None = None  # array axis a <- source axis axis_order[a]
@@ -43,8 +43,9 @@ class Case:
         if self.mask.ndim not in (2, 3):
             raise CaseError(f"{where}: mask must be 2D or 3D, got shape {self.mask.shape}")
         if self.image.ndim != self.mask.ndim + 1:
-            raise CaseError(f"{where}: image shape {self.image.shape} is not channels-first "
-                            f"over mask shape {self.mask.shape}")
+            raise CaseError(
+                f"{where}: image shape {self.image.shape} is not channels-first over mask shape {self.mask.shape}"
+            )
         if self.image.shape[1:] != self.mask.shape:
             raise CaseError(f"{where}: image spatial shape {self.image.shape[1:]} != mask shape {self.mask.shape}")
         if len(self.spacing) != self.mask.ndim or any(not (s > 0) for s in self.spacing):
@@ -112,14 +113,21 @@ def load_case(root: str | os.PathLike, case_id: str, mmap: bool = False, image: 
     folder = Path(root) / case_id
     meta = read_meta(root, case_id)
     mask = _load_array(folder / "mask.npy", mmap)
-    img = (_load_array(folder / "image.npy", mmap) if image
-           else np.zeros((0,) + tuple(mask.shape), np.float32))
+    img = _load_array(folder / "image.npy", mmap) if image else np.zeros((0,) + tuple(mask.shape), np.float32)
     ignore = _load_array(folder / "ignore.npy", mmap) if meta.get("has_ignore") else None
     affine = None if meta.get("affine") is None else np.asarray(meta["affine"], float)
     axis_order = None if meta.get("axis_order") is None else tuple(meta["axis_order"])
-    case = Case(case_id=case_id, image=img, mask=mask, spacing=tuple(meta["spacing"]), ignore=ignore,
-                affine=affine, axis_order=axis_order, dataset=meta.get("dataset", ""),
-                source=meta.get("source", {}))
+    case = Case(
+        case_id=case_id,
+        image=img,
+        mask=mask,
+        spacing=tuple(meta["spacing"]),
+        ignore=ignore,
+        affine=affine,
+        axis_order=axis_order,
+        dataset=meta.get("dataset", ""),
+        source=meta.get("source", {}),
+    )
     if list(mask.shape) != list(meta["shape"]):
         raise CaseError(f"{folder}: mask shape {mask.shape} != meta.json shape {meta['shape']}")
     return case

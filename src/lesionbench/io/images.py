@@ -81,9 +81,9 @@ def read_label_raster(path: str | os.PathLike) -> np.ndarray:
             f"{path}: palette PNG whose palette contradicts its indices ({'; '.join(disagree)}): masks are "
             f"read by palette index (index 0 = background, as PASCAL VOC), but read by colour this mask "
             f"would have a different background, e.g. inverted. Save it as a greyscale label map "
-            f"(0 = background), or reorder the palette so index 0 is black and no other index is black")
-    log.info("%s: palette PNG mask, read by palette index (index 0 = background); palette and indices agree",
-             path)
+            f"(0 = background), or reorder the palette so index 0 is black and no other index is black"
+        )
+    log.info("%s: palette PNG mask, read by palette index (index 0 = background); palette and indices agree", path)
     return indices
 
 
@@ -105,7 +105,7 @@ def read_nifti(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, tuple[f
         raise ImageReadError(f"{path}: cannot read NIfTI ({exc})") from exc
     spacing = nifti_spacing(img, path, min(data.ndim, 3))
     if data.ndim > 3:
-        spacing += tuple(float(z) for z in img.header.get_zooms()[3:data.ndim])
+        spacing += tuple(float(z) for z in img.header.get_zooms()[3 : data.ndim])
     return data, np.asarray(img.affine, float), spacing
 
 
@@ -121,7 +121,7 @@ def nifti_spacing(img, path: str | os.PathLike, n: int = 3) -> tuple[float, ...]
     try:
         with nib.openers.ImageOpener(str(path)) as fh:
             stored = type(img.header).from_fileobj(fh, check=False)
-        pixdim = [float(v) for v in stored["pixdim"][1:1 + n]]
+        pixdim = [float(v) for v in stored["pixdim"][1 : 1 + n]]
     except Exception as exc:  # pragma: no cover - the file was just loaded by nibabel
         raise ImageReadError(f"{path}: cannot read the NIfTI header ({exc})") from exc
     bad = [f"pixdim[{i + 1}] = {v:g}" for i, v in enumerate(pixdim) if not (np.isfinite(v) and v > 0)]
@@ -130,12 +130,14 @@ def nifti_spacing(img, path: str | os.PathLike, n: int = 3) -> tuple[float, ...]
             f"{path}: voxel size {', '.join(bad)} in the NIfTI header (pixdim[1..{n}] = "
             f"{[float(f'{v:g}') for v in pixdim]}): voxel sizes must be positive mm; distances and lesion "
             f"sizes would be wrong. Write the true spacing into the header (e.g. nibabel "
-            f"header.set_zooms, or fslchpixdim) and run again")
+            f"header.set_zooms, or fslchpixdim) and run again"
+        )
     return tuple(pixdim)
 
 
-def write_nifti(array: np.ndarray, affine: np.ndarray | None, path: str | os.PathLike,
-                spacing: tuple[float, ...] | None = None) -> None:
+def write_nifti(
+    array: np.ndarray, affine: np.ndarray | None, path: str | os.PathLike, spacing: tuple[float, ...] | None = None
+) -> None:
     """Write ``array`` (file order) with ``affine`` (or a diagonal one from ``spacing``) atomically."""
     import nibabel as nib
 

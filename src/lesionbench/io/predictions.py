@@ -70,11 +70,13 @@ def find_prediction(folder: str | os.PathLike, meta: dict, files: dict | None = 
     files = prediction_files(folder) if files is None else files
     found = files.get(meta["case_id"], [])
     if not found:
-        raise PredictionError(f"{prediction_path(folder, meta)}: prediction for test case "
-                              f"{meta['case_id']!r} is missing")
+        raise PredictionError(
+            f"{prediction_path(folder, meta)}: prediction for test case {meta['case_id']!r} is missing"
+        )
     if len(found) > 1:
-        raise PredictionError(f"{folder}: two prediction files for case {meta['case_id']!r}: "
-                              f"{', '.join(p.name for p in found)}")
+        raise PredictionError(
+            f"{folder}: two prediction files for case {meta['case_id']!r}: {', '.join(p.name for p in found)}"
+        )
     return found[0]
 
 
@@ -99,8 +101,11 @@ def write_prediction(mask: np.ndarray, meta: dict, folder: str | os.PathLike) ->
         write_png(binary * 255, path)
     else:
         source = _to_source_order(binary, meta)
-        spacing = tuple(np.asarray(meta["spacing"])[np.argsort(meta["axis_order"])]) \
-            if meta.get("axis_order") is not None else tuple(meta["spacing"])
+        spacing = (
+            tuple(np.asarray(meta["spacing"])[np.argsort(meta["axis_order"])])
+            if meta.get("axis_order") is not None
+            else tuple(meta["spacing"])
+        )
         write_nifti(source, meta.get("affine"), path, spacing=spacing)
     return path
 
@@ -119,7 +124,8 @@ def _check_geometry(path: Path, affine: np.ndarray, spacing, meta: dict) -> None
             raise PredictionError(
                 f"{path}: affine {np.round(affine, 4).tolist()} does not match the {_reference_name(meta)} "
                 f"affine {np.round(ref, 4).tolist()} (tolerance {AFFINE_TOLERANCE}); the prediction is on "
-                f"another grid or orientation")
+                f"another grid or orientation"
+            )
         return
     ours = np.asarray(spacing, float)
     order = meta.get("axis_order")
@@ -127,8 +133,10 @@ def _check_geometry(path: Path, affine: np.ndarray, spacing, meta: dict) -> None
         ours = ours[list(order)]
     ref = np.asarray(meta["spacing"], float)
     if ours.shape == ref.shape and not np.allclose(ours, ref, rtol=AFFINE_TOLERANCE, atol=AFFINE_TOLERANCE):
-        raise PredictionError(f"{path}: spacing {ours.round(6).tolist()} mm does not match the "
-                              f"{_reference_name(meta)} spacing {ref.round(6).tolist()} mm")
+        raise PredictionError(
+            f"{path}: spacing {ours.round(6).tolist()} mm does not match the "
+            f"{_reference_name(meta)} spacing {ref.round(6).tolist()} mm"
+        )
 
 
 def distinct_values(data: np.ndarray) -> np.ndarray:
@@ -169,8 +177,10 @@ def foreground(data: np.ndarray, path, *, labels: dict | None = None, threshold:
         if data.dtype == np.uint8:
             return data.astype(np.float32) / 255.0 >= threshold
         if data.dtype.kind != "f" or values.min() < 0 or values.max() > 1:
-            raise PredictionError(f"{path}: read as a probability map (threshold {threshold}) but holds values "
-                                  f"{_shown(values)} outside [0, 1] (floats in [0, 1], or uint8 read as / 255)")
+            raise PredictionError(
+                f"{path}: read as a probability map (threshold {threshold}) but holds values "
+                f"{_shown(values)} outside [0, 1] (floats in [0, 1], or uint8 read as / 255)"
+            )
         return data >= threshold
     integral = np.array_equal(values, np.round(values))
     lesion = (labels or {}).get("lesion")
@@ -186,13 +196,21 @@ def foreground(data: np.ndarray, path, *, labels: dict | None = None, threshold:
         return data != 0
     what = "fractional values (a probability map?)" if not integral else "values"
     label_text = f"0 and the label values {sorted(allowed - {0})}" if labels else "0/1 or 0/255"
-    raise PredictionError(f"{path}: prediction holds {what} {_shown(values)}; a prediction must hold "
-                          f"{label_text}. A probability map needs a threshold (lesionbench compare "
-                          f"--threshold X; config evaluation.probability_maps: true with postprocessing.threshold)")
+    raise PredictionError(
+        f"{path}: prediction holds {what} {_shown(values)}; a prediction must hold "
+        f"{label_text}. A probability map needs a threshold (lesionbench compare "
+        f"--threshold X; config evaluation.probability_maps: true with postprocessing.threshold)"
+    )
 
 
-def read_prediction(folder: str | os.PathLike, meta: dict, *, threshold: float | None = None,
-                    labels: dict | None = None, path: str | os.PathLike | None = None) -> np.ndarray:
+def read_prediction(
+    folder: str | os.PathLike,
+    meta: dict,
+    *,
+    threshold: float | None = None,
+    labels: dict | None = None,
+    path: str | os.PathLike | None = None,
+) -> np.ndarray:
     """Read a case's prediction as a bool array in the prepared layout (rules: module docstring).
 
     ``labels`` defaults to the reference's label settings (``meta["source"]["labels"]``; none for binary
@@ -218,8 +236,9 @@ def read_prediction(folder: str | os.PathLike, meta: dict, *, threshold: float |
     except ImageReadError as exc:
         raise PredictionError(str(exc)) from exc
     if tuple(data.shape) != shape:
-        raise PredictionError(f"{path}: shape {data.shape} does not match the reference {shape} "
-                              f"({_reference_name(meta)})")
+        raise PredictionError(
+            f"{path}: shape {data.shape} does not match the reference {shape} ({_reference_name(meta)})"
+        )
     if affine is not None:
         _check_geometry(path, affine, spacing, meta)
     return foreground(data, path, labels=labels, threshold=threshold)

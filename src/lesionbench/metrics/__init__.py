@@ -17,5 +17,17 @@ from .parts import Parts, find_parts
 from .scores import METRICS, Scores, score
 from .surface import border, default_penalty
 
-__all__ = ["CaseEvaluation", "LesionScores", "METRICS", "Parts", "Scores", "border", "case_metrics",
-           "default_penalty", "evaluate_case", "evaluate_lesions", "find_parts", "score"]
+__all__ = [
+    "METRICS",
+    "CaseEvaluation",
+    "LesionScores",
+    "Parts",
+    "Scores",
+    "border",
+    "case_metrics",
+    "default_penalty",
+    "evaluate_case",
+    "evaluate_lesions",
+    "find_parts",
+    "score",
+]

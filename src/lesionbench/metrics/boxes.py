@@ -34,8 +34,9 @@ def _meet(lo_a, hi_a, lo_b, hi_b, spacing, within_mm) -> np.ndarray:
     return box_gaps(lo_a, hi_a, lo_b, hi_b, spacing) <= within_mm * (1 + TOLERANCE_RTOL)
 
 
-def box_pairs(lo_a: np.ndarray, hi_a: np.ndarray, lo_b: np.ndarray, hi_b: np.ndarray,
-              spacing=None, within_mm: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+def box_pairs(
+    lo_a: np.ndarray, hi_a: np.ndarray, lo_b: np.ndarray, hi_b: np.ndarray, spacing=None, within_mm: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Index pairs (i, j) whose boxes ``lo_a[i]..hi_a[i]`` and ``lo_b[j]..hi_b[j]`` (half-open) intersect,
     or, with ``within_mm``, whose voxel centres may lie within that distance (``box_gaps <= within_mm``).
 
@@ -88,7 +89,7 @@ def _swept_pairs(lo_a, hi_a, lo_b, hi_b, candidates_b, spacing, within_mm):
 
 def _chunks(counts: np.ndarray, budget: int):
     """Consecutive slices of ``counts`` each summing to at most ``budget`` (or holding a single element)."""
-    done = np.concatenate(([0], np.cumsum(counts)))    # done[k]: total of counts[:k]
+    done = np.concatenate(([0], np.cumsum(counts)))  # done[k]: total of counts[:k]
     start = 0
     while start < len(counts):
         stop = max(int(np.searchsorted(done, done[start] + budget, side="right")) - 1, start + 1)

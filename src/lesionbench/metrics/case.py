@@ -29,10 +29,35 @@ from .nearest import Nearest, nearest_borders
 from .parts import Parts, find_parts
 from .scores import Scores, empty_mask_scores, from_distances
 
-CASE_COLUMNS = ["ref_empty", "pred_empty", "ref_voxels", "pred_voxels", "dice", "iou", "hd95", "asd",
-                "contour_f1", "nsd", "n_ref_lesions", "n_hit_lesions", "n_fp_lesions"]
-LESION_COLUMNS = ["kind", "lesion_id", "merged_lesion_id", "voxels", "size_fraction", "detected", "dice", "iou",
-                  "hd95", "asd", "contour_f1", "nsd"]
+CASE_COLUMNS = [
+    "ref_empty",
+    "pred_empty",
+    "ref_voxels",
+    "pred_voxels",
+    "dice",
+    "iou",
+    "hd95",
+    "asd",
+    "contour_f1",
+    "nsd",
+    "n_ref_lesions",
+    "n_hit_lesions",
+    "n_fp_lesions",
+]
+LESION_COLUMNS = [
+    "kind",
+    "lesion_id",
+    "merged_lesion_id",
+    "voxels",
+    "size_fraction",
+    "detected",
+    "dice",
+    "iou",
+    "hd95",
+    "asd",
+    "contour_f1",
+    "nsd",
+]
 
 
 @dataclass
@@ -65,9 +90,16 @@ class CaseEvaluation:
     def case_row(self) -> dict:
         """The per_case.csv columns after ``case_id`` (docs/contracts.md)."""
         refs = [r for r in self.lesions if r.kind == "reference"]
-        return {"ref_empty": self.ref_empty, "pred_empty": self.pred_empty, "ref_voxels": int(self.ref_voxels),
-                "pred_voxels": int(self.pred_voxels), **self.scores.as_dict(), "n_ref_lesions": len(refs),
-                "n_hit_lesions": sum(r.detected for r in refs), "n_fp_lesions": len(self.lesions) - len(refs)}
+        return {
+            "ref_empty": self.ref_empty,
+            "pred_empty": self.pred_empty,
+            "ref_voxels": int(self.ref_voxels),
+            "pred_voxels": int(self.pred_voxels),
+            **self.scores.as_dict(),
+            "n_ref_lesions": len(refs),
+            "n_hit_lesions": sum(r.detected for r in refs),
+            "n_fp_lesions": len(self.lesions) - len(refs),
+        }
 
     def lesion_rows(self) -> list[dict]:
         """The per_lesion.csv columns after ``case_id``: reference lesions by id, then false positives
@@ -82,14 +114,29 @@ class CaseEvaluation:
             else:
                 ident, vox, frac = fp + 1, self.fp_voxels[fp], self.fp_fractions[fp]
                 fp += 1
-            rows.append({"kind": r.kind, "lesion_id": int(ident), "merged_lesion_id": int(r.group) + 1,
-                         "voxels": int(vox), "size_fraction": float(frac), "detected": bool(r.detected),
-                         **r.scores.as_dict()})
+            rows.append(
+                {
+                    "kind": r.kind,
+                    "lesion_id": int(ident),
+                    "merged_lesion_id": int(r.group) + 1,
+                    "voxels": int(vox),
+                    "size_fraction": float(frac),
+                    "detected": bool(r.detected),
+                    **r.scores.as_dict(),
+                }
+            )
         return rows
 
 
-def case_scores(ref: Parts, pred: Parts, *, tolerance_mm: float, penalty_mm: float,
-                overlaps: dict | None = None, nearest: Nearest | None = None) -> Scores:
+def case_scores(
+    ref: Parts,
+    pred: Parts,
+    *,
+    tolerance_mm: float,
+    penalty_mm: float,
+    overlaps: dict | None = None,
+    nearest: Nearest | None = None,
+) -> Scores:
     """Case-level metrics between the union of ``ref`` and the union of ``pred`` components, with the
     empty-mask rules (``overlaps``: their ``boxes.shared_voxel_counts``; ``nearest``: their
     ``nearest.nearest_borders``; each computed if not given)."""
@@ -101,8 +148,9 @@ def case_scores(ref: Parts, pred: Parts, *, tolerance_mm: float, penalty_mm: flo
         overlaps = shared_voxel_counts(ref, pred)
     if nearest is None:
         nearest = nearest_borders(ref, pred)
-    return from_distances(n_ref, n_pred, int(sum(overlaps.values())), nearest.pred_to_ref, nearest.ref_to_pred,
-                          tolerance_mm)
+    return from_distances(
+        n_ref, n_pred, int(sum(overlaps.values())), nearest.pred_to_ref, nearest.ref_to_pred, tolerance_mm
+    )
 
 
 def _check(tolerance_mm, penalty_mm, shape, spacing) -> float:
@@ -113,9 +161,18 @@ def _check(tolerance_mm, penalty_mm, shape, spacing) -> float:
     return surface.check_mm(penalty_mm, "distance penalty")
 
 
-def evaluate_case(reference: np.ndarray, prediction: np.ndarray, spacing, *, tolerance_mm: float,
-                  dilation_mm: float, ignore: np.ndarray | None = None, penalty_mm: float | None = None,
-                  threshold: float = 0.5, min_component_voxels: int = 0) -> CaseEvaluation:
+def evaluate_case(
+    reference: np.ndarray,
+    prediction: np.ndarray,
+    spacing,
+    *,
+    tolerance_mm: float,
+    dilation_mm: float,
+    ignore: np.ndarray | None = None,
+    penalty_mm: float | None = None,
+    threshold: float = 0.5,
+    min_component_voxels: int = 0,
+) -> CaseEvaluation:
     """Evaluate one case (the module docstring gives the order of operations).
 
     Args:
@@ -135,23 +192,44 @@ def evaluate_case(reference: np.ndarray, prediction: np.ndarray, spacing, *, tol
     penalty_mm = _check(tolerance_mm, penalty_mm, reference.shape, spacing)
     stored = find_parts(reference, spacing)
     ref = stored.restrict(ignore)
-    pred = find_parts(binarize(prediction, threshold), spacing, exclude=ignore,
-                      min_voxels=int(min_component_voxels))
+    pred = find_parts(binarize(prediction, threshold), spacing, exclude=ignore, min_voxels=int(min_component_voxels))
     overlaps = shared_voxel_counts(ref, pred)
     nearest = nearest_borders(ref, pred) if len(ref.points) and len(pred.points) else None
-    scores = case_scores(ref, pred, tolerance_mm=tolerance_mm, penalty_mm=penalty_mm, overlaps=overlaps,
-                         nearest=nearest)
-    lesions = evaluate_lesions(ref, pred, dilation_mm=dilation_mm, tolerance_mm=tolerance_mm,
-                               penalty_mm=penalty_mm, overlaps=overlaps, nearest=nearest)
+    scores = case_scores(
+        ref, pred, tolerance_mm=tolerance_mm, penalty_mm=penalty_mm, overlaps=overlaps, nearest=nearest
+    )
+    lesions = evaluate_lesions(
+        ref,
+        pred,
+        dilation_mm=dilation_mm,
+        tolerance_mm=tolerance_mm,
+        penalty_mm=penalty_mm,
+        overlaps=overlaps,
+        nearest=nearest,
+    )
     fp = np.array([r.index for r in lesions if r.kind == "false_positive"], np.int64)
     return CaseEvaluation(
-        ref_voxels=int(ref.voxels.sum()), pred_voxels=int(pred.voxels.sum()), scores=scores, lesions=lesions,
-        lesion_voxels=stored.voxels, lesion_fractions=stored.size_fractions(), fp_voxels=pred.voxels[fp],
-        fp_fractions=pred.size_fractions(fp), penalty_mm=penalty_mm)
+        ref_voxels=int(ref.voxels.sum()),
+        pred_voxels=int(pred.voxels.sum()),
+        scores=scores,
+        lesions=lesions,
+        lesion_voxels=stored.voxels,
+        lesion_fractions=stored.size_fractions(),
+        fp_voxels=pred.voxels[fp],
+        fp_fractions=pred.size_fractions(fp),
+        penalty_mm=penalty_mm,
+    )
 
 
-def case_metrics(reference: np.ndarray, prediction: np.ndarray, spacing, *, tolerance_mm: float,
-                 ignore: np.ndarray | None = None, penalty_mm: float | None = None) -> Scores:
+def case_metrics(
+    reference: np.ndarray,
+    prediction: np.ndarray,
+    spacing,
+    *,
+    tolerance_mm: float,
+    ignore: np.ndarray | None = None,
+    penalty_mm: float | None = None,
+) -> Scores:
     """Case-level metrics of two binary masks (no postprocessing): Dice, IoU, HD95, ASD, contour F1, NSD.
 
     The ignore voxels are removed from both masks first; empty masks follow ``Scores.perfect`` /

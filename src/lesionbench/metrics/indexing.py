@@ -10,7 +10,7 @@ def expand_ranges(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, n
     the k of its range: ``expand_ranges([5, 0], [2, 3]) == ([5, 6, 0, 1, 2], [0, 0, 1, 1, 1])``."""
     starts = np.asarray(starts, np.int64)
     counts = np.asarray(counts, np.int64)
-    first_out = np.cumsum(counts) - counts          # where each range begins in the output
+    first_out = np.cumsum(counts) - counts  # where each range begins in the output
     positions = np.arange(int(counts.sum())) + np.repeat(starts - first_out, counts)
     return positions, np.repeat(np.arange(len(counts)), counts)
 

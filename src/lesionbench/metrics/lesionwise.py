@@ -43,9 +43,16 @@ class LesionScores:
     hit_components: tuple[int, ...] = ()
 
 
-def evaluate_lesions(ref: Parts, pred: Parts, *, dilation_mm: float, tolerance_mm: float, penalty_mm: float,
-                     overlaps: dict[tuple[int, int], int] | None = None,
-                     nearest: Nearest | None = None) -> list[LesionScores]:
+def evaluate_lesions(
+    ref: Parts,
+    pred: Parts,
+    *,
+    dilation_mm: float,
+    tolerance_mm: float,
+    penalty_mm: float,
+    overlaps: dict[tuple[int, int], int] | None = None,
+    nearest: Nearest | None = None,
+) -> list[LesionScores]:
     """Lesion-wise results: one per non-empty reference lesion (in lesion order), then one per
     false-positive component (in prediction component order). See the module docstring for the rules.
 
@@ -58,16 +65,28 @@ def evaluate_lesions(ref: Parts, pred: Parts, *, dilation_mm: float, tolerance_m
         nearest = nearest_borders(ref, pred)
     m = match(ref, pred, dilation_mm, overlaps, nearest)
     scores = merged_lesion_scores(ref, pred, m, overlaps, nearest, tolerance_mm, penalty_mm)
-    out = [LesionScores("reference", k, g, bool(m.hits[g]), scores[g], tuple(m.hits[g]))
-           for k, g in zip(m.lesions, m.group)]
+    out = [
+        LesionScores("reference", k, g, bool(m.hits[g]), scores[g], tuple(m.hits[g]))
+        for k, g in zip(m.lesions, m.group)
+    ]
     matched = set().union(*m.hits)
-    out += [LesionScores("false_positive", j, -1, False, Scores.worst(penalty_mm))
-            for j in range(pred.n) if j not in matched]
+    out += [
+        LesionScores("false_positive", j, -1, False, Scores.worst(penalty_mm))
+        for j in range(pred.n)
+        if j not in matched
+    ]
     return out
 
 
-def merged_lesion_scores(ref: Parts, pred: Parts, m: Matching, overlaps: dict[tuple[int, int], int],
-                         nearest: Nearest | None, tolerance_mm: float, penalty_mm: float) -> list[Scores]:
+def merged_lesion_scores(
+    ref: Parts,
+    pred: Parts,
+    m: Matching,
+    overlaps: dict[tuple[int, int], int],
+    nearest: Nearest | None,
+    tolerance_mm: float,
+    penalty_mm: float,
+) -> list[Scores]:
     """Scores of each merged lesion g: its members against its hits, or ``Scores.worst`` if it has none."""
     out = [Scores.worst(penalty_mm)] * len(m.hits)
     scored = [g for g, h in enumerate(m.hits) if h]
@@ -114,12 +133,10 @@ def _border_distances(ref: Parts, pred: Parts, member_s, member_i, hit_s, hit_j,
 
     d_pr = nearest.pred_to_ref[pred_at]
     elsewhere = merged_of[nearest.pred_nearest_owner[pred_at]] != s_pr
-    d_pr[elsewhere] = tagged_nearest(ref.points[ref_at], s_rp, pred.points[pred_at[elsewhere]],
-                                     s_pr[elsewhere], tags)
+    d_pr[elsewhere] = tagged_nearest(ref.points[ref_at], s_rp, pred.points[pred_at[elsewhere]], s_pr[elsewhere], tags)
 
     d_rp = nearest.ref_to_pred[ref_at]
     own_hits = np.sort(hit_s * pred.n + hit_j)
     elsewhere = ~isin_sorted(s_rp * pred.n + nearest.ref_nearest_owner[ref_at], own_hits)
-    d_rp[elsewhere] = tagged_nearest(pred.points[pred_at], s_pr, ref.points[ref_at[elsewhere]],
-                                     s_rp[elsewhere], tags)
+    d_rp[elsewhere] = tagged_nearest(pred.points[pred_at], s_pr, ref.points[ref_at[elsewhere]], s_rp[elsewhere], tags)
     return d_pr, s_pr, d_rp, s_rp

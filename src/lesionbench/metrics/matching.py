@@ -53,8 +53,9 @@ class Matching:
     hits: list[list[int]]
 
 
-def match(ref: Parts, pred: Parts, dilation_mm: float, overlaps: dict[tuple[int, int], int],
-          nearest: Nearest | None = None) -> Matching:
+def match(
+    ref: Parts, pred: Parts, dilation_mm: float, overlaps: dict[tuple[int, int], int], nearest: Nearest | None = None
+) -> Matching:
     """Merged lesions and their hits (module docstring). ``overlaps``: ``boxes.shared_voxel_counts(ref,
     pred)``; ``nearest``: ``nearest.nearest_borders(ref, pred)``, which settles most hits without new
     queries (``find_hits``)."""
@@ -69,8 +70,7 @@ def match(ref: Parts, pred: Parts, dilation_mm: float, overlaps: dict[tuple[int,
     t, j = find_hits(ref, pred, lesions, dilation_mm, overlaps, nearest)
     for g, component in zip(group[t].tolist(), j.tolist()):
         hits[g].add(component)
-    return Matching(lesions=lesions.tolist(), group=group.tolist(), members=members,
-                    hits=[sorted(h) for h in hits])
+    return Matching(lesions=lesions.tolist(), group=group.tolist(), members=members, hits=[sorted(h) for h in hits])
 
 
 def merge_lesions(ref: Parts, lesions: np.ndarray, dilation_mm: float) -> np.ndarray:
@@ -78,9 +78,8 @@ def merge_lesions(ref: Parts, lesions: np.ndarray, dilation_mm: float) -> np.nda
     graph in which two lesions are joined when their dilations overlap or touch, numbered in the order of
     each group's first lesion."""
     n = len(lesions)
-    reach = 2 * dilation_mm + math.sqrt(sum(s * s for s in ref.spacing))   # beyond it dilations never touch
-    ia, ib = box_pairs(ref.lo[lesions], ref.hi[lesions], ref.lo[lesions], ref.hi[lesions], ref.spacing,
-                       within_mm=reach)
+    reach = 2 * dilation_mm + math.sqrt(sum(s * s for s in ref.spacing))  # beyond it dilations never touch
+    ia, ib = box_pairs(ref.lo[lesions], ref.hi[lesions], ref.lo[lesions], ref.hi[lesions], ref.spacing, within_mm=reach)
     ia, ib = ia[ia < ib], ib[ia < ib]
     closest = pair_min_distances(ref, ref, lesions[ia], lesions[ib])
     joined = surface.within(closest, dilation_mm)
@@ -89,12 +88,18 @@ def merge_lesions(ref: Parts, lesions: np.ndarray, dilation_mm: float) -> np.nda
         joined[p] = _dilations_touch(ref, int(lesions[ia[p]]), int(lesions[ib[p]]), dilation_mm, cache)
     graph = coo_matrix((np.ones(int(joined.sum())), (ia[joined], ib[joined])), shape=(n, n))
     group = connected_components(graph, directed=False)[1]
-    _, first = np.unique(group, return_index=True)     # renumber in the order of each group's first member
+    _, first = np.unique(group, return_index=True)  # renumber in the order of each group's first member
     return np.argsort(np.argsort(first))[group] if n else group
 
 
-def find_hits(ref: Parts, pred: Parts, lesions: np.ndarray, dilation_mm: float,
-              overlaps: dict[tuple[int, int], int], nearest: Nearest | None) -> tuple[np.ndarray, np.ndarray]:
+def find_hits(
+    ref: Parts,
+    pred: Parts,
+    lesions: np.ndarray,
+    dilation_mm: float,
+    overlaps: dict[tuple[int, int], int],
+    nearest: Nearest | None,
+) -> tuple[np.ndarray, np.ndarray]:
     """The pairs (t, j) where predicted component j shares a voxel with the dilation of lesion
     ``lesions[t]``: j overlaps the lesion, or their borders lie within r.
 

@@ -40,8 +40,13 @@ def tag_spacing(parts: Parts) -> float:
     return 4.0 * surface.default_penalty(parts.shape, parts.spacing) + 1.0
 
 
-def tagged_nearest(tree_points: np.ndarray, tree_tags: np.ndarray, query_points: np.ndarray,
-                   query_tags: np.ndarray, spacing_of_tags: float) -> np.ndarray:
+def tagged_nearest(
+    tree_points: np.ndarray,
+    tree_tags: np.ndarray,
+    query_points: np.ndarray,
+    query_tags: np.ndarray,
+    spacing_of_tags: float,
+) -> np.ndarray:
     """For each query point, the distance to the nearest tree point carrying the same tag (every query tag
     must occur among the tree tags). Exact: the tag coordinate differs by 0 within a tag and by at least
     ``spacing_of_tags`` (``tag_spacing``) across tags."""
@@ -61,8 +66,8 @@ def pair_min_distances(a: Parts, b: Parts, ia: np.ndarray, ib: np.ndarray) -> np
     query_at, query_pair = b.point_indices(ib)
     if len(tree_at) == 0 or len(query_at) == 0:
         return out
-    tag_of_pair = np.searchsorted(in_tree, ia)      # pair p is tagged with its a-component's place in in_tree
+    tag_of_pair = np.searchsorted(in_tree, ia)  # pair p is tagged with its a-component's place in in_tree
     d = tagged_nearest(a.points[tree_at], tree_which, b.points[query_at], tag_of_pair[query_pair], tag_spacing(a))
     np.minimum.at(out, query_pair, d)
-    out[a.starts[ia + 1] == a.starts[ia]] = np.inf   # a-component without border points: no tree point of its tag
+    out[a.starts[ia + 1] == a.starts[ia]] = np.inf  # a-component without border points: no tree point of its tag
     return out

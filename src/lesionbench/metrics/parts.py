@@ -52,11 +52,11 @@ class Parts:
     shape: tuple[int, ...]
     spacing: tuple[float, ...]
     masks: list[np.ndarray]
-    lo: np.ndarray      # (n, ndim) int64
-    hi: np.ndarray      # (n, ndim) int64
+    lo: np.ndarray  # (n, ndim) int64
+    hi: np.ndarray  # (n, ndim) int64
     voxels: np.ndarray  # (n,) int64
     points: np.ndarray  # (N, ndim) float64, grouped by component
-    owner: np.ndarray   # (N,) int64, non-decreasing
+    owner: np.ndarray  # (N,) int64, non-decreasing
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -78,7 +78,7 @@ class Parts:
     def border_points(self, k: int) -> np.ndarray:
         """Border voxel centres of component index ``k`` in mm, shape (b, ndim)."""
         s = self.starts
-        return self.points[s[k]:s[k + 1]]
+        return self.points[s[k] : s[k + 1]]
 
     def point_indices(self, indices) -> tuple[np.ndarray, np.ndarray]:
         """Positions in ``points`` of the border points of the given components (in the given order,
@@ -105,7 +105,7 @@ class Parts:
             return self.voxels[idx] / plane
         return np.array([largest_slice_areas(self.masks[k].view(np.uint8), 1)[0] for k in idx], float) / plane
 
-    def restrict(self, exclude: np.ndarray | None) -> "Parts":
+    def restrict(self, exclude: np.ndarray | None) -> Parts:
         """The same components (same numbering) with the voxels where ``exclude`` is set removed.
 
         Components left empty keep their index with ``voxels == 0``, an all-False mask and no border.
@@ -127,20 +127,36 @@ class Parts:
             pts.append(p)
             owner.append(np.full(len(p), k, np.int64))
         nd = len(self.shape)
-        return Parts(self.shape, self.spacing, masks, self.lo.copy(), self.hi.copy(), voxels,
-                     np.concatenate([np.zeros((0, nd))] + pts), np.concatenate([np.zeros(0, np.int64)] + owner))
+        return Parts(
+            self.shape,
+            self.spacing,
+            masks,
+            self.lo.copy(),
+            self.hi.copy(),
+            voxels,
+            np.concatenate([np.zeros((0, nd))] + pts),
+            np.concatenate([np.zeros(0, np.int64)] + owner),
+        )
 
-    def select(self, keep: np.ndarray) -> "Parts":
+    def select(self, keep: np.ndarray) -> Parts:
         """The components where ``keep`` (bool, length n) is set, renumbered 1..m in the same order."""
         keep = np.asarray(keep, bool)
         idx = np.flatnonzero(keep)
         new = np.cumsum(keep) - 1
         on = keep[self.owner]
-        return Parts(self.shape, self.spacing, [self.masks[i] for i in idx], self.lo[idx], self.hi[idx],
-                     self.voxels[idx], self.points[on], new[self.owner[on]])
+        return Parts(
+            self.shape,
+            self.spacing,
+            [self.masks[i] for i in idx],
+            self.lo[idx],
+            self.hi[idx],
+            self.voxels[idx],
+            self.points[on],
+            new[self.owner[on]],
+        )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def numbering_rule(ndim: int) -> str:
     """How ``label_components`` orders components, read off small probe images.
 
@@ -148,6 +164,7 @@ def numbering_rule(ndim: int) -> str:
     pixel block (blocks aligned to even indices, taken in C order) holding a pixel of the component;
     ``other``: neither, and ``find_parts`` then labels the whole image to number components.
     """
+
     def first_of(shape, a, b):
         probe = np.zeros(shape, bool)
         probe[a] = probe[b] = True
@@ -155,8 +172,13 @@ def numbering_rule(ndim: int) -> str:
             labels, n = label_components(probe)
         except Exception:  # a labelling failure on the probe: number by labelling whole images
             return "?"
-        return "a" if n == 2 and labels[a] == 1 and labels[b] == 2 else \
-            "b" if n == 2 and labels[b] == 1 and labels[a] == 2 else "?"
+        return (
+            "a"
+            if n == 2 and labels[a] == 1 and labels[b] == 2
+            else "b"
+            if n == 2 and labels[b] == 1 and labels[a] == 2
+            else "?"
+        )
 
     if ndim == 3:
         ok = first_of((2, 3, 3), (0, 0, 2), (1, 2, 0)) == "a" and first_of((3, 2, 3), (0, 1, 2), (2, 0, 0)) == "a"
@@ -251,7 +273,7 @@ def _collect(labels: np.ndarray, n: int, to_image, shape, spacing, out: _Found) 
         m = labels[tuple(slice(int(a), int(b)) for a, b in zip(box_lo[k - 1], box_hi[k - 1]))] == k
         out.masks.append(m)
         out.voxels.append(int(np.count_nonzero(m)))
-        out.points.append(pts[starts[k - 1]:starts[k]])
+        out.points.append(pts[starts[k - 1] : starts[k]])
     out.lo.append(image_lo)
 
 
@@ -307,6 +329,7 @@ def find_parts(mask: np.ndarray, spacing, exclude: np.ndarray | None = None, min
     nd = mask.ndim
     order = np.zeros(0, np.int64)
     if found.masks:
+
         def whole():
             fg = mask != 0
             return fg & (np.asarray(exclude) == 0) if exclude is not None else fg
@@ -316,9 +339,16 @@ def find_parts(mask: np.ndarray, spacing, exclude: np.ndarray | None = None, min
     lo = np.concatenate([np.zeros((0, nd), np.int64)] + found.lo)[order]
     hi = lo + np.asarray([m.shape for m in masks], np.int64).reshape(-1, nd)
     pts = [found.points[i] for i in order]
-    parts = Parts(shape, spacing, masks, lo, hi, np.asarray([found.voxels[i] for i in order], np.int64),
-                  np.concatenate([np.zeros((0, nd))] + pts),
-                  np.repeat(np.arange(len(pts), dtype=np.int64), [len(p) for p in pts]))
+    parts = Parts(
+        shape,
+        spacing,
+        masks,
+        lo,
+        hi,
+        np.asarray([found.voxels[i] for i in order], np.int64),
+        np.concatenate([np.zeros((0, nd))] + pts),
+        np.repeat(np.arange(len(pts), dtype=np.int64), [len(p) for p in pts]),
+    )
     if min_voxels > 1 and parts.n:
         parts = parts.select(parts.voxels >= min_voxels)
     return parts

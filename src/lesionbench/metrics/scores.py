@@ -26,12 +26,12 @@ class Scores:
         return asdict(self)
 
     @staticmethod
-    def perfect() -> "Scores":
+    def perfect() -> Scores:
         """Both masks empty: Dice = IoU = F1 = NSD = 1, distances 0."""
         return Scores(1.0, 1.0, 0.0, 0.0, 1.0, 1.0)
 
     @staticmethod
-    def worst(penalty_mm: float) -> "Scores":
+    def worst(penalty_mm: float) -> Scores:
         """Exactly one mask empty (or a missed / false-positive lesion): Dice = IoU = F1 = NSD = 0,
         distances = the penalty."""
         return Scores(0.0, 0.0, float(penalty_mm), float(penalty_mm), 0.0, 0.0)
@@ -47,8 +47,15 @@ def empty_mask_scores(n_ref: int, n_pred: int, penalty_mm: float) -> Scores | No
     return None
 
 
-def score(n_ref: int, n_pred: int, n_inter: int, ref_points: np.ndarray, pred_points: np.ndarray,
-          tolerance_mm: float, penalty_mm: float) -> Scores:
+def score(
+    n_ref: int,
+    n_pred: int,
+    n_inter: int,
+    ref_points: np.ndarray,
+    pred_points: np.ndarray,
+    tolerance_mm: float,
+    penalty_mm: float,
+) -> Scores:
     """Every metric of a pair given its voxel counts and border points.
 
     Args:
@@ -64,34 +71,67 @@ def score(n_ref: int, n_pred: int, n_inter: int, ref_points: np.ndarray, pred_po
     empty = empty_mask_scores(n_ref, n_pred, penalty_mm)
     if empty is not None:
         return empty
-    return from_distances(n_ref, n_pred, n_inter, surface.directed_distances(pred_points, ref_points),
-                          surface.directed_distances(ref_points, pred_points), tolerance_mm)
+    return from_distances(
+        n_ref,
+        n_pred,
+        n_inter,
+        surface.directed_distances(pred_points, ref_points),
+        surface.directed_distances(ref_points, pred_points),
+        tolerance_mm,
+    )
 
 
-def from_distances(n_ref: int, n_pred: int, n_inter: int, d_pred_to_ref: np.ndarray, d_ref_to_pred: np.ndarray,
-                   tolerance_mm: float) -> Scores:
+def from_distances(
+    n_ref: int, n_pred: int, n_inter: int, d_pred_to_ref: np.ndarray, d_ref_to_pred: np.ndarray, tolerance_mm: float
+) -> Scores:
     """Every metric of a pair of non-empty masks from its voxel counts and directed border distances
     (``d_pred_to_ref``: one entry per prediction border voxel; ``d_ref_to_pred``: per reference border voxel).
     """
-    return _scores([n_ref], [n_pred], [n_inter], surface.summarize(d_pred_to_ref, tolerance_mm),
-                   surface.summarize(d_ref_to_pred, tolerance_mm))[0]
+    return _scores(
+        [n_ref],
+        [n_pred],
+        [n_inter],
+        surface.summarize(d_pred_to_ref, tolerance_mm),
+        surface.summarize(d_ref_to_pred, tolerance_mm),
+    )[0]
 
 
-def grouped_scores(n_ref: np.ndarray, n_pred: np.ndarray, n_inter: np.ndarray, d_pred_to_ref: np.ndarray,
-                   g_pred: np.ndarray, d_ref_to_pred: np.ndarray, g_ref: np.ndarray,
-                   tolerance_mm: float) -> list[Scores]:
+def grouped_scores(
+    n_ref: np.ndarray,
+    n_pred: np.ndarray,
+    n_inter: np.ndarray,
+    d_pred_to_ref: np.ndarray,
+    g_pred: np.ndarray,
+    d_ref_to_pred: np.ndarray,
+    g_ref: np.ndarray,
+    tolerance_mm: float,
+) -> list[Scores]:
     """``from_distances`` for many pairs at once: pair g has counts ``n_ref[g]``, ``n_pred[g]``,
     ``n_inter[g]`` and the directed distances whose entry in ``g_pred`` / ``g_ref`` is g. Every pair must
     have non-empty masks (so at least one distance in each direction)."""
     n = len(n_ref)
-    return _scores(n_ref, n_pred, n_inter, surface.summarize(d_pred_to_ref, tolerance_mm, g_pred, n),
-                   surface.summarize(d_ref_to_pred, tolerance_mm, g_ref, n))
+    return _scores(
+        n_ref,
+        n_pred,
+        n_inter,
+        surface.summarize(d_pred_to_ref, tolerance_mm, g_pred, n),
+        surface.summarize(d_ref_to_pred, tolerance_mm, g_ref, n),
+    )
 
 
 def _scores(n_ref, n_pred, n_inter, p: surface.Directed, r: surface.Directed) -> list[Scores]:
     """``Scores`` of each pair from its voxel counts and the summaries of d(P->R) (``p``) and d(R->P)."""
-    columns = [np.asarray(x, np.int64).tolist() for x in (n_ref, n_pred, n_inter)] + \
-              [np.atleast_1d(f(p, r)).tolist() for f in (surface.hd95, surface.asd, surface.contour_f1, surface.nsd)]
-    return [Scores(dice=overlap.dice(r_vox, p_vox, shared), iou=overlap.iou(r_vox, p_vox, shared), hd95=hd95,
-                   asd=asd, contour_f1=f1, nsd=nsd)
-            for r_vox, p_vox, shared, hd95, asd, f1, nsd in zip(*columns)]
+    columns = [np.asarray(x, np.int64).tolist() for x in (n_ref, n_pred, n_inter)] + [
+        np.atleast_1d(f(p, r)).tolist() for f in (surface.hd95, surface.asd, surface.contour_f1, surface.nsd)
+    ]
+    return [
+        Scores(
+            dice=overlap.dice(r_vox, p_vox, shared),
+            iou=overlap.iou(r_vox, p_vox, shared),
+            hd95=hd95,
+            asd=asd,
+            contour_f1=f1,
+            nsd=nsd,
+        )
+        for r_vox, p_vox, shared, hd95, asd, f1, nsd in zip(*columns)
+    ]

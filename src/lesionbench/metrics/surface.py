@@ -13,8 +13,8 @@ two directed distance sets, and evaluate one pair (``summarize(d, tau)``) or man
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -109,7 +109,7 @@ def check_tolerance(tolerance_mm) -> float:
     return check_mm(tolerance_mm, "contour tolerance")
 
 
-PerPair = np.ndarray | np.float64   # one value per pair, or the value of a single pair
+PerPair = np.ndarray | np.float64  # one value per pair, or the value of a single pair
 
 
 @dataclass(frozen=True)
@@ -124,18 +124,22 @@ class Directed:
     p95: PerPair
 
 
-def summarize(d: np.ndarray, tolerance_mm: float, group: np.ndarray | None = None,
-              n_groups: int = 1) -> Directed:
+def summarize(d: np.ndarray, tolerance_mm: float, group: np.ndarray | None = None, n_groups: int = 1) -> Directed:
     """``Directed`` summary of distances ``d``: of all of them (``group`` None), or per pair g of the entries
     whose ``group`` is g (arrays of length ``n_groups``)."""
     if group is None:
-        return Directed(np.float64(d.size), np.float64(d.sum()),
-                        np.float64(np.count_nonzero(within(d, tolerance_mm))),
-                        np.float64(np.percentile(d, 95)) if d.size else np.float64(0.0))
-    return Directed(np.bincount(group, minlength=n_groups).astype(np.float64),
-                    np.bincount(group, weights=d, minlength=n_groups),
-                    np.bincount(group[within(d, tolerance_mm)], minlength=n_groups).astype(np.float64),
-                    segment_percentile(d, group, n_groups, 95))
+        return Directed(
+            np.float64(d.size),
+            np.float64(d.sum()),
+            np.float64(np.count_nonzero(within(d, tolerance_mm))),
+            np.float64(np.percentile(d, 95)) if d.size else np.float64(0.0),
+        )
+    return Directed(
+        np.bincount(group, minlength=n_groups).astype(np.float64),
+        np.bincount(group, weights=d, minlength=n_groups),
+        np.bincount(group[within(d, tolerance_mm)], minlength=n_groups).astype(np.float64),
+        segment_percentile(d, group, n_groups, 95),
+    )
 
 
 def segment_percentile(values: np.ndarray, segment: np.ndarray, n_segments: int, q: float) -> np.ndarray:

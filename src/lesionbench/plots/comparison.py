@@ -51,8 +51,16 @@ def _panel(ax, left: pd.DataFrame, right: pd.DataFrame, models, colors, with_ci:
         if not np.isnan(lv):
             if with_ci:
                 row = left.loc[model]
-                ax.errorbar([jitter], [lv], yerr=[[lv - row.ci_low], [row.ci_high - lv]], fmt="o",
-                            color=colors[model], ms=4, capsize=2, lw=1)
+                ax.errorbar(
+                    [jitter],
+                    [lv],
+                    yerr=[[lv - row.ci_low], [row.ci_high - lv]],
+                    fmt="o",
+                    color=colors[model],
+                    ms=4,
+                    capsize=2,
+                    lw=1,
+                )
             else:
                 ax.plot([jitter], [lv], "o", color=colors[model], ms=4)
         if not np.isnan(rv):
@@ -63,8 +71,15 @@ def _panel(ax, left: pd.DataFrame, right: pd.DataFrame, models, colors, with_ci:
     for x, side in ((0, left), (1, right)):
         vals = side["value"].dropna() if len(side) else pd.Series(dtype=float)
         if len(vals):
-            ax.annotate(f"range {vals.max() - vals.min():.3g}", (x, 1.0), xycoords=("data", "axes fraction"),
-                        ha="center", va="top", fontsize=7, color="0.3")
+            ax.annotate(
+                f"range {vals.max() - vals.min():.3g}",
+                (x, 1.0),
+                xycoords=("data", "axes fraction"),
+                ha="center",
+                va="top",
+                fontsize=7,
+                color="0.3",
+            )
         spreads.append(relative_spread(vals) if len(vals) >= 2 else np.nan)
     ax.set_xlim(-0.45, 1.45)
     ax.margins(y=0.18)
@@ -80,16 +95,18 @@ def _lesion_count_label(rows: pd.DataFrame, name: str, min_lesions_hint: bool = 
     return f"{name}\n(n={n}{', too few' if flagged and min_lesions_hint else ''})"
 
 
-def overall_vs_small_lesion(overall: pd.DataFrame, small: pd.DataFrame, path: str | os.PathLike,
-                            metrics=FIGURE_METRICS) -> None:
+def overall_vs_small_lesion(
+    overall: pd.DataFrame, small: pd.DataFrame, path: str | os.PathLike, metrics=FIGURE_METRICS
+) -> None:
     """Delineation and detection, apart. Rows 1..4 (Dice, HD95, ASD, contour F1): per data set, each
     model's value over all test cases (case mean, bootstrap CI) joined to its mean over the ``common`` Q1
     lesions (the lesions every model and seed detected, so a boundary value is a boundary value). Last row:
     lesion recall (detection) over all reference lesions vs over Q1 lesions (lesion set ``all``). Last
     column: the spread among models in % of their mean, left vs right of each panel."""
     require_columns(overall, ["dataset", "model", "metric", "value", "ci_low", "ci_high"], "overall_metrics.csv")
-    require_columns(small, ["dataset", "model", "metric", "value", "n_lesions", "insufficient_lesions"],
-                    "small_lesion_metrics.csv")
+    require_columns(
+        small, ["dataset", "model", "metric", "value", "n_lesions", "insufficient_lesions"], "small_lesion_metrics.csv"
+    )
     common = lesion_set_rows(small, COMMON, "small_lesion_metrics.csv")
     every = lesion_set_rows(small, ALL, "small_lesion_metrics.csv")
     datasets = sorted(d for d in overall["dataset"].unique() if d != POOLED)
@@ -111,13 +128,23 @@ def overall_vs_small_lesion(overall: pd.DataFrame, small: pd.DataFrame, path: st
             spreads.append((dataset, s_left, s_right))
             ax.set_xticks([0, 1], [left_name, _lesion_count_label(q, right_name)])
             if q["value"].isna().all() if len(q) else True:
-                ax.text(1, 0.5, "no lesion\nin the set", transform=ax.get_xaxis_transform(), ha="center",
-                        va="center", fontsize=7, color="0.3")
+                ax.text(
+                    1,
+                    0.5,
+                    "no lesion\nin the set",
+                    transform=ax.get_xaxis_transform(),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="0.3",
+                )
             if r == 0:
                 ax.set_title(dataset)
             if c == 0:
-                ax.set_ylabel(metric_label(metric) + ("\n(detection, all lesions)" if metric == "lesion_recall"
-                                                      else "\n(delineation, common lesions)"))
+                ax.set_ylabel(
+                    metric_label(metric)
+                    + ("\n(detection, all lesions)" if metric == "lesion_recall" else "\n(delineation, common lesions)")
+                )
         ax = axes[r, -1]
         x = np.arange(len(spreads))
         left = [0.0 if np.isnan(s[1]) else s[1] * 100 for s in spreads]
@@ -131,10 +158,15 @@ def overall_vs_small_lesion(overall: pd.DataFrame, small: pd.DataFrame, path: st
         ax.legend(frameon=False, loc="upper center", ncol=1, fontsize=7)
     handles = [plt.Line2D([], [], color=colors[m], marker="o", lw=1, label=m) for m in models]
     fig.tight_layout(rect=(0, 0, 1, 0.95))
-    fig.legend(handles=handles, loc="upper center", ncol=min(len(models), 6), frameon=False,
-               bbox_to_anchor=(0.5, 0.975))
-    fig.suptitle("Delineation: all test cases (case means, 95% CI) vs Q1 lesions every model detected (common set)."
-                 "  Detection (last row): lesion recall, all lesions vs Q1", y=0.995, fontsize=10)
+    fig.legend(
+        handles=handles, loc="upper center", ncol=min(len(models), 6), frameon=False, bbox_to_anchor=(0.5, 0.975)
+    )
+    fig.suptitle(
+        "Delineation: all test cases (case means, 95% CI) vs Q1 lesions every model detected (common set)."
+        "  Detection (last row): lesion recall, all lesions vs Q1",
+        y=0.995,
+        fontsize=10,
+    )
     save(fig, path)
 
 
@@ -142,17 +174,25 @@ def quartile_spread(stratified: pd.DataFrame, metrics=FIGURE_METRICS, lesion_set
     """Spread among models (max - min, and relative to the mean) per data set x quartile x metric on one
     lesion set; ``n_lesions`` (smallest over models) and ``insufficient_lesions`` of each cell. Cells where
     a model has no value (no lesion of the set) are left out."""
-    require_columns(stratified, ["dataset", "model", "quartile", "metric", "value", "n_lesions",
-                                 "insufficient_lesions"], "size_stratified_metrics.csv")
+    require_columns(
+        stratified,
+        ["dataset", "model", "quartile", "metric", "value", "n_lesions", "insufficient_lesions"],
+        "size_stratified_metrics.csv",
+    )
     sub = lesion_set_rows(stratified, lesion_set, "size_stratified_metrics.csv")
     sub = sub[sub["metric"].isin(metrics)]
     defined = sub.groupby(["dataset", "quartile", "metric"], sort=True)["value"].transform(lambda v: v.notna().all())
     sub = sub[defined]
     g = sub.groupby(["dataset", "quartile", "metric"], sort=True)
-    out = pd.DataFrame({"spread": g["value"].max() - g["value"].min(),
-                        "relative_spread": g["value"].apply(relative_spread), "n_models": g.size(),
-                        "n_lesions": g["n_lesions"].min(),
-                        "insufficient_lesions": g["insufficient_lesions"].any()}).reset_index()
+    out = pd.DataFrame(
+        {
+            "spread": g["value"].max() - g["value"].min(),
+            "relative_spread": g["value"].apply(relative_spread),
+            "n_models": g.size(),
+            "n_lesions": g["n_lesions"].min(),
+            "insufficient_lesions": g["insufficient_lesions"].any(),
+        }
+    ).reset_index()
     return out[out["n_models"] >= 2]
 
 
@@ -182,27 +222,41 @@ def quartile_disagreement(stratified: pd.DataFrame, path: str | os.PathLike, pan
         for j, dataset in enumerate(datasets + ([POOLED] if has_pooled else [])):
             s = spread[spread.dataset == dataset].set_index("quartile")
             y = [s.loc[q, "spread"] if q in s.index else np.nan for q in QUARTILES]
-            style = dict(color="black", ls="--", lw=1.8) if dataset == POOLED else \
-                dict(color=PALETTE[j % len(PALETTE)], lw=1.3)
-            line, = ax.plot(x, y, label=dataset, **style)
+            style = (
+                dict(color="black", ls="--", lw=1.8)
+                if dataset == POOLED
+                else dict(color=PALETTE[j % len(PALETTE)], lw=1.3)
+            )
+            (line,) = ax.plot(x, y, label=dataset, **style)
             marker = "o" if dataset == POOLED else DATASET_MARKERS[j % len(DATASET_MARKERS)]
             for k, q in enumerate(QUARTILES):
                 if q in s.index:
                     few = bool(s.loc[q, "insufficient_lesions"])
-                    ax.plot([k], [s.loc[q, "spread"]], marker, ms=5, color=line.get_color(),
-                            mfc="white" if few else line.get_color())
+                    ax.plot(
+                        [k],
+                        [s.loc[q, "spread"]],
+                        marker,
+                        ms=5,
+                        color=line.get_color(),
+                        mfc="white" if few else line.get_color(),
+                    )
         ax.set_xticks(x, [STRATUM_LABELS[q] for q in QUARTILES])
         ax.set_xlabel("Lesion size quartile")
         ax.set_ylabel(f"max - min over models of {METRIC_LABELS[metric]}")
         ax.set_title(f"{METRIC_SHORT[metric]}, {SET_TITLES[lesion_set]}")
         ax.set_ylim(bottom=0)
         ax.margins(x=0.08)
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.tight_layout(rect=(0, 0, 1, 0.9))
-    fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 5), frameon=False,
-               bbox_to_anchor=(0.5, 0.955))
-    fig.suptitle("Disagreement among models by lesion size: delineation on the lesions every model detected "
-                 "(common), detection on all lesions (hollow: too few lesions)", y=0.995, fontsize=10)
+    fig.legend(
+        handles, labels, loc="upper center", ncol=min(len(labels), 5), frameon=False, bbox_to_anchor=(0.5, 0.955)
+    )
+    fig.suptitle(
+        "Disagreement among models by lesion size: delineation on the lesions every model detected "
+        "(common), detection on all lesions (hollow: too few lesions)",
+        y=0.995,
+        fontsize=10,
+    )
     save(fig, path)

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.collections import LineCollection
-from matplotlib.lines import Line2D
 from matplotlib.colors import ListedColormap
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
 from ..components import label_components
@@ -52,11 +52,18 @@ class Example:
     model_b: str
     metrics_a: dict
     metrics_b: dict
-    near_equal_dice: bool = True   # False: no candidate within the Dice tolerance, the closest were taken
+    near_equal_dice: bool = True  # False: no candidate within the Dice tolerance, the closest were taken
 
 
-def choose_examples(dataset: str, per_case: pd.DataFrame, per_lesion: pd.DataFrame, reference: pd.DataFrame,
-                    edges: dict, n_examples: int = 2, dice_tolerance: float = 0.05) -> list[Example]:
+def choose_examples(
+    dataset: str,
+    per_case: pd.DataFrame,
+    per_lesion: pd.DataFrame,
+    reference: pd.DataFrame,
+    edges: dict,
+    n_examples: int = 2,
+    dice_tolerance: float = 0.05,
+) -> list[Example]:
     """Q1 lesions of ``dataset`` where the two top models (by mean case Dice) have near-equal Dice but the
     most different HD95. ``per_case``/``per_lesion``: one seed, all models."""
     means = per_case.groupby("model")["dice"].mean().to_dict()
@@ -64,8 +71,9 @@ def choose_examples(dataset: str, per_case: pd.DataFrame, per_lesion: pd.DataFra
         log.warning("%s: fewer than two models, no qualitative comparison", dataset)
         return []
     model_a, model_b = order_models(means, "dice")[:2]
-    ref = reference.assign(quartile=assign_quartile(reference["size_fraction"], edges["q25"], edges["q50"],
-                                                    edges["q75"]))
+    ref = reference.assign(
+        quartile=assign_quartile(reference["size_fraction"], edges["q25"], edges["q50"], edges["q75"])
+    )
     q1 = ref[ref["quartile"] == 0][["case_id", "lesion_id", "size_fraction"]]
     scores = ["dice", "iou", "hd95", "asd", "contour_f1", "nsd"]
     cols = ["case_id", "lesion_id", "detected"] + scores
@@ -93,24 +101,44 @@ def choose_examples(dataset: str, per_case: pd.DataFrame, per_lesion: pd.DataFra
     near = not close.empty
     if not near:
         close = pool.sort_values(["d_dice", "case_id", "lesion_id"]).head(max(1, len(pool) // 4))
-        log.warning("%s: no Q1 lesion where %s and %s differ by at most %.3g in Dice; showing the closest "
-                    "(Dice difference up to %.3g)", dataset, model_a, model_b, dice_tolerance, close.d_dice.max())
+        log.warning(
+            "%s: no Q1 lesion where %s and %s differ by at most %.3g in Dice; showing the closest "
+            "(Dice difference up to %.3g)",
+            dataset,
+            model_a,
+            model_b,
+            dice_tolerance,
+            close.d_dice.max(),
+        )
     close = close.sort_values(["d_hd95", "case_id", "lesion_id"], ascending=[False, True, True])
     # prefer distinct cases, then fill up
     picked = close.drop_duplicates("case_id").head(n_examples)
     if len(picked) < n_examples:
         picked = pd.concat([picked, close.drop(picked.index).head(n_examples - len(picked))])
     metrics = ["dice", "iou", "hd95", "asd", "contour_f1", "nsd", "detected"]
-    return [Example(dataset, r.case_id, int(r.lesion_id), float(r.size_fraction), model_a, model_b,
-                    {m: getattr(r, f"{m}_a") for m in metrics}, {m: getattr(r, f"{m}_b") for m in metrics}, near)
-            for r in picked.itertuples(index=False)]
+    return [
+        Example(
+            dataset,
+            r.case_id,
+            int(r.lesion_id),
+            float(r.size_fraction),
+            model_a,
+            model_b,
+            {m: getattr(r, f"{m}_a") for m in metrics},
+            {m: getattr(r, f"{m}_b") for m in metrics},
+            near,
+        )
+        for r in picked.itertuples(index=False)
+    ]
 
 
 def _display(image: np.ndarray) -> tuple[np.ndarray, str | None]:
     """An (H, W) or (H, W, 3) array in [0, 1] for imshow, windowed at the 1st-99th percentile."""
+
     def norm(x):
         lo, hi = np.percentile(x, [1, 99])
         return np.clip((x - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros_like(x, dtype=float)
+
     if image.shape[0] >= 3:  # prepared images are normalized per channel: stretch each channel
         return np.stack([norm(image[c].astype(float)) for c in range(3)], axis=-1), None
     return norm(image[0].astype(float)), "gray"
@@ -122,11 +150,11 @@ def outline_segments(mask: np.ndarray) -> np.ndarray:
     lesions a few pixels wide, where interpolated iso-contours would cut corners."""
     m = np.pad(np.asarray(mask, bool), 1)
     segs = []
-    rows, cols = np.nonzero(m[1:, :] != m[:-1, :])          # horizontal edges between rows r-1 and r
+    rows, cols = np.nonzero(m[1:, :] != m[:-1, :])  # horizontal edges between rows r-1 and r
     for r, c in zip(rows, cols):
         y, x = r - 0.5, c - 1
         segs.append(((x - 0.5, y), (x + 0.5, y)))
-    rows, cols = np.nonzero(m[:, 1:] != m[:, :-1])          # vertical edges between cols c-1 and c
+    rows, cols = np.nonzero(m[:, 1:] != m[:, :-1])  # vertical edges between cols c-1 and c
     for r, c in zip(rows, cols):
         y, x = r - 1, c - 0.5
         segs.append(((x, y - 0.5), (x, y + 0.5)))
@@ -146,8 +174,9 @@ def _prediction_labels(prepared) -> dict | None:
     return shared_labels(read_meta(prepared, c) for c in list_cases(prepared))
 
 
-def load_example_slice(example: Example, prepared: str | os.PathLike, predictions: dict,
-                       threshold: float | None = None):
+def load_example_slice(
+    example: Example, prepared: str | os.PathLike, predictions: dict, threshold: float | None = None
+):
     """(image (C,H,W), reference, lesion, prediction A, prediction B (H,W) bool, spacing (dy,dx), slice or None).
 
     ``threshold``: prediction files are probability maps read as value >= threshold (None: binary/label maps).
@@ -156,8 +185,10 @@ def load_example_slice(example: Example, prepared: str | os.PathLike, prediction
     case = load_case(prepared, example.case_id, mmap=True)
     labels, n = label_components(np.asarray(case.mask))
     if example.lesion_id > n:
-        raise FigureInputError(f"{prepared}/{example.case_id}: reference has {n} lesions, no lesion "
-                               f"{example.lesion_id} (lesions.csv out of date?)")
+        raise FigureInputError(
+            f"{prepared}/{example.case_id}: reference has {n} lesions, no lesion "
+            f"{example.lesion_id} (lesions.csv out of date?)"
+        )
     lesion = labels == example.lesion_id
     label_map = _prediction_labels(prepared) if (meta.get("source") or {}).get("labels") else None
     pa = read_prediction(predictions[example.model_a], meta, threshold=threshold, labels=label_map)
@@ -183,20 +214,27 @@ def _crop_box(lesion: np.ndarray) -> tuple[int, int, int, int]:
 
 def _metric_text(model, m) -> str:
     hit = "" if m["detected"] else " (missed)"
-    return (f"{model}{hit}: Dice {m['dice']:.2f}, HD95 {m['hd95']:.1f} mm, ASD {m['asd']:.1f} mm, "
-            f"contour F1 {m['contour_f1']:.2f}")
+    return (
+        f"{model}{hit}: Dice {m['dice']:.2f}, HD95 {m['hd95']:.1f} mm, ASD {m['asd']:.1f} mm, "
+        f"contour F1 {m['contour_f1']:.2f}"
+    )
 
 
-def render_examples(examples: list[Example], sources: dict, path: str | os.PathLike,
-                    threshold: float | None = None) -> None:
+def render_examples(
+    examples: list[Example], sources: dict, path: str | os.PathLike, threshold: float | None = None
+) -> None:
     """One row per example; ``sources``: {dataset: (prepared folder, {model: predictions folder})}. A case
     without an image (reference masks only) is drawn on its reference mask."""
     if not examples:
-        placeholder(path, "No qualitative example: no data set has two models that differ in HD95 on a Q1 "
-                          "lesion both detect (see the rule's log)")
+        placeholder(
+            path,
+            "No qualitative example: no data set has two models that differ in HD95 on a Q1 "
+            "lesion both detect (see the rule's log)",
+        )
         return
-    fig, axes = plt.subplots(len(examples), 2, figsize=(9.5, 4.1 * len(examples)), squeeze=False,
-                             gridspec_kw={"width_ratios": [1, 1.15]})
+    fig, axes = plt.subplots(
+        len(examples), 2, figsize=(9.5, 4.1 * len(examples)), squeeze=False, gridspec_kw={"width_ratios": [1, 1.15]}
+    )
     for row, ex in zip(axes, examples):
         prepared, predictions = sources[ex.dataset]
         image, ref, lesion, pa, pb, (dy, dx), k = load_example_slice(ex, prepared, predictions, threshold)
@@ -214,31 +252,57 @@ def render_examples(examples: list[Example], sources: dict, path: str | os.PathL
         crop = (slice(y0, y1), slice(x0, x1))
         ax.imshow(shown[crop], cmap=cmap, aspect=dy / dx, interpolation="nearest")
         # reference filled and outlined; A and B outlined with nested widths so coinciding borders stay visible
-        ax.imshow(np.ma.masked_where(~ref[crop], np.ones(ref[crop].shape)), cmap=ListedColormap([REFERENCE_COLOR]),
-                  alpha=0.35, aspect=dy / dx, interpolation="nearest", vmin=0, vmax=1)
+        ax.imshow(
+            np.ma.masked_where(~ref[crop], np.ones(ref[crop].shape)),
+            cmap=ListedColormap([REFERENCE_COLOR]),
+            alpha=0.35,
+            aspect=dy / dx,
+            interpolation="nearest",
+            vmin=0,
+            vmax=1,
+        )
         _contour(ax, ref[crop], REFERENCE_COLOR, lw=1.2)
         _contour(ax, pa[crop], COLOR_A, lw=2.6)
         _contour(ax, pb[crop], COLOR_B, lw=1.1)
-        ax.set_title(f"lesion {ex.lesion_id} (Q1, {ex.size_fraction * 100:.3g}% of the image) at the centre "
-                     f"of a {(x1 - x0) * dx:.0f} x {(y1 - y0) * dy:.0f} mm crop", fontsize=8)
+        ax.set_title(
+            f"lesion {ex.lesion_id} (Q1, {ex.size_fraction * 100:.3g}% of the image) at the centre "
+            f"of a {(x1 - x0) * dx:.0f} x {(y1 - y0) * dy:.0f} mm crop",
+            fontsize=8,
+        )
         ax.set_xticks([])
         ax.set_yticks([])
         ax.grid(False)
-        ax.set_xlabel(_metric_text(ex.model_a, ex.metrics_a) + "\n" + _metric_text(ex.model_b, ex.metrics_b),
-                      fontsize=7.5)
-        handles = [Patch(facecolor=REFERENCE_COLOR, alpha=0.6, edgecolor=REFERENCE_COLOR, label="reference"),
-                   Line2D([], [], color=COLOR_A, lw=2.6, label=ex.model_a),
-                   Line2D([], [], color=COLOR_B, lw=1.1, label=ex.model_b)]
+        ax.set_xlabel(
+            _metric_text(ex.model_a, ex.metrics_a) + "\n" + _metric_text(ex.model_b, ex.metrics_b), fontsize=7.5
+        )
+        handles = [
+            Patch(facecolor=REFERENCE_COLOR, alpha=0.6, edgecolor=REFERENCE_COLOR, label="reference"),
+            Line2D([], [], color=COLOR_A, lw=2.6, label=ex.model_a),
+            Line2D([], [], color=COLOR_B, lw=1.1, label=ex.model_b),
+        ]
         ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.8)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
-    fig.suptitle("Small (Q1) lesions: near-equal Dice, different HD95 (the two best models by mean Dice)",
-                 fontsize=11, y=1 - 0.08 / fig.get_figheight(), va="top")
+    fig.suptitle(
+        "Small (Q1) lesions: near-equal Dice, different HD95 (the two best models by mean Dice)",
+        fontsize=11,
+        y=1 - 0.08 / fig.get_figheight(),
+        va="top",
+    )
     save(fig, path)
 
 
-def qualitative_figure(per_case_paths, per_lesion_paths, lesions_paths, quartiles_paths, prepared_dirs,
-                       prediction_dirs, path: str | os.PathLike, n_examples: int = 2,
-                       dice_tolerance: float = 0.05, threshold: float | None = None) -> list[Example]:
+def qualitative_figure(
+    per_case_paths,
+    per_lesion_paths,
+    lesions_paths,
+    quartiles_paths,
+    prepared_dirs,
+    prediction_dirs,
+    path: str | os.PathLike,
+    n_examples: int = 2,
+    dice_tolerance: float = 0.05,
+    threshold: float | None = None,
+) -> list[Example]:
     """Choose and render the examples of every data set. Files are matched to data sets by the results
     layout: data/{dataset}/lesions.csv|quartiles.csv|prepared; ``prediction_dirs`` is either a mapping
     {(dataset, model): folder} (any folders, e.g. external predictions) or folders laid out as
@@ -266,8 +330,9 @@ def qualitative_figure(per_case_paths, per_lesion_paths, lesions_paths, quartile
         pc = pc[pc.seed == seed]
         pl = pls[(pls.dataset == dataset) & (pls.seed == seed)]
         ref = read_reference_lesions(lesions[dataset], dataset)
-        chosen = choose_examples(dataset, pc, pl, ref, read_quartiles(quartiles[dataset], dataset), n_examples,
-                                 dice_tolerance)
+        chosen = choose_examples(
+            dataset, pc, pl, ref, read_quartiles(quartiles[dataset], dataset), n_examples, dice_tolerance
+        )
         for ex in chosen:
             for model in (ex.model_a, ex.model_b):
                 if model not in predictions[dataset]:

@@ -13,8 +13,19 @@ from matplotlib.patches import Rectangle
 from ..stats.tables import BOUNDARY_METRICS, POOLED, STRATA
 from .style import METRIC_SHORT, STRATUM_LABELS, plt, require_columns, save
 
-COLUMNS = ["dataset", "lesion_set", "stratum", "metric", "dice_leader", "dice_leader_rank", "kendall_tau",
-           "leader_changed", "n_models", "n_lesions", "insufficient_lesions"]
+COLUMNS = [
+    "dataset",
+    "lesion_set",
+    "stratum",
+    "metric",
+    "dice_leader",
+    "dice_leader_rank",
+    "kendall_tau",
+    "leader_changed",
+    "n_models",
+    "n_lesions",
+    "insufficient_lesions",
+]
 SET_LABELS = {"all": "all lesions", "common": "common lesions"}
 
 
@@ -44,8 +55,9 @@ def ranking_reversal_matrix(ranking: pd.DataFrame, path: str | os.PathLike) -> N
     strata = matrix_rows(ranking)
     ncols = min(len(datasets), 4)
     nrows = int(np.ceil(len(datasets) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols + 0.8, 0.62 * len(strata) * nrows + 1.3 * nrows),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(4.3 * ncols + 0.8, 0.62 * len(strata) * nrows + 1.3 * nrows), squeeze=False
+    )
     norm = TwoSlopeNorm(vmin=-1.0, vcenter=0.0, vmax=1.0)
     cmap = plt.get_cmap("RdBu")
     image = None
@@ -58,10 +70,22 @@ def ranking_reversal_matrix(ranking: pd.DataFrame, path: str | os.PathLike) -> N
             if rows.empty:
                 ax.text(leader_x, i, "no lesion", ha="center", va="center", fontsize=7, color="0.4")
                 continue
-            count = "" if stratum == "overall" else (
-                f"\nn={int(rows['n_lesions'].iloc[0])}{' (few)' if bool(rows['insufficient_lesions'].iloc[0]) else ''}")
-            ax.text(leader_x, i, rows["dice_leader"].iloc[0].replace("_", " ") + count, ha="center", va="center",
-                    fontsize=7, wrap=True)
+            count = (
+                ""
+                if stratum == "overall"
+                else (
+                    f"\nn={int(rows['n_lesions'].iloc[0])}{' (few)' if bool(rows['insufficient_lesions'].iloc[0]) else ''}"
+                )
+            )
+            ax.text(
+                leader_x,
+                i,
+                rows["dice_leader"].iloc[0].replace("_", " ") + count,
+                ha="center",
+                va="center",
+                fontsize=7,
+                wrap=True,
+            )
             for j, metric in enumerate(metrics):
                 row = rows[rows.metric == metric]
                 if row.empty:
@@ -69,27 +93,39 @@ def ranking_reversal_matrix(ranking: pd.DataFrame, path: str | os.PathLike) -> N
                 r = row.iloc[0]
                 tau[i, j] = r.kendall_tau
                 color = "white" if abs(r.kendall_tau) > 0.6 else "black"
-                ax.text(j, i, f"\u03c4={r.kendall_tau:+.2f}\nleader #{int(r.dice_leader_rank)}", ha="center",
-                        va="center", fontsize=7, color=color)
+                ax.text(
+                    j,
+                    i,
+                    f"\u03c4={r.kendall_tau:+.2f}\nleader #{int(r.dice_leader_rank)}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color=color,
+                )
                 if bool(r.leader_changed):
                     ax.add_patch(Rectangle((j - 0.47, i - 0.47), 0.94, 0.94, fill=False, lw=1.6, ec="black"))
-        image = ax.imshow(np.ma.masked_invalid(tau), cmap=cmap, norm=norm, aspect="auto",
-                          extent=(-0.5, len(metrics) - 0.5, len(strata) - 0.5, -0.5))
+        image = ax.imshow(
+            np.ma.masked_invalid(tau),
+            cmap=cmap,
+            norm=norm,
+            aspect="auto",
+            extent=(-0.5, len(metrics) - 0.5, len(strata) - 0.5, -0.5),
+        )
         ax.set_xlim(leader_x - 0.75, len(metrics) - 0.5)
-        ax.set_xticks([leader_x] + list(range(len(metrics))),
-                      ["Dice leader"] + [METRIC_SHORT[m] for m in metrics])
+        ax.set_xticks([leader_x] + list(range(len(metrics))), ["Dice leader"] + [METRIC_SHORT[m] for m in metrics])
         ax.set_yticks(range(len(strata)), [row_label(*r) for r in strata] if index % ncols == 0 else [])
         ax.set_title(dataset + (" (all data sets)" if dataset == POOLED else ""))
         ax.grid(False)
         ax.tick_params(length=0)
         for side in ("top", "right", "bottom", "left"):
             ax.spines[side].set_visible(False)
-    for ax in list(axes.flat)[len(datasets):]:
+    for ax in list(axes.flat)[len(datasets) :]:
         ax.set_visible(False)
     if image is not None:
         fig.subplots_adjust(wspace=0.06, hspace=0.35)
         bar = fig.colorbar(image, ax=list(axes.flat), fraction=0.03, pad=0.02)
         bar.set_label("Kendall \u03c4 vs Dice order")
-    fig.suptitle("Model order under boundary metrics vs under Dice (framed: the Dice leader loses the lead)",
-                 fontsize=11)
+    fig.suptitle(
+        "Model order under boundary metrics vs under Dice (framed: the Dice leader loses the lead)", fontsize=11
+    )
     save(fig, path)

@@ -7,28 +7,54 @@ import os
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from ..io.atomic import atomic_path  # noqa: E402
+from ..io.atomic import atomic_path
 
 DPI = 200
 METRIC_LABELS = {
-    "dice": "Dice", "iou": "IoU", "hd95": "HD95 (mm)", "asd": "ASD (mm)", "contour_f1": "Contour F1",
-    "nsd": "NSD", "lesion_recall": "Lesion recall", "fp_per_case": "FP lesions per case",
+    "dice": "Dice",
+    "iou": "IoU",
+    "hd95": "HD95 (mm)",
+    "asd": "ASD (mm)",
+    "contour_f1": "Contour F1",
+    "nsd": "NSD",
+    "lesion_recall": "Lesion recall",
+    "fp_per_case": "FP lesions per case",
 }
-METRIC_SHORT = {"dice": "Dice", "iou": "IoU", "hd95": "HD95", "asd": "ASD", "contour_f1": "Contour F1",
-                "nsd": "NSD", "lesion_recall": "Recall", "fp_per_case": "FP/case"}
+METRIC_SHORT = {
+    "dice": "Dice",
+    "iou": "IoU",
+    "hd95": "HD95",
+    "asd": "ASD",
+    "contour_f1": "Contour F1",
+    "nsd": "NSD",
+    "lesion_recall": "Recall",
+    "fp_per_case": "FP/case",
+}
 METRIC_UNITS = {"hd95": "mm", "asd": "mm", "fp_per_case": "lesions/case"}
 # Okabe-Ito: distinguishable with colour-vision deficiencies and in greyscale print.
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
 DATASET_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 STRATUM_LABELS = {"overall": "All cases", "Q1": "Q1 (smallest)", "Q2": "Q2", "Q3": "Q3", "Q4": "Q4 (largest)"}
 
-plt.rcParams.update({
-    "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "xtick.labelsize": 8, "ytick.labelsize": 8,
-    "legend.fontsize": 8, "axes.spines.top": False, "axes.spines.right": False, "figure.dpi": 100,
-    "savefig.dpi": DPI, "axes.grid": True, "grid.alpha": 0.25, "grid.linewidth": 0.6,
-})
+plt.rcParams.update(
+    {
+        "font.size": 9,
+        "axes.titlesize": 10,
+        "axes.labelsize": 9,
+        "xtick.labelsize": 8,
+        "ytick.labelsize": 8,
+        "legend.fontsize": 8,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "figure.dpi": 100,
+        "savefig.dpi": DPI,
+        "axes.grid": True,
+        "grid.alpha": 0.25,
+        "grid.linewidth": 0.6,
+    }
+)
 
 
 class FigureInputError(ValueError):

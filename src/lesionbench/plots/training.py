@@ -43,8 +43,12 @@ def training_curves(logs: dict, dataset: str, path: str | os.PathLike) -> None:
     colors = model_colors(models)
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
     for (model, seed), df in sorted(logs.items()):
-        style = dict(color=colors[model], ls=LINESTYLES[seeds.index(seed) % len(LINESTYLES)], lw=1.4,
-                     label=model if len(seeds) == 1 else f"{model} (seed {seed})")
+        style = dict(
+            color=colors[model],
+            ls=LINESTYLES[seeds.index(seed) % len(LINESTYLES)],
+            lw=1.4,
+            label=model if len(seeds) == 1 else f"{model} (seed {seed})",
+        )
         axes[0].plot(df["epoch"], df["train_loss"], **style)
         axes[1].plot(df["epoch"], df["val_dice"], **style)
         best = df.loc[df["val_dice"].idxmax()]
@@ -58,9 +62,18 @@ def training_curves(logs: dict, dataset: str, path: str | os.PathLike) -> None:
         ax.set_xlabel("Epoch")
     axes[1].set_ylim(bottom=0)
     fig.tight_layout(rect=(0, 0, 1, 0.84))
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=min(len(logs), 4),
-               frameon=False, bbox_to_anchor=(0.5, 0.93))
+    fig.legend(
+        *axes[0].get_legend_handles_labels(),
+        loc="upper center",
+        ncol=min(len(logs), 4),
+        frameon=False,
+        bbox_to_anchor=(0.5, 0.93),
+    )
     total = sum(df["seconds"].sum() for df in logs.values())
-    fig.suptitle(f"Training curves: {dataset} (star: best validation Dice, the checkpoint evaluated; "
-                 f"training time {total / 60:.1f} min in all)", y=0.995, fontsize=11)
+    fig.suptitle(
+        f"Training curves: {dataset} (star: best validation Dice, the checkpoint evaluated; "
+        f"training time {total / 60:.1f} min in all)",
+        y=0.995,
+        fontsize=11,
+    )
     save(fig, path)

@@ -25,13 +25,56 @@ from .tables import HIGHER_IS_BETTER, QUARTILES, sort_rows
 
 DEFAULT_MIN_LESIONS = 10  # tests and library callers only; the workflow passes claim.min_lesions (schema)
 
-ESTIMATE_COLUMNS = ["dataset", "model", "lesion_set", "stratum", "metric", "higher_is_better", "value", "seed_sd",
-                    "n_seeds", "n_lesions", "insufficient_lesions", "n_cases", "size_bins", "size_low", "size_high"]
-STRATIFIED_COLUMNS = ["dataset", "model", "lesion_set", "quartile", "metric", "higher_is_better", "value",
-                      "seed_sd", "n_seeds", "n_lesions", "insufficient_lesions", "n_cases", "size_bins", "size_low",
-                      "size_high"]
-SMALL_COLUMNS = ["dataset", "model", "lesion_set", "metric", "higher_is_better", "value", "seed_sd", "n_seeds",
-                 "n_lesions", "insufficient_lesions", "n_cases", "size_bins", "size_low", "q1_upper_bound"]
+ESTIMATE_COLUMNS = [
+    "dataset",
+    "model",
+    "lesion_set",
+    "stratum",
+    "metric",
+    "higher_is_better",
+    "value",
+    "seed_sd",
+    "n_seeds",
+    "n_lesions",
+    "insufficient_lesions",
+    "n_cases",
+    "size_bins",
+    "size_low",
+    "size_high",
+]
+STRATIFIED_COLUMNS = [
+    "dataset",
+    "model",
+    "lesion_set",
+    "quartile",
+    "metric",
+    "higher_is_better",
+    "value",
+    "seed_sd",
+    "n_seeds",
+    "n_lesions",
+    "insufficient_lesions",
+    "n_cases",
+    "size_bins",
+    "size_low",
+    "size_high",
+]
+SMALL_COLUMNS = [
+    "dataset",
+    "model",
+    "lesion_set",
+    "metric",
+    "higher_is_better",
+    "value",
+    "seed_sd",
+    "n_seeds",
+    "n_lesions",
+    "insufficient_lesions",
+    "n_cases",
+    "size_bins",
+    "size_low",
+    "q1_upper_bound",
+]
 # Columns that may be empty, and only in rows with n_lesions == 0.
 OPTIONAL_COLUMNS = ("value", "seed_sd")
 SORT_KEYS = ["dataset", "model", "lesion_set", "stratum", "metric"]
@@ -50,8 +93,8 @@ def seed_values(sums: CaseSums) -> np.ndarray:
 def point_estimates(sums: CaseSums, min_lesions: int = DEFAULT_MIN_LESIONS) -> pd.DataFrame:
     """Seed-averaged value, seed spread and lesion count of every (model, lesion set, stratum, metric) of
     one data set, in one pass over its per-case sums."""
-    per_seed = seed_values(sums)                                 # (M, S, K)
-    value = seed_average(per_seed, seed_axis=1)                  # (M, K)
+    per_seed = seed_values(sums)  # (M, S, K)
+    value = seed_average(per_seed, seed_axis=1)  # (M, K)
     n_seeds = len(sums.seeds)
     defined = (~np.isnan(per_seed)).sum(axis=1)
     spread = np.zeros_like(value)
@@ -70,16 +113,28 @@ def point_estimates(sums: CaseSums, min_lesions: int = DEFAULT_MIN_LESIONS) -> p
         for mi, model in enumerate(sums.models):
             n_les = int(counts[(lesion_set, stratum)][mi])
             if np.isnan(value[mi, k]) and not (lesion_level and n_les == 0):
-                raise AssertionError(f"{sums.dataset} {model} {lesion_set} {stratum} {metric}: undefined value "
-                                     f"with {n_les} lesions")
-            rows.append({
-                "dataset": sums.dataset, "model": model, "lesion_set": lesion_set, "stratum": stratum,
-                "metric": metric, "higher_is_better": HIGHER_IS_BETTER[metric], "value": float(value[mi, k]),
-                "seed_sd": float(spread[mi, k]), "n_seeds": n_seeds, "n_lesions": n_les,
-                "insufficient_lesions": bool(lesion_level and n_les < min_lesions), "n_cases": sums.n_cases,
-                "size_bins": sums.edge_rule, "size_low": float(sums.edges[stratum][0]),
-                "size_high": float(sums.edges[stratum][1]),
-            })
+                raise AssertionError(
+                    f"{sums.dataset} {model} {lesion_set} {stratum} {metric}: undefined value with {n_les} lesions"
+                )
+            rows.append(
+                {
+                    "dataset": sums.dataset,
+                    "model": model,
+                    "lesion_set": lesion_set,
+                    "stratum": stratum,
+                    "metric": metric,
+                    "higher_is_better": HIGHER_IS_BETTER[metric],
+                    "value": float(value[mi, k]),
+                    "seed_sd": float(spread[mi, k]),
+                    "n_seeds": n_seeds,
+                    "n_lesions": n_les,
+                    "insufficient_lesions": bool(lesion_level and n_les < min_lesions),
+                    "n_cases": sums.n_cases,
+                    "size_bins": sums.edge_rule,
+                    "size_low": float(sums.edges[stratum][0]),
+                    "size_high": float(sums.edges[stratum][1]),
+                }
+            )
     return pd.DataFrame(rows, columns=ESTIMATE_COLUMNS)
 
 
@@ -92,8 +147,9 @@ def all_estimates(sums_by_dataset: dict, min_lesions: int = DEFAULT_MIN_LESIONS,
     return sort_rows(pd.concat(frames, ignore_index=True), SORT_KEYS)
 
 
-def size_stratified_metrics(sums_by_dataset: dict, min_lesions: int = DEFAULT_MIN_LESIONS,
-                            estimates: pd.DataFrame | None = None) -> pd.DataFrame:
+def size_stratified_metrics(
+    sums_by_dataset: dict, min_lesions: int = DEFAULT_MIN_LESIONS, estimates: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Data set (and ``pooled``) x model x lesion set x quartile x metric over the reference lesions of the
     quartile in the set. ``estimates``: the output of ``all_estimates`` when already computed."""
     est = all_estimates(sums_by_dataset, min_lesions) if estimates is None else estimates

@@ -102,20 +102,49 @@ def dice_order(observed: np.ndarray, models) -> list[str]:
     return order_models({m: observed[i, col] for i, m in enumerate(models)}, "dice")
 
 
-ROBUSTNESS_COLUMNS = ["dataset", "lesion_set", "stratum", "metric", "higher_is_better", "model_a", "model_b",
-                      "top_k_pair", "dice_rank_a", "dice_rank_b", "value_a", "value_b", "difference",
-                      "better_model", "sign_share", "ci_low", "ci_high", "ci_excludes_zero", "n_lesions",
-                      "insufficient_lesions", "n_valid_resamples", "n_resamples", "ci_level", "size_bins", "size_low",
-                      "size_high"]
+ROBUSTNESS_COLUMNS = [
+    "dataset",
+    "lesion_set",
+    "stratum",
+    "metric",
+    "higher_is_better",
+    "model_a",
+    "model_b",
+    "top_k_pair",
+    "dice_rank_a",
+    "dice_rank_b",
+    "value_a",
+    "value_b",
+    "difference",
+    "better_model",
+    "sign_share",
+    "ci_low",
+    "ci_high",
+    "ci_excludes_zero",
+    "n_lesions",
+    "insufficient_lesions",
+    "n_valid_resamples",
+    "n_resamples",
+    "ci_level",
+    "size_bins",
+    "size_low",
+    "size_high",
+]
 
 
-def pairwise_robustness(sums: CaseSums, resamples: int, bootstrap_seed: int, confidence: float,
-                        top_k: int, min_lesions: int = DEFAULT_MIN_LESIONS) -> pd.DataFrame:
+def pairwise_robustness(
+    sums: CaseSums,
+    resamples: int,
+    bootstrap_seed: int,
+    confidence: float,
+    top_k: int,
+    min_lesions: int = DEFAULT_MIN_LESIONS,
+) -> pd.DataFrame:
     """Every model pair x lesion set (``all``, ``common``) x stratum x metric of one data set: observed
     difference (model_a - model_b, model_a ranked higher by overall Dice), the share of resamples whose
     difference has the observed sign, and the percentile CI of the difference. ``n_lesions`` is the count of
     the set's lesions in the stratum (flagged below ``min_lesions``, lesion-level rows only)."""
-    paired = key_indices(PAIRED_SETS)   # `detected` differs by model: not a paired comparison
+    paired = key_indices(PAIRED_SETS)  # `detected` differs by model: not a paired comparison
     keys = [KEYS[k] for k in paired]
     observed, samples = resample_dataset(sums, resamples, bootstrap_seed, paired)
     models = list(sums.models)
@@ -127,8 +156,8 @@ def pairwise_robustness(sums: CaseSums, resamples: int, bootstrap_seed: int, con
         return pd.DataFrame(columns=ROBUSTNESS_COLUMNS)
     ia = np.array([models.index(a) for a, _ in pairs])
     ib = np.array([models.index(b) for _, b in pairs])
-    diffs = samples[:, ia, :] - samples[:, ib, :]                      # (B, P, K)
-    obs = observed[ia, :] - observed[ib, :]                            # (P, K)
+    diffs = samples[:, ia, :] - samples[:, ib, :]  # (B, P, K)
+    obs = observed[ia, :] - observed[ib, :]  # (P, K)
     tol = ZERO_TOLERANCE * (1.0 + np.nanmax(np.abs(observed), axis=0, initial=0.0))  # (K,)
     low, high, n_valid = percentile_ci(diffs, confidence)
     same = (_signs(diffs, tol) == _signs(obs, tol)[None]) & ~np.isnan(diffs)
@@ -140,33 +169,64 @@ def pairwise_robustness(sums: CaseSums, resamples: int, bootstrap_seed: int, con
             if np.isnan(obs[p, k]):
                 continue  # no lesion of the set in the stratum: undefined (the stratified table flags it)
             if n_valid[p, k] == 0:
-                log.warning("%s %s %s %s %s-%s: no resample holds a lesion of the stratum; row left out",
-                            sums.dataset, lesion_set, stratum, metric, a, b)
+                log.warning(
+                    "%s %s %s %s %s-%s: no resample holds a lesion of the stratum; row left out",
+                    sums.dataset,
+                    lesion_set,
+                    stratum,
+                    metric,
+                    a,
+                    b,
+                )
                 continue
             n_les = sums.n_lesions(stratum, lesion_set)
             d = 0.0 if abs(obs[p, k]) <= tol[k] else float(obs[p, k])
             better = "tie" if d == 0.0 else (a if (d > 0) == HIGHER_IS_BETTER[metric] else b)
-            rows.append({
-                "dataset": sums.dataset, "lesion_set": lesion_set, "stratum": stratum, "metric": metric,
-                "higher_is_better": HIGHER_IS_BETTER[metric], "model_a": a, "model_b": b,
-                "top_k_pair": rank[a] <= top_k and rank[b] <= top_k, "dice_rank_a": rank[a],
-                "dice_rank_b": rank[b], "value_a": float(observed[models.index(a), k]),
-                "value_b": float(observed[models.index(b), k]), "difference": d,
-                "better_model": better, "sign_share": float(share[p, k]),
-                "ci_low": float(low[p, k]), "ci_high": float(high[p, k]),
-                "ci_excludes_zero": bool(low[p, k] > 0 or high[p, k] < 0), "n_lesions": n_les,
-                "insufficient_lesions": bool(is_lesion_level(stratum, metric) and n_les < min_lesions),
-                "n_valid_resamples": int(n_valid[p, k]), "n_resamples": int(resamples), "ci_level": confidence,
-                "size_bins": sums.edge_rule, "size_low": float(sums.edges[stratum][0]),
-                "size_high": float(sums.edges[stratum][1]),
-            })
+            rows.append(
+                {
+                    "dataset": sums.dataset,
+                    "lesion_set": lesion_set,
+                    "stratum": stratum,
+                    "metric": metric,
+                    "higher_is_better": HIGHER_IS_BETTER[metric],
+                    "model_a": a,
+                    "model_b": b,
+                    "top_k_pair": rank[a] <= top_k and rank[b] <= top_k,
+                    "dice_rank_a": rank[a],
+                    "dice_rank_b": rank[b],
+                    "value_a": float(observed[models.index(a), k]),
+                    "value_b": float(observed[models.index(b), k]),
+                    "difference": d,
+                    "better_model": better,
+                    "sign_share": float(share[p, k]),
+                    "ci_low": float(low[p, k]),
+                    "ci_high": float(high[p, k]),
+                    "ci_excludes_zero": bool(low[p, k] > 0 or high[p, k] < 0),
+                    "n_lesions": n_les,
+                    "insufficient_lesions": bool(is_lesion_level(stratum, metric) and n_les < min_lesions),
+                    "n_valid_resamples": int(n_valid[p, k]),
+                    "n_resamples": int(resamples),
+                    "ci_level": confidence,
+                    "size_bins": sums.edge_rule,
+                    "size_low": float(sums.edges[stratum][0]),
+                    "size_high": float(sums.edges[stratum][1]),
+                }
+            )
     return pd.DataFrame(rows, columns=ROBUSTNESS_COLUMNS)
 
 
-def directional_robustness(sums_by_dataset: dict, resamples: int, bootstrap_seed: int, confidence: float,
-                           top_k: int, min_lesions: int = DEFAULT_MIN_LESIONS) -> pd.DataFrame:
-    frames = [pairwise_robustness(s, resamples, bootstrap_seed, confidence, top_k, min_lesions)
-              for _, s in sorted(sums_by_dataset.items())]
+def directional_robustness(
+    sums_by_dataset: dict,
+    resamples: int,
+    bootstrap_seed: int,
+    confidence: float,
+    top_k: int,
+    min_lesions: int = DEFAULT_MIN_LESIONS,
+) -> pd.DataFrame:
+    frames = [
+        pairwise_robustness(s, resamples, bootstrap_seed, confidence, top_k, min_lesions)
+        for _, s in sorted(sums_by_dataset.items())
+    ]
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ROBUSTNESS_COLUMNS)
     return sort_rows(out, ["dataset", "lesion_set", "stratum", "metric", "dice_rank_a", "dice_rank_b"])
 
@@ -201,8 +261,14 @@ def naive_bootstrap(tables: DatasetTables, weights: np.ndarray) -> np.ndarray:
                 case = str(row.case_id)
                 if row.kind == "reference":
                     q = int(assign_quartile([ref_size[(row.case_id, row.lesion_id)]], e["q25"], e["q50"], e["q75"])[0])
-                    lesions[case].append((q, bool(row.detected), (row.case_id, row.lesion_id) in common,
-                                                 [getattr(row, m) for m in CASE_METRICS]))
+                    lesions[case].append(
+                        (
+                            q,
+                            bool(row.detected),
+                            (row.case_id, row.lesion_id) in common,
+                            [getattr(row, m) for m in CASE_METRICS],
+                        )
+                    )
                 else:
                     fps[case].append(int(assign_quartile([row.size_fraction], e["q25"], e["q50"], e["q75"])[0]))
             seeds.append((case_rows, lesions, fps))

@@ -46,8 +46,7 @@ FINDINGS = {
     "smallest_quartile_strongest": "boundary-metric disagreement is strongest in the smallest size quartile",
     "large_lesions_align": "larger lesions (Q4) align better with the Dice ranking than small ones (Q1)",
 }
-ALL_CHECKS = ("quartiles", "metric_code", "small_lesions", "postprocessing", "connectivity", "completeness",
-              "borders")
+ALL_CHECKS = ("quartiles", "metric_code", "small_lesions", "postprocessing", "connectivity", "completeness", "borders")
 DEPENDS_ON = {
     "dice_tie": ("metric_code", "postprocessing", "completeness"),
     "q1_boundary_separation": ALL_CHECKS,
@@ -55,8 +54,18 @@ DEPENDS_ON = {
     "smallest_quartile_strongest": ALL_CHECKS,
     "large_lesions_align": ALL_CHECKS,
 }
-CLAIM_COLUMNS = ["dataset", "finding", "statement", "lesion_set", "verdict", "criterion", "observed", "reason",
-                 "models", "depends_on"]
+CLAIM_COLUMNS = [
+    "dataset",
+    "finding",
+    "statement",
+    "lesion_set",
+    "verdict",
+    "criterion",
+    "observed",
+    "reason",
+    "models",
+    "depends_on",
+]
 VERDICTS = ("supported", "not_supported", "inconclusive")
 BOUNDARY = ("hd95", "asd", "contour_f1")
 
@@ -78,14 +87,22 @@ def _quartile_disagreement(stratified: pd.DataFrame, dataset: str, models: list[
 
     out, counts = {}, {}
     for q in QUARTILES:
-        n = stratified[(stratified.dataset == dataset) & (stratified.lesion_set == COMMON)
-                       & (stratified.quartile == q) & (stratified.metric == "dice")]["n_lesions"]
+        n = stratified[
+            (stratified.dataset == dataset)
+            & (stratified.lesion_set == COMMON)
+            & (stratified.quartile == q)
+            & (stratified.metric == "dice")
+        ]["n_lesions"]
         counts[q] = int(n.min()) if len(n) else 0
         spreads = []
         for metric in ("hd95", "asd"):
-            d = stratified[(stratified.dataset == dataset) & (stratified.lesion_set == COMMON)
-                           & (stratified.quartile == q) & (stratified.metric == metric)
-                           & stratified.model.isin(models)]
+            d = stratified[
+                (stratified.dataset == dataset)
+                & (stratified.lesion_set == COMMON)
+                & (stratified.quartile == q)
+                & (stratified.metric == metric)
+                & stratified.model.isin(models)
+            ]
             v = d["value"].to_numpy(float)
             spreads.append(relative_spread_pct(v) if len(v) == len(models) and not np.isnan(v).any() else np.nan)
         out[q] = float(np.mean(spreads))
@@ -96,12 +113,15 @@ def _failed_checks(sanity: pd.DataFrame, dataset: str, finding: str) -> tuple[li
     rows = sanity if dataset == POOLED else sanity[sanity.dataset == dataset]
     rows = rows[rows.check.isin(DEPENDS_ON[finding])]
     label = (lambda r: f"{r.check} ({r.dataset})") if dataset == POOLED else (lambda r: r.check)
-    return ([label(r) for r in rows.itertuples() if r.status == "fail"],
-            [label(r) for r in rows.itertuples() if r.status == "warn"])
+    return (
+        [label(r) for r in rows.itertuples() if r.status == "fail"],
+        [label(r) for r in rows.itertuples() if r.status == "warn"],
+    )
 
 
-def claim_check(summary: pd.DataFrame, stratified: pd.DataFrame, robustness: pd.DataFrame, sanity: pd.DataFrame,
-                claim: dict) -> pd.DataFrame:
+def claim_check(
+    summary: pd.DataFrame, stratified: pd.DataFrame, robustness: pd.DataFrame, sanity: pd.DataFrame, claim: dict
+) -> pd.DataFrame:
     """The five findings for every data set of the summary (``pooled`` included)."""
     tie, sd_factor = float(claim["dice_tie"]), float(claim["seed_sd_factor"])
     min_spread, ratio = float(claim["min_boundary_spread_pct"]), float(claim["separation_ratio"])
@@ -118,10 +138,12 @@ def claim_check(summary: pd.DataFrame, stratified: pd.DataFrame, robustness: pd.
         # 1. Dice tie
         n_seeds = int(overall.n_seeds)
         bound = max(tie, sd_factor * float(overall.dice_seed_sd)) if n_seeds > 1 else tie
-        crit = (f"all-cases Dice spread of the top models <= {_fmt(tie)}"
-                + (f" or <= {_fmt(sd_factor)} x their largest seed SD" if n_seeds > 1 else " (one seed)"))
-        obs = (f"Dice spread {_fmt(overall.dice_spread)}, largest seed SD {_fmt(overall.dice_seed_sd)}, "
-               f"{n_seeds} seed(s)")
+        crit = f"all-cases Dice spread of the top models <= {_fmt(tie)}" + (
+            f" or <= {_fmt(sd_factor)} x their largest seed SD" if n_seeds > 1 else " (one seed)"
+        )
+        obs = (
+            f"Dice spread {_fmt(overall.dice_spread)}, largest seed SD {_fmt(overall.dice_seed_sd)}, {n_seeds} seed(s)"
+        )
         tied = float(overall.dice_spread) <= bound
         apart = f"the top models are {_fmt(overall.dice_spread)} apart in Dice (> {_fmt(bound)})"
         results["dice_tie"] = ("all", "supported" if tied else "not_supported", crit, obs, "" if tied else apart)
@@ -133,44 +155,62 @@ def claim_check(summary: pd.DataFrame, stratified: pd.DataFrame, robustness: pd.
         q1_reason = f"too few common Q1 lesions ({n_q1} < {min_lesions})" if not q1_ok else ""
 
         # 2. Q1 separation
-        crit = (f"common-Q1 relative spread of HD95 or ASD >= {_fmt(min_spread)}% and >= {_fmt(ratio)} x its "
-                f"all-cases relative spread")
+        crit = (
+            f"common-Q1 relative spread of HD95 or ASD >= {_fmt(min_spread)}% and >= {_fmt(ratio)} x its "
+            f"all-cases relative spread"
+        )
         if q1_ok:
-            obs = "; ".join(f"{m.upper()} {_fmt(q1[f'{m}_spread_pct'])}% on common Q1 vs "
-                            f"{_fmt(overall[f'{m}_spread_pct'])}% over all cases" for m in ("hd95", "asd"))
-            met = any(q1[f"{m}_spread_pct"] >= min_spread
-                      and q1[f"{m}_spread_pct"] >= ratio * overall[f"{m}_spread_pct"] for m in ("hd95", "asd"))
-            verdict, reason = (("supported", "") if met
-                               else ("not_supported", "neither HD95 nor ASD meets the criterion"))
+            obs = "; ".join(
+                f"{m.upper()} {_fmt(q1[f'{m}_spread_pct'])}% on common Q1 vs "
+                f"{_fmt(overall[f'{m}_spread_pct'])}% over all cases"
+                for m in ("hd95", "asd")
+            )
+            met = any(
+                q1[f"{m}_spread_pct"] >= min_spread and q1[f"{m}_spread_pct"] >= ratio * overall[f"{m}_spread_pct"]
+                for m in ("hd95", "asd")
+            )
+            verdict, reason = (
+                ("supported", "") if met else ("not_supported", "neither HD95 nor ASD meets the criterion")
+            )
         else:
             obs, verdict, reason = q1_count, "inconclusive", q1_reason
         results["q1_boundary_separation"] = (COMMON, verdict, crit, obs, reason)
 
         # 3. ranking change
-        crit = ("on common Q1 lesions the top models' order under HD95, ASD or contour F1 differs from their "
-                "overall-Dice order" + ("" if dataset == POOLED else
-                                         f", with a reversed pair of bootstrap sign share >= {_fmt(min_share)}"))
+        crit = (
+            "on common Q1 lesions the top models' order under HD95, ASD or contour F1 differs from their "
+            "overall-Dice order"
+            + ("" if dataset == POOLED else f", with a reversed pair of bootstrap sign share >= {_fmt(min_share)}")
+        )
         if q1_ok:
             changed = [m for m in BOUNDARY if str(q1[f"{m}_agrees_with_dice"]) != "True"]
-            obs = (f"order differs under {', '.join(changed) if changed else 'no boundary metric'}; Dice leader "
-                   f"ranks {int(q1.dice_leader_hd95_rank)} under HD95")
+            obs = (
+                f"order differs under {', '.join(changed) if changed else 'no boundary metric'}; Dice leader "
+                f"ranks {int(q1.dice_leader_hd95_rank)} under HD95"
+            )
             if not changed:
                 verdict, reason = "not_supported", "every boundary metric orders the top models as Dice does"
             elif dataset == POOLED:
                 verdict, reason = "supported", "pooled: order change only (no pooled bootstrap)"
             else:
-                b = robustness[(robustness.dataset == dataset) & (robustness.lesion_set == COMMON)
-                               & (robustness.stratum == "Q1") & robustness.metric.isin(changed)
-                               & robustness.model_a.isin(models) & robustness.model_b.isin(models)
-                               & (robustness.better_model == robustness.model_b)]
+                b = robustness[
+                    (robustness.dataset == dataset)
+                    & (robustness.lesion_set == COMMON)
+                    & (robustness.stratum == "Q1")
+                    & robustness.metric.isin(changed)
+                    & robustness.model_a.isin(models)
+                    & robustness.model_b.isin(models)
+                    & (robustness.better_model == robustness.model_b)
+                ]
                 best = float(b["sign_share"].max()) if len(b) else float("nan")
                 obs += f"; {len(b)} reversed pair(s), best sign share {_fmt(best) if len(b) else 'n/a'}"
                 if len(b) and best >= min_share:
                     verdict, reason = "supported", ""
                 else:
                     verdict = "inconclusive"
-                    reason = ("the reversal is not robust under case resampling"
-                              + (" and one seed only: seed noise unmeasured" if n_seeds == 1 else ""))
+                    reason = "the reversal is not robust under case resampling" + (
+                        " and one seed only: seed noise unmeasured" if n_seeds == 1 else ""
+                    )
         else:
             obs, verdict, reason = q1_count, "inconclusive", q1_reason
         results["ranking_change"] = (COMMON, verdict, crit, obs, reason)
@@ -191,8 +231,10 @@ def claim_check(summary: pd.DataFrame, stratified: pd.DataFrame, robustness: pd.
         results["smallest_quartile_strongest"] = (COMMON, verdict, crit, obs, reason)
 
         # 5. larger lesions align better
-        crit = ("mean Kendall tau between the top models' overall-Dice order and their HD95/ASD/contour-F1 "
-                "orders on common lesions is higher in Q4 than in Q1")
+        crit = (
+            "mean Kendall tau between the top models' overall-Dice order and their HD95/ASD/contour-F1 "
+            "orders on common lesions is higher in Q4 than in Q1"
+        )
         q4_ok = q4 is not None and int(q4.n_lesions) >= min_lesions and not pd.isna(q4.dice_spread)
         if q1_ok and q4_ok:
             obs = f"tau Q4 {_fmt(q4.mean_kendall_tau)}, Q1 {_fmt(q1.mean_kendall_tau)}"
@@ -217,11 +259,24 @@ def claim_check(summary: pd.DataFrame, stratified: pd.DataFrame, robustness: pd.
                 verdict = "inconclusive"
             if warned:
                 reasons.append(f"warning: {', '.join(warned)}")
-            rows.append({"dataset": dataset, "finding": finding, "statement": FINDINGS[finding],
-                         "lesion_set": lesion_set, "verdict": verdict, "criterion": crit, "observed": obs,
-                         "reason": "; ".join(reasons) if reasons else "criterion met" if verdict == "supported"
-                         else "criterion not met", "models": scope,
-                         "depends_on": ";".join(DEPENDS_ON[finding])})
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "finding": finding,
+                    "statement": FINDINGS[finding],
+                    "lesion_set": lesion_set,
+                    "verdict": verdict,
+                    "criterion": crit,
+                    "observed": obs,
+                    "reason": "; ".join(reasons)
+                    if reasons
+                    else "criterion met"
+                    if verdict == "supported"
+                    else "criterion not met",
+                    "models": scope,
+                    "depends_on": ";".join(DEPENDS_ON[finding]),
+                }
+            )
     out = pd.DataFrame(rows, columns=CLAIM_COLUMNS)
     out["finding_order"] = out["finding"].map(list(FINDINGS).index)
     return sort_rows(out, ["dataset", "finding_order"]).drop(columns="finding_order")

@@ -39,8 +39,11 @@ log = logging.getLogger("lesionbench")
 
 FAMILY_COLUMNS = ("dataset", "lesion_set", "stratum")
 STRATUM_COLUMNS = ["n_lesions", "insufficient_lesions", "size_bins", "size_low", "size_high"]
-PAIRWISE_COLUMNS = TEST_COLUMNS + ["ci_level", "n_resamples", "p_holm", "significant", "alpha", "family",
-                                   "family_size"] + STRATUM_COLUMNS
+PAIRWISE_COLUMNS = (
+    TEST_COLUMNS
+    + ["ci_level", "n_resamples", "p_holm", "significant", "alpha", "family", "family_size"]
+    + STRATUM_COLUMNS
+)
 SCHEMES_COLUMNS = SCHEME_COLUMNS + ["alpha"] + STRATUM_COLUMNS
 RANK_STABILITY_COLUMNS = STABILITY_COLUMNS + STRATUM_COLUMNS
 DEFAULT_ALPHA = 0.05  # tests and library callers only; the workflow passes statistics.test_alpha (schema)
@@ -58,14 +61,18 @@ def _stratum_info(sums: CaseSums, keys, min_lesions: int) -> dict:
     for lesion_set, stratum, metric in keys:
         n = sums.n_lesions(stratum, lesion_set)
         info[(lesion_set, stratum, metric)] = {
-            "n_lesions": n, "insufficient_lesions": bool(is_lesion_level(stratum, metric) and n < min_lesions),
-            "size_bins": sums.edge_rule, "size_low": float(sums.edges[stratum][0]),
-            "size_high": float(sums.edges[stratum][1])}
+            "n_lesions": n,
+            "insufficient_lesions": bool(is_lesion_level(stratum, metric) and n < min_lesions),
+            "size_bins": sums.edge_rule,
+            "size_low": float(sums.edges[stratum][0]),
+            "size_high": float(sums.edges[stratum][1]),
+        }
     return info
 
 
-def compare_dataset(sums: CaseSums, weights: np.ndarray, confidence: float, alpha: float,
-                    min_lesions: int = DEFAULT_MIN_LESIONS) -> Comparisons:
+def compare_dataset(
+    sums: CaseSums, weights: np.ndarray, confidence: float, alpha: float, min_lesions: int = DEFAULT_MIN_LESIONS
+) -> Comparisons:
     """The three comparison tables of one data set from its per-case sums and resampling weights (B, cases)."""
     paired = key_indices(PAIRED_SETS)
     keys = [KEYS[k] for k in paired]
@@ -79,8 +86,7 @@ def compare_dataset(sums: CaseSums, weights: np.ndarray, confidence: float, alph
 
     # per-case values: denominators of a paired set are the same for every model and seed
     case_num, case_den = num.mean(axis=1), den[0, 0]
-    tests = pairwise_tests(sums.dataset, models, keys, case_num, case_den, weights, confidence,
-                           HIGHER_IS_BETTER, pairs)
+    tests = pairwise_tests(sums.dataset, models, keys, case_num, case_den, weights, confidence, HIGHER_IS_BETTER, pairs)
     tests = holm_families(tests, FAMILY_COLUMNS, alpha)
     tests["ci_level"] = float(confidence)
     tests["n_resamples"] = int(weights.shape[0])
@@ -92,21 +98,36 @@ def compare_dataset(sums: CaseSums, weights: np.ndarray, confidence: float, alph
     for k, (lesion_set, stratum, metric) in enumerate(keys):
         inc = case_den[:, k] > 0
         if not inc.any() or np.isnan(observed[:, k]).any():
-            continue   # no lesion of the set in the stratum: nothing to rank
+            continue  # no lesion of the set in the stratum: nothing to rank
         cell = grouped.get((lesion_set, stratum, metric), tests.iloc[:0])
         aggregate = {m: observed[i, k] for i, m in enumerate(models)}
-        scheme_list += scheme_rows(sums.dataset, lesion_set, stratum, metric, HIGHER_IS_BETTER[metric], aggregate,
-                                   values[:, inc, k], models, cell)
+        scheme_list += scheme_rows(
+            sums.dataset,
+            lesion_set,
+            stratum,
+            metric,
+            HIGHER_IS_BETTER[metric],
+            aggregate,
+            values[:, inc, k],
+            models,
+            cell,
+        )
     scheme = pd.DataFrame(scheme_list, columns=SCHEME_COLUMNS)
     scheme["alpha"] = float(alpha)
 
-    return Comparisons(_with_info(tests, info, PAIRWISE_COLUMNS), _with_info(scheme, info, SCHEMES_COLUMNS),
-                       stability_table(sums, weights, min_lesions))
+    return Comparisons(
+        _with_info(tests, info, PAIRWISE_COLUMNS),
+        _with_info(scheme, info, SCHEMES_COLUMNS),
+        stability_table(sums, weights, min_lesions),
+    )
 
 
 def _with_info(df: pd.DataFrame, info: dict, columns) -> pd.DataFrame:
-    extra = pd.DataFrame([info[key] for key in zip(df["lesion_set"], df["stratum"], df["metric"])],
-                         columns=STRATUM_COLUMNS, index=df.index)
+    extra = pd.DataFrame(
+        [info[key] for key in zip(df["lesion_set"], df["stratum"], df["metric"])],
+        columns=STRATUM_COLUMNS,
+        index=df.index,
+    )
     return pd.concat([df, extra], axis=1)[columns]
 
 
@@ -117,7 +138,7 @@ def stability_table(sums: CaseSums, weights: np.ndarray, min_lesions: int = DEFA
     keys = [KEYS[k] for k in paired]
     num, den = sums.num[..., paired], sums.den[..., paired]
     observed = seed_average(point_statistics(num, den), seed_axis=1)
-    samples = ratio_statistics(num, den, weights)                      # (B, M, K)
+    samples = ratio_statistics(num, den, weights)  # (B, M, K)
     stab = stability_rows(sums.dataset, list(sums.models), keys, observed, samples, HIGHER_IS_BETTER)
     return _with_info(stab, _stratum_info(sums, keys, min_lesions), RANK_STABILITY_COLUMNS)
 
@@ -133,21 +154,36 @@ def resampled_datasets(sums_by_dataset: dict, resamples: int, bootstrap_seed: in
     return out
 
 
-def rank_stability(sums_by_dataset: dict, resamples: int, bootstrap_seed: int,
-                   min_lesions: int = DEFAULT_MIN_LESIONS, pooled: bool = True) -> pd.DataFrame:
+def rank_stability(
+    sums_by_dataset: dict,
+    resamples: int,
+    bootstrap_seed: int,
+    min_lesions: int = DEFAULT_MIN_LESIONS,
+    pooled: bool = True,
+) -> pd.DataFrame:
     """``ranking_stability.csv`` alone (the benchmark's workload; ``model_comparisons`` writes the same rows)."""
-    frames = [stability_table(s, w, min_lesions) for s, w in resampled_datasets(sums_by_dataset, resamples,
-                                                                                bootstrap_seed, pooled)]
+    frames = [
+        stability_table(s, w, min_lesions)
+        for s, w in resampled_datasets(sums_by_dataset, resamples, bootstrap_seed, pooled)
+    ]
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RANK_STABILITY_COLUMNS)
     return sort_rows(out, ["dataset", "lesion_set", "stratum", "metric", "model", "rank"])
 
 
-def model_comparisons(sums_by_dataset: dict, resamples: int, bootstrap_seed: int, confidence: float,
-                      alpha: float = DEFAULT_ALPHA, min_lesions: int = DEFAULT_MIN_LESIONS,
-                      pooled: bool = True) -> Comparisons:
+def model_comparisons(
+    sums_by_dataset: dict,
+    resamples: int,
+    bootstrap_seed: int,
+    confidence: float,
+    alpha: float = DEFAULT_ALPHA,
+    min_lesions: int = DEFAULT_MIN_LESIONS,
+    pooled: bool = True,
+) -> Comparisons:
     """The three comparison tables over every data set and (with ``pooled``) all data sets pooled."""
-    parts = [compare_dataset(s, w, confidence, alpha, min_lesions)
-             for s, w in resampled_datasets(sums_by_dataset, resamples, bootstrap_seed, pooled)]
+    parts = [
+        compare_dataset(s, w, confidence, alpha, min_lesions)
+        for s, w in resampled_datasets(sums_by_dataset, resamples, bootstrap_seed, pooled)
+    ]
 
     def stack(attr: str, columns, keys) -> pd.DataFrame:
         frames = [getattr(p, attr) for p in parts if len(getattr(p, attr))]
@@ -156,10 +192,9 @@ def model_comparisons(sums_by_dataset: dict, resamples: int, bootstrap_seed: int
 
     return Comparisons(
         stack("pairwise", PAIRWISE_COLUMNS, ["dataset", "lesion_set", "stratum", "metric", "model_a", "model_b"]),
-        stack("schemes", SCHEMES_COLUMNS, ["dataset", "lesion_set", "stratum", "metric",
-                                           "rank_aggregate_then_rank"]),
-        stack("stability", RANK_STABILITY_COLUMNS, ["dataset", "lesion_set", "stratum", "metric", "model",
-                                                    "rank"]))
+        stack("schemes", SCHEMES_COLUMNS, ["dataset", "lesion_set", "stratum", "metric", "rank_aggregate_then_rank"]),
+        stack("stability", RANK_STABILITY_COLUMNS, ["dataset", "lesion_set", "stratum", "metric", "model", "rank"]),
+    )
 
 
 def test_alpha(statistics: dict) -> float:
@@ -170,14 +205,14 @@ def test_alpha(statistics: dict) -> float:
         raise StudyTableError("config statistics block lacks 'test_alpha'") from None
 
 
-def write_comparisons(inputs, pairwise_output, schemes_output, stability_output, statistics: dict,
-                      claim: dict) -> Comparisons:
+def write_comparisons(
+    inputs, pairwise_output, schemes_output, stability_output, statistics: dict, claim: dict
+) -> Comparisons:
     """Rule model_comparisons: the three comparison tables from the study inputs (``pipeline.StudyInputs``)."""
     from .pipeline import load_sums, min_lesions, statistics_settings, write_table
 
     resamples, seed, confidence = statistics_settings(statistics)
-    out = model_comparisons(load_sums(inputs), resamples, seed, confidence, test_alpha(statistics),
-                            min_lesions(claim))
+    out = model_comparisons(load_sums(inputs), resamples, seed, confidence, test_alpha(statistics), min_lesions(claim))
     write_table(out.pairwise, pairwise_output)
     write_table(out.schemes, schemes_output)
     write_table(out.stability, stability_output)

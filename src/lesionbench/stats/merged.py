@@ -26,8 +26,8 @@ class MergedRecallSums:
     dataset: str
     models: tuple[str, ...]
     seeds: tuple[int, ...]
-    num: np.ndarray   # (n_models, n_seeds, n_cases): detected merged lesions per case
-    den: np.ndarray   # (n_cases,): merged lesions per case, the same for every model and seed
+    num: np.ndarray  # (n_models, n_seeds, n_cases): detected merged lesions per case
+    den: np.ndarray  # (n_cases,): merged lesions per case, the same for every model and seed
 
 
 def merged_recall_sums(tables: DatasetTables) -> MergedRecallSums:
@@ -56,9 +56,11 @@ def merged_recall_sums(tables: DatasetTables) -> MergedRecallSums:
                 den, first = counts, src
             elif not np.array_equal(den, counts):
                 c = cases[int(np.flatnonzero(den != counts)[0])]
-                raise StudyTableError(f"{src}: merged lesions of case {c!r} differ from those of {first} "
-                                      f"({int(counts[index[c]])} vs {int(den[index[c]])}); were the tables "
-                                      f"evaluated with different lesion dilation radii?")
+                raise StudyTableError(
+                    f"{src}: merged lesions of case {c!r} differ from those of {first} "
+                    f"({int(counts[index[c]])} vs {int(den[index[c]])}); were the tables "
+                    f"evaluated with different lesion dilation radii?"
+                )
             num[mi, si] = hits
     if den is None:
         den = np.zeros(len(cases))
@@ -71,7 +73,7 @@ def merged_recall_samples(m: MergedRecallSums, weights: np.ndarray):
     from .bootstrap import ratio_statistics
     from .strata import point_statistics, seed_average
 
-    num = m.num[..., None]                                        # (M, S, C, 1)
+    num = m.num[..., None]  # (M, S, C, 1)
     den = np.broadcast_to(m.den[None, None, :, None], num.shape)
     observed = seed_average(point_statistics(num, den), seed_axis=1)[:, 0]
     return observed, ratio_statistics(num, den, weights)[:, :, 0]

@@ -85,12 +85,17 @@ def wilcoxon_tests(diffs: list[np.ndarray]) -> dict:
     approximation divides by a zero variance). The tests check equality with scipy vector by vector.
     """
     r = len(diffs)
-    out = {"statistic": np.zeros(r), "p_value": np.ones(r), "n_nonzero": np.zeros(r, np.int64),
-           "rank_sum_a": np.zeros(r), "rank_sum_b": np.zeros(r)}
+    out = {
+        "statistic": np.zeros(r),
+        "p_value": np.ones(r),
+        "n_nonzero": np.zeros(r, np.int64),
+        "rank_sum_a": np.zeros(r),
+        "rank_sum_b": np.zeros(r),
+    }
     lengths = np.array([len(d) for d in diffs], np.int64)
     for n in np.unique(lengths):
         idx = np.flatnonzero(lengths == n)
-        block = np.stack([np.asarray(diffs[i], float) for i in idx])          # (R_n, n)
+        block = np.stack([np.asarray(diffs[i], float) for i in idx])  # (R_n, n)
         nonzero = np.count_nonzero(block, axis=1)
         live = nonzero > 0
         if not live.any():
@@ -101,11 +106,18 @@ def wilcoxon_tests(diffs: list[np.ndarray]) -> dict:
         out["n_nonzero"][rows] = nonzero[live]
         out["rank_sum_a"][rows], out["rank_sum_b"][rows] = r_plus, r_minus
         out["statistic"][rows] = np.minimum(r_plus, r_minus)
-        if 2 <= n <= 13:      # (permutation_test needs two cases; one case is scipy's exact branch)
+        if 2 <= n <= 13:  # (permutation_test needs two cases; one case is scipy's exact branch)
             with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
                 warnings.simplefilter("ignore", RuntimeWarning)
-                res = permutation_test((block,), _rank_sum_positive, permutation_type="samples",
-                                       vectorized=True, n_resamples=np.inf, alternative="two-sided", axis=-1)
+                res = permutation_test(
+                    (block,),
+                    _rank_sum_positive,
+                    permutation_type="samples",
+                    vectorized=True,
+                    n_resamples=np.inf,
+                    alternative="two-sided",
+                    axis=-1,
+                )
             out["p_value"][rows] = np.atleast_1d(res.pvalue)
         else:
             for j, d in zip(rows, block):
@@ -126,17 +138,19 @@ def weighted_medians(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """
     values = np.asarray(values, float)
     lead = values.shape[:-1]
-    flat = values.reshape(-1, values.shape[-1])                # (G, n)
+    flat = values.reshape(-1, values.shape[-1])  # (G, n)
     order = np.argsort(flat, axis=1, kind="stable")
-    sorted_vals = np.take_along_axis(flat, order, axis=1)      # (G, n)
+    sorted_vals = np.take_along_axis(flat, order, axis=1)  # (G, n)
     # integer counts: cumulative sums stay exact (a resample holds at most n_cases draws) and move an eighth
     # of the bytes of float64
     weights = np.asarray(weights)
-    kind: type[np.integer] = np.int16 if weights.shape[1] and weights.sum(axis=1).max() < np.iinfo(np.int16).max else np.int64
-    counts = weights.astype(kind)[:, order]                    # (B, G, n)
+    kind: type[np.integer] = (
+        np.int16 if weights.shape[1] and weights.sum(axis=1).max() < np.iinfo(np.int16).max else np.int64
+    )
+    counts = weights.astype(kind)[:, order]  # (B, G, n)
     cum: np.ndarray = np.cumsum(counts, axis=2, dtype=kind)
     total: np.ndarray = cum[:, :, -1] if flat.shape[1] else np.zeros(cum.shape[:2], kind)
-    lo = (total - 1) // 2          # 0-based positions of the two middle draws (equal when total is odd)
+    lo = (total - 1) // 2  # 0-based positions of the two middle draws (equal when total is odd)
     hi = total // 2
     n = flat.shape[1]
     i_lo = np.minimum((cum <= lo[..., None]).sum(axis=2), n - 1)
@@ -157,21 +171,48 @@ def median_difference_ci(diffs: np.ndarray, weights: np.ndarray, confidence: flo
 
     diffs = np.atleast_2d(np.asarray(diffs, float))
     observed = np.median(diffs, axis=1) if diffs.shape[1] else np.full(diffs.shape[0], np.nan)
-    samples = weighted_medians(diffs, weights)                 # (B, G)
+    samples = weighted_medians(diffs, weights)  # (B, G)
     low, high, n_valid = percentile_ci(samples, confidence)
     return observed, low, high, n_valid
 
 
-TEST_COLUMNS = ["dataset", "lesion_set", "stratum", "metric", "higher_is_better", "model_a", "model_b", "n_cases",
-                "n_cases_left_out", "n_nonzero", "median_difference", "ci_low", "ci_high", "n_valid_resamples",
-                "statistic", "rank_sum_a", "rank_sum_b", "better_model", "p_value"]
+TEST_COLUMNS = [
+    "dataset",
+    "lesion_set",
+    "stratum",
+    "metric",
+    "higher_is_better",
+    "model_a",
+    "model_b",
+    "n_cases",
+    "n_cases_left_out",
+    "n_nonzero",
+    "median_difference",
+    "ci_low",
+    "ci_high",
+    "n_valid_resamples",
+    "statistic",
+    "rank_sum_a",
+    "rank_sum_b",
+    "better_model",
+    "p_value",
+]
 
 # Cells per chunk of the weighted-median computation: B x cells x cases stays near this many numbers.
 _MEDIAN_CHUNK = 4_000_000
 
 
-def pairwise_tests(dataset: str, models, keys, num: np.ndarray, den: np.ndarray, weights: np.ndarray,
-                   confidence: float, higher_is_better: dict, pairs) -> pd.DataFrame:
+def pairwise_tests(
+    dataset: str,
+    models,
+    keys,
+    num: np.ndarray,
+    den: np.ndarray,
+    weights: np.ndarray,
+    confidence: float,
+    higher_is_better: dict,
+    pairs,
+) -> pd.DataFrame:
     """Wilcoxon test and median paired difference of every model pair x key of one data set (one lesion set).
 
     models: names along axis 0 of ``num`` (n_models, n_cases, n_keys, seed-averaged numerators); den:
@@ -191,18 +232,30 @@ def pairwise_tests(dataset: str, models, keys, num: np.ndarray, den: np.ndarray,
         n_inc = int(inc.sum())
         if n_inc == 0 or not len(pairs):
             continue
-        diffs = values[ia][:, inc, k] - values[ib][:, inc, k]        # (P, n_inc)
+        diffs = values[ia][:, inc, k] - values[ib][:, inc, k]  # (P, n_inc)
         w = weights[:, inc]
         step = max(1, _MEDIAN_CHUNK // max(1, w.shape[0] * n_inc))
-        parts = [median_difference_ci(diffs[s:s + step], w, confidence) for s in range(0, len(pairs), step)]
+        parts = [median_difference_ci(diffs[s : s + step], w, confidence) for s in range(0, len(pairs), step)]
         med, low, high, n_valid = (np.concatenate(x) for x in zip(*parts))
         for p, (a, b) in enumerate(pairs):
             vectors.append(diffs[p])
-            cells.append({
-                "dataset": dataset, "lesion_set": lesion_set, "stratum": stratum, "metric": metric,
-                "higher_is_better": higher_is_better[metric], "model_a": a, "model_b": b, "n_cases": n_inc,
-                "n_cases_left_out": int(len(inc) - n_inc), "median_difference": float(med[p]),
-                "ci_low": float(low[p]), "ci_high": float(high[p]), "n_valid_resamples": int(n_valid[p])})
+            cells.append(
+                {
+                    "dataset": dataset,
+                    "lesion_set": lesion_set,
+                    "stratum": stratum,
+                    "metric": metric,
+                    "higher_is_better": higher_is_better[metric],
+                    "model_a": a,
+                    "model_b": b,
+                    "n_cases": n_inc,
+                    "n_cases_left_out": int(len(inc) - n_inc),
+                    "median_difference": float(med[p]),
+                    "ci_low": float(low[p]),
+                    "ci_high": float(high[p]),
+                    "n_valid_resamples": int(n_valid[p]),
+                }
+            )
     t = wilcoxon_tests(vectors)
     rows = []
     for i, cell in enumerate(cells):
@@ -211,9 +264,17 @@ def pairwise_tests(dataset: str, models, keys, num: np.ndarray, den: np.ndarray,
             better = "tie"
         else:
             better = cell["model_a"] if (ra > rb) == cell["higher_is_better"] else cell["model_b"]
-        rows.append({**cell, "n_nonzero": int(t["n_nonzero"][i]), "statistic": float(t["statistic"][i]),
-                     "rank_sum_a": ra, "rank_sum_b": rb, "better_model": better,
-                     "p_value": float(t["p_value"][i])})
+        rows.append(
+            {
+                **cell,
+                "n_nonzero": int(t["n_nonzero"][i]),
+                "statistic": float(t["statistic"][i]),
+                "rank_sum_a": ra,
+                "rank_sum_b": rb,
+                "better_model": better,
+                "p_value": float(t["p_value"][i]),
+            }
+        )
     return pd.DataFrame(rows, columns=TEST_COLUMNS)
 
 

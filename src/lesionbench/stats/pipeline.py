@@ -37,16 +37,23 @@ class StudyInputs:
 
     @classmethod
     def from_snakemake(cls, inputs) -> StudyInputs:
-        return cls(*(list(getattr(inputs, name)) for name in ("per_case", "per_lesion", "split", "lesions",
-                                                             "quartiles")))
+        return cls(
+            *(list(getattr(inputs, name)) for name in ("per_case", "per_lesion", "split", "lesions", "quartiles"))
+        )
 
 
 def load_tables(inputs: StudyInputs) -> dict:
     """{dataset: DatasetTables} of every data set in the inputs, checked."""
     study = load_study(inputs.per_case, inputs.per_lesion, inputs.split, inputs.lesions, inputs.quartiles)
     for name, t in study.items():
-        log.info("%s: %d test cases, %d test lesions, models %s, seeds %s", name, len(t.test_cases),
-                 len(t.reference), list(t.models), list(t.seeds))
+        log.info(
+            "%s: %d test cases, %d test lesions, models %s, seeds %s",
+            name,
+            len(t.test_cases),
+            len(t.reference),
+            list(t.models),
+            list(t.seeds),
+        )
     return study
 
 
@@ -82,8 +89,11 @@ def min_lesions(claim: dict) -> int:
 
 def statistics_settings(statistics: dict) -> tuple[int, int, float]:
     try:
-        return (int(statistics["bootstrap_resamples"]), int(statistics["bootstrap_seed"]),
-                float(statistics["confidence"]))
+        return (
+            int(statistics["bootstrap_resamples"]),
+            int(statistics["bootstrap_seed"]),
+            float(statistics["confidence"]),
+        )
     except KeyError as exc:
         raise StudyTableError(f"config statistics block lacks {exc.args[0]!r}") from None
 
@@ -91,8 +101,13 @@ def statistics_settings(statistics: dict) -> tuple[int, int, float]:
 def write_overall_metrics(inputs: StudyInputs, output, statistics: dict) -> pd.DataFrame:
     resamples, seed, confidence = statistics_settings(statistics)
     study = load_tables(inputs)
-    df = overall_metrics({n: case_sums(t) for n, t in study.items()}, resamples, seed, confidence,
-                         merged={n: merged_recall_sums(t) for n, t in study.items()})
+    df = overall_metrics(
+        {n: case_sums(t) for n, t in study.items()},
+        resamples,
+        seed,
+        confidence,
+        merged={n: merged_recall_sums(t) for n, t in study.items()},
+    )
     write_table(df, output)
     return df
 
@@ -120,16 +135,23 @@ def write_robustness(inputs: StudyInputs, output, statistics: dict, claim: dict)
 
 
 def claim_settings(claim: dict) -> dict:
-    keys = ("min_lesions", "dice_tie", "seed_sd_factor", "min_boundary_spread_pct", "separation_ratio",
-            "min_sign_share")
+    keys = (
+        "min_lesions",
+        "dice_tie",
+        "seed_sd_factor",
+        "min_boundary_spread_pct",
+        "separation_ratio",
+        "min_sign_share",
+    )
     missing = [k for k in keys if k not in claim]
     if missing:
         raise StudyTableError(f"config claim block lacks {missing}")
     return {k: claim[k] for k in keys}
 
 
-def write_study_summary(inputs: StudyInputs, summary_output, datasets_output, statistics: dict,
-                        claim: dict) -> pd.DataFrame:
+def write_study_summary(
+    inputs: StudyInputs, summary_output, datasets_output, statistics: dict, claim: dict
+) -> pd.DataFrame:
     """The study summary and the data-set table, from one load of the per-case sums."""
     tables = load_tables(inputs)
     sums = {name: case_sums(t) for name, t in tables.items()}
@@ -141,8 +163,16 @@ def write_study_summary(inputs: StudyInputs, summary_output, datasets_output, st
 
 
 def write_sanity_checks(inputs: StudyInputs, provenance_paths, small_lesion_path, output, claim: dict) -> pd.DataFrame:
-    df = sanity_checks(inputs.per_case, inputs.per_lesion, inputs.split, inputs.lesions, inputs.quartiles,
-                       provenance_paths, read_small_lesion_table(small_lesion_path), min_lesions(claim))
+    df = sanity_checks(
+        inputs.per_case,
+        inputs.per_lesion,
+        inputs.split,
+        inputs.lesions,
+        inputs.quartiles,
+        provenance_paths,
+        read_small_lesion_table(small_lesion_path),
+        min_lesions(claim),
+    )
     write_table(df, output)
     for r in df[df.status != "pass"].itertuples():
         log.warning("sanity check %s of %s: %s (%s)", r.check, r.dataset, r.status, r.figures)

@@ -24,8 +24,21 @@ from pathlib import Path
 from ..io.atomic import write_json
 from .sanity import read_provenance
 
-PACKAGES = ("lesionbench", "numpy", "scipy", "pandas", "scikit-image", "connected-components-3d", "torch",
-            "segmentation-models-pytorch", "monai", "nibabel", "pillow", "matplotlib", "snakemake")
+PACKAGES = (
+    "lesionbench",
+    "numpy",
+    "scipy",
+    "pandas",
+    "scikit-image",
+    "connected-components-3d",
+    "torch",
+    "segmentation-models-pytorch",
+    "monai",
+    "nibabel",
+    "pillow",
+    "matplotlib",
+    "snakemake",
+)
 
 
 def package_versions(names=PACKAGES) -> dict:
@@ -40,6 +53,7 @@ def package_versions(names=PACKAGES) -> dict:
 
 def git_state(directory) -> dict:
     """{"git_commit": sha or "unknown", "git_dirty": bool or None}."""
+
     def git(*args):
         return subprocess.run(["git", "-C", str(directory), *args], capture_output=True, text=True, timeout=30)
 
@@ -69,8 +83,14 @@ def metric_settings(provenance_paths) -> dict:
                 rec["runs"].append(f"{r['model']}/seed{r['seed']}")
                 break
         else:
-            records.append({"metric_code_sha256": r["metric_code_sha256"], "settings_sha256": r["settings_sha256"],
-                            "settings": r["settings"], "runs": [f"{r['model']}/seed{r['seed']}"]})
+            records.append(
+                {
+                    "metric_code_sha256": r["metric_code_sha256"],
+                    "settings_sha256": r["settings_sha256"],
+                    "settings": r["settings"],
+                    "runs": [f"{r['model']}/seed{r['seed']}"],
+                }
+            )
     for records in out.values():
         for rec in records:
             rec["runs"].sort()
@@ -88,8 +108,7 @@ def stratification(quartiles_paths, config: dict) -> dict:
     for path in sorted(quartiles_paths or [], key=str):
         ds = dataset_of(path)
         by_dataset[ds] = read_quartiles(path, ds)
-    return {"edges": (config.get("stratification") or {}).get("edges", "test_quartiles"),
-            "by_dataset": by_dataset}
+    return {"edges": (config.get("stratification") or {}).get("edges", "test_quartiles"), "by_dataset": by_dataset}
 
 
 def study_provenance(provenance_paths, config: dict, code_dir=CODE_DIR, quartiles_paths=None) -> dict:

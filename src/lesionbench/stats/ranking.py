@@ -44,13 +44,41 @@ def kendall_tau(order_a: list[str], order_b: list[str]) -> float:
     return float(tau)
 
 
-REVERSAL_COLUMNS = ["dataset", "lesion_set", "stratum", "metric", "n_models", "n_lesions", "insufficient_lesions",
-                    "dice_order", "metric_order", "order_changed", "dice_leader", "metric_leader", "leader_changed",
-                    "dice_leader_rank", "kendall_tau", "dice_spread", "metric_spread", "size_bins", "size_low",
-                    "size_high"]
-SUMMARY_COLUMNS = ["lesion_set", "stratum", "metric", "n_datasets", "n_insufficient", "n_leader_changed",
-                   "share_leader_changed", "n_order_changed", "share_order_changed", "mean_kendall_tau",
-                   "datasets_leader_changed"]
+REVERSAL_COLUMNS = [
+    "dataset",
+    "lesion_set",
+    "stratum",
+    "metric",
+    "n_models",
+    "n_lesions",
+    "insufficient_lesions",
+    "dice_order",
+    "metric_order",
+    "order_changed",
+    "dice_leader",
+    "metric_leader",
+    "leader_changed",
+    "dice_leader_rank",
+    "kendall_tau",
+    "dice_spread",
+    "metric_spread",
+    "size_bins",
+    "size_low",
+    "size_high",
+]
+SUMMARY_COLUMNS = [
+    "lesion_set",
+    "stratum",
+    "metric",
+    "n_datasets",
+    "n_insufficient",
+    "n_leader_changed",
+    "share_leader_changed",
+    "n_order_changed",
+    "share_order_changed",
+    "mean_kendall_tau",
+    "datasets_leader_changed",
+]
 
 
 def ranking_reversals(estimates: pd.DataFrame) -> pd.DataFrame:
@@ -63,8 +91,7 @@ def ranking_reversals(estimates: pd.DataFrame) -> pd.DataFrame:
     has no value and no order: it has no row (its count is in the size-stratified table).
     """
     rows = []
-    for (dataset, lesion_set, stratum), group in estimates.groupby(["dataset", "lesion_set", "stratum"],
-                                                                   sort=False):
+    for (dataset, lesion_set, stratum), group in estimates.groupby(["dataset", "lesion_set", "stratum"], sort=False):
         if group["value"].isna().any():
             log.info("%s %s %s: no lesion of the set, no ranking", dataset, lesion_set, stratum)
             continue
@@ -80,19 +107,30 @@ def ranking_reversals(estimates: pd.DataFrame) -> pd.DataFrame:
                 continue
             values = table[metric].to_dict()
             order = order_models(values, metric)
-            rows.append({
-                "dataset": dataset, "lesion_set": lesion_set, "stratum": stratum, "metric": metric,
-                "n_models": len(order), "n_lesions": int(dice_row["n_lesions"].max()),
-                "insufficient_lesions": bool(dice_row["insufficient_lesions"].any()),
-                "dice_order": ORDER_SEPARATOR.join(dice_order), "metric_order": ORDER_SEPARATOR.join(order),
-                "order_changed": order != dice_order, "dice_leader": leader, "metric_leader": order[0],
-                "leader_changed": order[0] != leader, "dice_leader_rank": ranks(order)[leader],
-                "kendall_tau": kendall_tau(dice_order, order),
-                "dice_spread": float(max(dice_values.values()) - min(dice_values.values())),
-                "metric_spread": float(max(values.values()) - min(values.values())),
-                "size_bins": dice_row["size_bins"].iloc[0], "size_low": float(dice_row["size_low"].iloc[0]),
-                "size_high": float(dice_row["size_high"].iloc[0]),
-            })
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "lesion_set": lesion_set,
+                    "stratum": stratum,
+                    "metric": metric,
+                    "n_models": len(order),
+                    "n_lesions": int(dice_row["n_lesions"].max()),
+                    "insufficient_lesions": bool(dice_row["insufficient_lesions"].any()),
+                    "dice_order": ORDER_SEPARATOR.join(dice_order),
+                    "metric_order": ORDER_SEPARATOR.join(order),
+                    "order_changed": order != dice_order,
+                    "dice_leader": leader,
+                    "metric_leader": order[0],
+                    "leader_changed": order[0] != leader,
+                    "dice_leader_rank": ranks(order)[leader],
+                    "kendall_tau": kendall_tau(dice_order, order),
+                    "dice_spread": float(max(dice_values.values()) - min(dice_values.values())),
+                    "metric_spread": float(max(values.values()) - min(values.values())),
+                    "size_bins": dice_row["size_bins"].iloc[0],
+                    "size_low": float(dice_row["size_low"].iloc[0]),
+                    "size_high": float(dice_row["size_high"].iloc[0]),
+                }
+            )
     out = pd.DataFrame(rows, columns=REVERSAL_COLUMNS)
     return sort_rows(out, ["dataset", "lesion_set", "stratum", "metric"])
 
@@ -113,24 +151,35 @@ def reversal_summary(reversals: pd.DataFrame) -> pd.DataFrame:
                 continue
             for metric in BOUNDARY_METRICS + ("any",):
                 if metric == "any":
-                    g = s.groupby("dataset", sort=True).agg(leader_changed=("leader_changed", "any"),
-                                                            order_changed=("order_changed", "any"),
-                                                            kendall_tau=("kendall_tau", "min"),
-                                                            insufficient_lesions=("insufficient_lesions", "any"),
-                                                            ).reset_index()
+                    g = (
+                        s.groupby("dataset", sort=True)
+                        .agg(
+                            leader_changed=("leader_changed", "any"),
+                            order_changed=("order_changed", "any"),
+                            kendall_tau=("kendall_tau", "min"),
+                            insufficient_lesions=("insufficient_lesions", "any"),
+                        )
+                        .reset_index()
+                    )
                 else:
                     g = s[s["metric"] == metric]
                 if g.empty:
                     continue
                 n = len(g)
                 changed = sorted(g.loc[g["leader_changed"], "dataset"])
-                rows.append({
-                    "lesion_set": lesion_set, "stratum": stratum, "metric": metric, "n_datasets": n,
-                    "n_insufficient": int(g["insufficient_lesions"].sum()),
-                    "n_leader_changed": len(changed), "share_leader_changed": len(changed) / n,
-                    "n_order_changed": int(g["order_changed"].sum()),
-                    "share_order_changed": float(g["order_changed"].mean()),
-                    "mean_kendall_tau": float(g["kendall_tau"].mean()),
-                    "datasets_leader_changed": ";".join(changed) if changed else "none",
-                })
+                rows.append(
+                    {
+                        "lesion_set": lesion_set,
+                        "stratum": stratum,
+                        "metric": metric,
+                        "n_datasets": n,
+                        "n_insufficient": int(g["insufficient_lesions"].sum()),
+                        "n_leader_changed": len(changed),
+                        "share_leader_changed": len(changed) / n,
+                        "n_order_changed": int(g["order_changed"].sum()),
+                        "share_order_changed": float(g["order_changed"].mean()),
+                        "mean_kendall_tau": float(g["kendall_tau"].mean()),
+                        "datasets_leader_changed": ";".join(changed) if changed else "none",
+                    }
+                )
     return sort_rows(pd.DataFrame(rows, columns=SUMMARY_COLUMNS), ["lesion_set", "stratum", "metric"])

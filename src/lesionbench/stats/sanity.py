@@ -86,10 +86,12 @@ def check_quartiles(sizes: np.ndarray, edges: dict, q1_upper_used, expected: dic
     ok = len(sizes) > 0 and np.allclose(expect, got, rtol=RTOL, atol=0) and edges["n_lesions"] == len(sizes)
     ok = ok and all(np.isclose(v, expect[0], rtol=RTOL, atol=0) for v in used)
     rule = edges.get("edge_rule", "test_quartiles")
-    figures = (f"rule {rule}, recomputed for {len(sizes)} test lesions: q25 {expect[0]:.6g}, q50 {expect[1]:.6g}, "
-               f"q75 {expect[2]:.6g}; quartiles.csv ({edges['n_lesions']} lesions): q25 {got[0]:.6g}, "
-               f"q50 {got[1]:.6g}, q75 {got[2]:.6g}; small-lesion table Q1 upper bound "
-               + (", ".join(f"{v:.6g}" for v in used) if used else "not given"))
+    figures = (
+        f"rule {rule}, recomputed for {len(sizes)} test lesions: q25 {expect[0]:.6g}, q50 {expect[1]:.6g}, "
+        f"q75 {expect[2]:.6g}; quartiles.csv ({edges['n_lesions']} lesions): q25 {got[0]:.6g}, "
+        f"q50 {got[1]:.6g}, q75 {got[2]:.6g}; small-lesion table Q1 upper bound "
+        + (", ".join(f"{v:.6g}" for v in used) if used else "not given")
+    )
     return ("pass" if ok else "fail"), figures
 
 
@@ -105,8 +107,10 @@ def check_metric_code(records: list[dict], expected_runs: list[str]) -> tuple[st
         return "fail", "no provenance sidecar for any model"
     code, odd_code = _majority_split(records, lambda r: r["metric_code_sha256"])
     settings, odd_settings = _majority_split(records, lambda r: r["settings_sha256"])
-    figures = (f"{len(records)} tables; metric code {code[:12]} in {len(records) - len(odd_code)}, "
-               f"settings {settings[:12]} in {len(records) - len(odd_settings)}")
+    figures = (
+        f"{len(records)} tables; metric code {code[:12]} in {len(records) - len(odd_code)}, "
+        f"settings {settings[:12]} in {len(records) - len(odd_settings)}"
+    )
     if odd_code:
         figures += "; other metric code: " + ", ".join(f"{_run(r)} ({r['metric_code_sha256'][:12]})" for r in odd_code)
     if odd_settings:
@@ -136,11 +140,13 @@ def check_postprocessing(records: list[dict], all_records: list[dict]) -> tuple[
     common, _ = study.most_common(1)[0]
     odd = [r for r in records if pp(r) != common]
     agree = sum(pp(r) == common for r in all_records)
-    figures = (f"threshold {common[0]}, min_component_voxels {common[1]} in {agree} of {len(all_records)} tables "
-               f"of the study")
+    figures = (
+        f"threshold {common[0]}, min_component_voxels {common[1]} in {agree} of {len(all_records)} tables of the study"
+    )
     if odd:
-        figures += "; differs: " + ", ".join(f"{_run(r)} (threshold {pp(r)[0]}, min_component_voxels {pp(r)[1]})"
-                                             for r in odd)
+        figures += "; differs: " + ", ".join(
+            f"{_run(r)} (threshold {pp(r)[0]}, min_component_voxels {pp(r)[1]})" for r in odd
+        )
     elif len(study) > 1:
         figures += "; other data sets differ"
     return ("fail" if odd or len(study) > 1 else "pass"), figures
@@ -149,15 +155,18 @@ def check_postprocessing(records: list[dict], all_records: list[dict]) -> tuple[
 def check_connectivity(records: list[dict]) -> tuple[str, str]:
     expected = {f"{k}d": v for k, v in sorted(FULL_CONNECTIVITY.items())}
     odd = [r for r in records if r["settings"].get("connectivity") != expected]
-    figures = (f"lesion table and metrics: {', '.join(f'{k} {v}' for k, v in expected.items())}; "
-               f"{len(records) - len(odd)} of {len(records)} metric tables agree")
+    figures = (
+        f"lesion table and metrics: {', '.join(f'{k} {v}' for k, v in expected.items())}; "
+        f"{len(records) - len(odd)} of {len(records)} metric tables agree"
+    )
     if odd:
         figures += "; differs: " + ", ".join(f"{_run(r)} ({r['settings'].get('connectivity')})" for r in odd)
     return ("fail" if odd or not records else "pass"), figures
 
 
-def check_completeness(test_cases, reference: pd.DataFrame, per_case: list[pd.DataFrame],
-                       per_lesion: dict) -> tuple[str, str]:
+def check_completeness(
+    test_cases, reference: pd.DataFrame, per_case: list[pd.DataFrame], per_lesion: dict
+) -> tuple[str, str]:
     """``per_lesion``: {(model, seed): per-lesion DataFrame} (an absent key = an empty table)."""
     test = set(test_cases)
     ref_pairs = set(zip(reference.case_id, reference.lesion_id))
@@ -169,22 +178,29 @@ def check_completeness(test_cases, reference: pd.DataFrame, per_case: list[pd.Da
         if cases != test:
             problems.append(f"{run}: missing cases {sorted(test - cases)[:5]}, unexpected {sorted(cases - test)[:5]}")
         pl = per_lesion.get((pc["model"].iloc[0], int(pc["seed"].iloc[0])))
-        pairs = set() if pl is None else set(zip(pl.loc[pl.kind == "reference", "case_id"],
-                                                 pl.loc[pl.kind == "reference", "lesion_id"]))
+        pairs = (
+            set()
+            if pl is None
+            else set(zip(pl.loc[pl.kind == "reference", "case_id"], pl.loc[pl.kind == "reference", "lesion_id"]))
+        )
         if pairs - ref_pairs:
             problems.append(f"{run}: lesions not in lesions.csv {sorted(pairs - ref_pairs)[:3]}")
         evaluated_any |= pairs
         if seen is not None and pairs != seen[1]:
-            problems.append(f"{run}: lesions differ from {seen[0]} (missing {sorted(seen[1] - pairs)[:3]}, "
-                            f"extra {sorted(pairs - seen[1])[:3]})")
+            problems.append(
+                f"{run}: lesions differ from {seen[0]} (missing {sorted(seen[1] - pairs)[:3]}, "
+                f"extra {sorted(pairs - seen[1])[:3]})"
+            )
         seen = seen or (run, pairs)
         empty_pred.append(int(pc["pred_empty"].sum()))
     ref_empty = int(per_case[0]["ref_empty"].sum()) if per_case else 0
     ignored = len(ref_pairs - evaluated_any)
-    figures = (f"{len(per_case)} per-case tables x {len(test)} test cases; {len(evaluated_any)} of "
-               f"{len(ref_pairs)} test lesions evaluated ({ignored} under the ignore mask in every table); "
-               f"empty reference cases {ref_empty}, empty prediction cases per table "
-               f"{min(empty_pred) if empty_pred else 0}-{max(empty_pred) if empty_pred else 0}")
+    figures = (
+        f"{len(per_case)} per-case tables x {len(test)} test cases; {len(evaluated_any)} of "
+        f"{len(ref_pairs)} test lesions evaluated ({ignored} under the ignore mask in every table); "
+        f"empty reference cases {ref_empty}, empty prediction cases per table "
+        f"{min(empty_pred) if empty_pred else 0}-{max(empty_pred) if empty_pred else 0}"
+    )
     if not per_case:
         problems.append("no per-case table")
     if problems:
@@ -198,7 +214,7 @@ def border_definition_holds() -> dict:
     out = {}
     for ndim, shape in ((2, (17, 13)), (3, (5, 11, 9))):
         mask = ndimage.binary_opening(rng.random(shape) < 0.6)
-        mask[(0,) * ndim] = True          # touches the image edge
+        mask[(0,) * ndim] = True  # touches the image edge
         out[ndim] = bool(np.array_equal(surface.border(mask), mask ^ ndimage.binary_erosion(mask)))
     return out
 
@@ -207,9 +223,11 @@ def check_borders(records: list[dict], all_records: list[dict], definition: dict
     names = Counter(r["settings"].get("border_function") for r in all_records)
     mine = sorted({str(r["settings"].get("border_function")) for r in records})
     ok = len(names) == 1 and all(definition.values()) and bool(records)
-    figures = (f"border function {', '.join(mine) or 'unknown'} in this data set's tables; "
-               f"{len(names)} distinct in the study; definition check 2D "
-               f"{'ok' if definition[2] else 'FAILED'}, 3D {'ok' if definition[3] else 'FAILED'}")
+    figures = (
+        f"border function {', '.join(mine) or 'unknown'} in this data set's tables; "
+        f"{len(names)} distinct in the study; definition check 2D "
+        f"{'ok' if definition[2] else 'FAILED'}, 3D {'ok' if definition[3] else 'FAILED'}"
+    )
     return ("pass" if ok else "fail"), figures
 
 
@@ -221,14 +239,30 @@ def _q1_counts(reference: pd.DataFrame, edges: dict, per_lesion: dict, runs: lis
     common = set(q1_pairs)
     for run in runs:
         pl = per_lesion.get(run)
-        hit = set() if pl is None else set(zip(pl.loc[(pl.kind == "reference") & pl.detected, "case_id"],
-                                               pl.loc[(pl.kind == "reference") & pl.detected, "lesion_id"]))
+        hit = (
+            set()
+            if pl is None
+            else set(
+                zip(
+                    pl.loc[(pl.kind == "reference") & pl.detected, "case_id"],
+                    pl.loc[(pl.kind == "reference") & pl.detected, "lesion_id"],
+                )
+            )
+        )
         common &= hit
     return len(q1_pairs), len(common)
 
 
-def sanity_checks(per_case_paths, per_lesion_paths, split_paths, lesions_paths, quartiles_paths,
-                  provenance_paths, small_lesion_table: pd.DataFrame | None, min_lesions: int) -> pd.DataFrame:
+def sanity_checks(
+    per_case_paths,
+    per_lesion_paths,
+    split_paths,
+    lesions_paths,
+    quartiles_paths,
+    provenance_paths,
+    small_lesion_table: pd.DataFrame | None,
+    min_lesions: int,
+) -> pd.DataFrame:
     """Every check for every data set; raises only for unreadable inputs, never for a failed check."""
     per_ds: dict = {}
     for kind, paths in (("split", split_paths), ("lesions", lesions_paths), ("quartiles", quartiles_paths)):
@@ -261,14 +295,17 @@ def sanity_checks(per_case_paths, per_lesion_paths, split_paths, lesions_paths, 
         try:
             expected = expected_edges(files["lesions"], edges) if len(ref) else None
         except StudyTableError:
-            expected = None        # e.g. train_quartiles without training lesions: the check fails below
+            expected = None  # e.g. train_quartiles without training lesions: the check fails below
             edges = {**edges, "q25": np.nan}
         pcs = sorted(cases.get(ds, []), key=lambda d: (d["model"].iloc[0], int(d["seed"].iloc[0])))
         runs = [(d["model"].iloc[0], int(d["seed"].iloc[0])) for d in pcs]
         pls = lesions.get(ds, {})
         recs = sorted(records.get(ds, []), key=_run)
-        used = ([] if small_lesion_table is None else
-                small_lesion_table.loc[small_lesion_table["dataset"] == ds, "q1_upper_bound"].tolist())
+        used = (
+            []
+            if small_lesion_table is None
+            else small_lesion_table.loc[small_lesion_table["dataset"] == ds, "q1_upper_bound"].tolist()
+        )
         # lesions under the ignore mask everywhere are not part of the evaluated set
         evaluated = set()
         for pl in pls.values():

@@ -24,7 +24,7 @@ from scipy.stats import rankdata
 from .ranking import kendall_tau, order_models, ranks
 
 SCHEMES = ("aggregate_then_rank", "rank_then_aggregate", "test_then_rank")
-SCHEME_PAIRS = tuple((a, b) for i, a in enumerate(SCHEMES) for b in SCHEMES[i + 1:])
+SCHEME_PAIRS = tuple((a, b) for i, a in enumerate(SCHEMES) for b in SCHEMES[i + 1 :])
 
 
 def mean_case_ranks(values: np.ndarray, higher_is_better: bool) -> np.ndarray:
@@ -66,14 +66,34 @@ def tau_column(a: str, b: str) -> str:
     return f"tau_{a}_vs_{b}"
 
 
-SCHEME_COLUMNS = ["dataset", "lesion_set", "stratum", "metric", "higher_is_better", "model", "value",
-                  "rank_aggregate_then_rank",
-                  "mean_case_rank", "rank_rank_then_aggregate", "significant_wins", "rank_test_then_rank",
-                  "n_cases"] + [tau_column(a, b) for a, b in SCHEME_PAIRS]
+SCHEME_COLUMNS = [
+    "dataset",
+    "lesion_set",
+    "stratum",
+    "metric",
+    "higher_is_better",
+    "model",
+    "value",
+    "rank_aggregate_then_rank",
+    "mean_case_rank",
+    "rank_rank_then_aggregate",
+    "significant_wins",
+    "rank_test_then_rank",
+    "n_cases",
+] + [tau_column(a, b) for a, b in SCHEME_PAIRS]
 
 
-def scheme_rows(dataset: str, lesion_set: str, stratum: str, metric: str, higher_is_better: bool, aggregate: dict,
-                case_values: np.ndarray, models, tests: pd.DataFrame) -> list[dict]:
+def scheme_rows(
+    dataset: str,
+    lesion_set: str,
+    stratum: str,
+    metric: str,
+    higher_is_better: bool,
+    aggregate: dict,
+    case_values: np.ndarray,
+    models,
+    tests: pd.DataFrame,
+) -> list[dict]:
     """Rows of one data set x lesion set x stratum x metric: every model's scores and ranks under the three schemes and
     the Kendall tau of each pair of schemes (the same on every row of the group).
 
@@ -86,11 +106,22 @@ def scheme_rows(dataset: str, lesion_set: str, stratum: str, metric: str, higher
     orders = scheme_orders(aggregate, mean_rank, wins, metric)
     rank_of = {s: ranks(o) for s, o in orders.items()}
     taus = {tau_column(a, b): kendall_tau(orders[a], orders[b]) for a, b in SCHEME_PAIRS}
-    return [{
-        "dataset": dataset, "lesion_set": lesion_set, "stratum": stratum, "metric": metric,
-        "higher_is_better": higher_is_better, "model": m, "value": float(aggregate[m]),
-        "rank_aggregate_then_rank": rank_of["aggregate_then_rank"][m],
-        "mean_case_rank": float(mean_rank[m]), "rank_rank_then_aggregate": rank_of["rank_then_aggregate"][m],
-        "significant_wins": int(wins[m]), "rank_test_then_rank": rank_of["test_then_rank"][m],
-        "n_cases": int(case_values.shape[1]), **taus,
-    } for m in orders["aggregate_then_rank"]]
+    return [
+        {
+            "dataset": dataset,
+            "lesion_set": lesion_set,
+            "stratum": stratum,
+            "metric": metric,
+            "higher_is_better": higher_is_better,
+            "model": m,
+            "value": float(aggregate[m]),
+            "rank_aggregate_then_rank": rank_of["aggregate_then_rank"][m],
+            "mean_case_rank": float(mean_rank[m]),
+            "rank_rank_then_aggregate": rank_of["rank_then_aggregate"][m],
+            "significant_wins": int(wins[m]),
+            "rank_test_then_rank": rank_of["test_then_rank"][m],
+            "n_cases": int(case_values.shape[1]),
+            **taus,
+        }
+        for m in orders["aggregate_then_rank"]
+    ]

@@ -28,13 +28,13 @@ def rank_shares(samples: np.ndarray, higher_is_better) -> tuple[np.ndarray, np.n
     """
     _, m, k = samples.shape
     sign = np.where(np.asarray(higher_is_better, bool), 1.0, -1.0)
-    score = np.round(samples * sign[None, None, :], TIE_DECIMALS)        # higher = better
-    valid = ~np.isnan(score).any(axis=1)                                 # (B, K)
+    score = np.round(samples * sign[None, None, :], TIE_DECIMALS)  # higher = better
+    valid = ~np.isnan(score).any(axis=1)  # (B, K)
     n_valid = valid.sum(axis=0)
     shares = np.zeros((m, m, k))
-    for i in range(m):                                                   # models, not resamples
-        better = (score > score[:, i:i + 1, :]).sum(axis=1)              # (B, K) strictly better models
-        tied = (score == score[:, i:i + 1, :]).sum(axis=1)               # (B, K) incl. model i itself
+    for i in range(m):  # models, not resamples
+        better = (score > score[:, i : i + 1, :]).sum(axis=1)  # (B, K) strictly better models
+        tied = (score == score[:, i : i + 1, :]).sum(axis=1)  # (B, K) incl. model i itself
         for r in range(m):
             holds = (better <= r) & (r < better + tied) & valid
             shares[i, r] = np.where(holds, 1.0 / np.maximum(tied, 1), 0.0).sum(axis=0)
@@ -44,12 +44,24 @@ def rank_shares(samples: np.ndarray, higher_is_better) -> tuple[np.ndarray, np.n
     return shares, n_valid
 
 
-STABILITY_COLUMNS = ["dataset", "lesion_set", "stratum", "metric", "higher_is_better", "model", "rank", "share",
-                     "observed_rank", "n_valid_resamples", "n_resamples"]
+STABILITY_COLUMNS = [
+    "dataset",
+    "lesion_set",
+    "stratum",
+    "metric",
+    "higher_is_better",
+    "model",
+    "rank",
+    "share",
+    "observed_rank",
+    "n_valid_resamples",
+    "n_resamples",
+]
 
 
-def stability_rows(dataset: str, models, keys, observed: np.ndarray, samples: np.ndarray,
-                   higher_is_better: dict) -> pd.DataFrame:
+def stability_rows(
+    dataset: str, models, keys, observed: np.ndarray, samples: np.ndarray, higher_is_better: dict
+) -> pd.DataFrame:
     """One row per key x model x rank of one data set: the share of resamples in which the model holds the
     rank, and its observed rank. keys: (lesion_set, stratum, metric) per key; observed: (n_models, n_keys);
     samples: (B, n_models, n_keys). Keys
@@ -64,8 +76,19 @@ def stability_rows(dataset: str, models, keys, observed: np.ndarray, samples: np
         observed_rank = ranks(order_models({m: observed[i, k] for i, m in enumerate(models)}, metric))
         for i, model in enumerate(models):
             for r in range(len(models)):
-                rows.append({"dataset": dataset, "lesion_set": lesion_set, "stratum": stratum, "metric": metric,
-                             "higher_is_better": bool(hib[k]), "model": model, "rank": r + 1,
-                             "share": float(shares[i, r, k]), "observed_rank": observed_rank[model],
-                             "n_valid_resamples": int(n_valid[k]), "n_resamples": int(samples.shape[0])})
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "lesion_set": lesion_set,
+                        "stratum": stratum,
+                        "metric": metric,
+                        "higher_is_better": bool(hib[k]),
+                        "model": model,
+                        "rank": r + 1,
+                        "share": float(shares[i, r, k]),
+                        "observed_rank": observed_rank[model],
+                        "n_valid_resamples": int(n_valid[k]),
+                        "n_resamples": int(samples.shape[0]),
+                    }
+                )
     return pd.DataFrame(rows, columns=STABILITY_COLUMNS)

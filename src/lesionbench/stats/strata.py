@@ -53,8 +53,10 @@ ALL, DETECTED, COMMON = LESION_SETS
 # bootstrap are computed on these).
 PAIRED_SETS = (ALL, COMMON)
 
-KEYS = tuple([(ALL, stratum, metric) for stratum in STRATA for metric in METRICS]
-             + [(ls, q, metric) for ls in (DETECTED, COMMON) for q in QUARTILES for metric in CASE_METRICS])
+KEYS = tuple(
+    [(ALL, stratum, metric) for stratum in STRATA for metric in METRICS]
+    + [(ls, q, metric) for ls in (DETECTED, COMMON) for q in QUARTILES for metric in CASE_METRICS]
+)
 KEY_INDEX = {key: i for i, key in enumerate(KEYS)}
 
 SUMS_COLUMNS = ("dataset", "model", "seed", "lesion_set", "stratum", "case_id", "metric", "metric_sum", "count")
@@ -78,10 +80,10 @@ class CaseSums:
     case_ids: tuple[str, ...]
     models: tuple[str, ...]
     seeds: tuple[int, ...]
-    num: np.ndarray    # (n_models, n_seeds, n_cases, n_keys)
-    den: np.ndarray    # (n_models, n_seeds, n_cases, n_keys); identical over models/seeds for sets all, common
-    edges: dict        # stratum -> (size_low, size_high)
-    edge_rule: str = "test_quartiles"   # where the quartile edges come from (stratification.edges)
+    num: np.ndarray  # (n_models, n_seeds, n_cases, n_keys)
+    den: np.ndarray  # (n_models, n_seeds, n_cases, n_keys); identical over models/seeds for sets all, common
+    edges: dict  # stratum -> (size_low, size_high)
+    edge_rule: str = "test_quartiles"  # where the quartile edges come from (stratification.edges)
 
     @property
     def n_cases(self) -> int:
@@ -161,8 +163,10 @@ def detection_matrix(tables: DatasetTables, rows=None) -> np.ndarray:
         for si, seed in enumerate(tables.seeds):
             ref = rows[(model, seed)][0]
             if len(ref) != len(canonical):
-                raise StudyTableError(f"data set {tables.dataset!r}, model {model!r}, seed {seed}: "
-                                      f"{len(ref)} reference lesion rows, expected {len(canonical)}")
+                raise StudyTableError(
+                    f"data set {tables.dataset!r}, model {model!r}, seed {seed}: "
+                    f"{len(ref)} reference lesion rows, expected {len(canonical)}"
+                )
             det[mi, si] = ref["detected"].to_numpy(bool)
     return det
 
@@ -177,10 +181,19 @@ def lesion_membership(tables: DatasetTables) -> pd.DataFrame:
     frames = []
     for mi, model in enumerate(tables.models):
         for si, seed in enumerate(tables.seeds):
-            frames.append(pd.DataFrame({
-                "model": model, "seed": seed, "case_id": ref["case_id"].to_numpy(),
-                "lesion_id": ref["lesion_id"].to_numpy(), "quartile": np.array(QUARTILES)[ref_q],
-                "detected": det[mi, si], "common": common}))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "model": model,
+                        "seed": seed,
+                        "case_id": ref["case_id"].to_numpy(),
+                        "lesion_id": ref["lesion_id"].to_numpy(),
+                        "quartile": np.array(QUARTILES)[ref_q],
+                        "detected": det[mi, si],
+                        "common": common,
+                    }
+                )
+            )
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=MEMBERSHIP_COLUMNS)
     return out[list(MEMBERSHIP_COLUMNS)]
 
@@ -243,10 +256,23 @@ def case_sums(tables: DatasetTables) -> CaseSums:
             for k, stratum in enumerate(QUARTILES):
                 out[:, KEY_INDEX[(ALL, stratum, "fp_per_case")]] = by_q[:, k]
 
-    edges = {"overall": (e["min"], e["max"]), "Q1": (e["min"], e["q25"]), "Q2": (e["q25"], e["q50"]),
-             "Q3": (e["q50"], e["q75"]), "Q4": (e["q75"], e["max"])}
-    return CaseSums(tables.dataset, tuple(cases), tables.models, tables.seeds, num, den, edges,
-                    str(e.get("edge_rule", "test_quartiles")))
+    edges = {
+        "overall": (e["min"], e["max"]),
+        "Q1": (e["min"], e["q25"]),
+        "Q2": (e["q25"], e["q50"]),
+        "Q3": (e["q50"], e["q75"]),
+        "Q4": (e["q75"], e["max"]),
+    }
+    return CaseSums(
+        tables.dataset,
+        tuple(cases),
+        tables.models,
+        tables.seeds,
+        num,
+        den,
+        edges,
+        str(e.get("edge_rule", "test_quartiles")),
+    )
 
 
 def sums_frame(sums: CaseSums) -> pd.DataFrame:
@@ -255,12 +281,20 @@ def sums_frame(sums: CaseSums) -> pd.DataFrame:
     mi, si, ki, ci = np.meshgrid(np.arange(m), np.arange(s), np.arange(k), np.arange(c), indexing="ij")
     mi, si, ki, ci = (a.ravel() for a in (mi, si, ki, ci))
     keys = np.array(KEYS, dtype=object)
-    return pd.DataFrame({
-        "dataset": sums.dataset, "model": np.array(sums.models, dtype=object)[mi],
-        "seed": np.array(sums.seeds, int)[si], "lesion_set": keys[ki, 0], "stratum": keys[ki, 1],
-        "case_id": np.array(sums.case_ids, dtype=object)[ci], "metric": keys[ki, 2],
-        "metric_sum": sums.num[mi, si, ci, ki], "count": sums.den[mi, si, ci, ki],
-    }, columns=list(SUMS_COLUMNS))
+    return pd.DataFrame(
+        {
+            "dataset": sums.dataset,
+            "model": np.array(sums.models, dtype=object)[mi],
+            "seed": np.array(sums.seeds, int)[si],
+            "lesion_set": keys[ki, 0],
+            "stratum": keys[ki, 1],
+            "case_id": np.array(sums.case_ids, dtype=object)[ci],
+            "metric": keys[ki, 2],
+            "metric_sum": sums.num[mi, si, ci, ki],
+            "count": sums.den[mi, si, ci, ki],
+        },
+        columns=list(SUMS_COLUMNS),
+    )
 
 
 def pool(sums: list[CaseSums]) -> CaseSums:
@@ -272,13 +306,18 @@ def pool(sums: list[CaseSums]) -> CaseSums:
     models, seeds = sums[0].models, sums[0].seeds
     for s in sums[1:]:
         if s.models != models or s.seeds != seeds:
-            raise StudyTableError(f"cannot pool data sets with different models/seeds: {sums[0].dataset!r} has "
-                                  f"{models}/{seeds}, {s.dataset!r} has {s.models}/{s.seeds}")
+            raise StudyTableError(
+                f"cannot pool data sets with different models/seeds: {sums[0].dataset!r} has "
+                f"{models}/{seeds}, {s.dataset!r} has {s.models}/{s.seeds}"
+            )
     edges = {st: (min(s.edges[st][0] for s in sums), max(s.edges[st][1] for s in sums)) for st in STRATA}
     return CaseSums(
         dataset=POOLED,
         case_ids=tuple(f"{s.dataset}/{c}" for s in sums for c in s.case_ids),
-        models=models, seeds=seeds,
+        models=models,
+        seeds=seeds,
         num=np.concatenate([s.num for s in sums], axis=2),
         den=np.concatenate([s.den for s in sums], axis=2),
-        edges=edges, edge_rule=rules.pop() if len(rules := {s.edge_rule for s in sums}) == 1 else "mixed")
+        edges=edges,
+        edge_rule=rules.pop() if len(rules := {s.edge_rule for s in sums}) == 1 else "mixed",
+    )

@@ -36,14 +36,37 @@ from .strata import ALL, COMMON, LESION_SETS, CaseSums
 from .tables import BOUNDARY_METRICS, POOLED, DatasetTables, sort_rows
 
 SETTINGS = {"all_cases": "overall", "Q4": "Q4", "Q1": "Q1"}
-SUMMARY_COLUMNS = ["dataset", "setting", "lesion_set", "top_models", "n_models", "n_seeds", "n_lesions",
-                   "insufficient_lesions", "dice_spread", "dice_seed_sd", "hd95_spread_pct", "asd_spread_pct",
-                   "contour_f1_spread", "recall_spread_pp", "hd95_agrees_with_dice", "asd_agrees_with_dice",
-                   "contour_f1_agrees_with_dice", "mean_kendall_tau", "dice_leader_hd95_rank"]
+SUMMARY_COLUMNS = [
+    "dataset",
+    "setting",
+    "lesion_set",
+    "top_models",
+    "n_models",
+    "n_seeds",
+    "n_lesions",
+    "insufficient_lesions",
+    "dice_spread",
+    "dice_seed_sd",
+    "hd95_spread_pct",
+    "asd_spread_pct",
+    "contour_f1_spread",
+    "recall_spread_pp",
+    "hd95_agrees_with_dice",
+    "asd_agrees_with_dice",
+    "contour_f1_agrees_with_dice",
+    "mean_kendall_tau",
+    "dice_leader_hd95_rank",
+]
 # Cells left empty in a row whose lesion set holds no lesion of the setting.
-SUMMARY_OPTIONAL = SUMMARY_COLUMNS[SUMMARY_COLUMNS.index("dice_spread"):]
-DATASET_COLUMNS = ["dataset", "n_test_cases", "n_test_lesions", "n_q1_lesions", "n_common_q1_lesions",
-                   "q1_upper_bound_pct"]
+SUMMARY_OPTIONAL = SUMMARY_COLUMNS[SUMMARY_COLUMNS.index("dice_spread") :]
+DATASET_COLUMNS = [
+    "dataset",
+    "n_test_cases",
+    "n_test_lesions",
+    "n_q1_lesions",
+    "n_common_q1_lesions",
+    "q1_upper_bound_pct",
+]
 
 
 def relative_spread_pct(values) -> float:
@@ -57,15 +80,21 @@ def relative_spread_pct(values) -> float:
 
 def top_models(estimates: pd.DataFrame, dataset: str, top_k: int) -> list[str]:
     """The ``top_k`` models of a data set by overall Dice (set ``all``), best first."""
-    d = estimates[(estimates.dataset == dataset) & (estimates.lesion_set == ALL)
-                  & (estimates.stratum == "overall") & (estimates.metric == "dice")]
+    d = estimates[
+        (estimates.dataset == dataset)
+        & (estimates.lesion_set == ALL)
+        & (estimates.stratum == "overall")
+        & (estimates.metric == "dice")
+    ]
     return order_models(dict(zip(d.model, d.value)), "dice")[:top_k]
 
 
 def _index(estimates: pd.DataFrame) -> dict:
     """{(dataset, lesion_set, stratum, metric): rows indexed by model}: one grouping, then lookups."""
-    return {key: g.set_index("model") for key, g in
-            estimates.groupby(["dataset", "lesion_set", "stratum", "metric"], sort=False)}
+    return {
+        key: g.set_index("model")
+        for key, g in estimates.groupby(["dataset", "lesion_set", "stratum", "metric"], sort=False)
+    }
 
 
 def _values(index: dict, dataset, lesion_set, stratum, metric, models) -> dict:
@@ -81,7 +110,7 @@ def study_summary(estimates: pd.DataFrame, top_k: int) -> pd.DataFrame:
         top = top_models(estimates, dataset, top_k)
         n_models = int(estimates.loc[estimates.dataset == dataset, "model"].nunique())
         for setting, stratum in SETTINGS.items():
-            for lesion_set in ((ALL,) if stratum == "overall" else LESION_SETS):
+            for lesion_set in (ALL,) if stratum == "overall" else LESION_SETS:
                 dice = _values(index, dataset, lesion_set, stratum, "dice", top)
                 recall = _values(index, dataset, ALL, stratum, "lesion_recall", top)
                 if stratum == "overall":
@@ -89,33 +118,44 @@ def study_summary(estimates: pd.DataFrame, top_k: int) -> pd.DataFrame:
                 else:
                     n_les = int(min(r.n_lesions for r in dice.values()))
                     insufficient = bool(any(r.insufficient_lesions for r in dice.values()))
-                row = {"dataset": dataset, "setting": setting, "lesion_set": lesion_set,
-                       "top_models": ORDER_SEPARATOR.join(top), "n_models": n_models,
-                       "n_seeds": int(dice[top[0]].n_seeds), "n_lesions": n_les,
-                       "insufficient_lesions": insufficient}
+                row = {
+                    "dataset": dataset,
+                    "setting": setting,
+                    "lesion_set": lesion_set,
+                    "top_models": ORDER_SEPARATOR.join(top),
+                    "n_models": n_models,
+                    "n_seeds": int(dice[top[0]].n_seeds),
+                    "n_lesions": n_les,
+                    "insufficient_lesions": insufficient,
+                }
                 if any(np.isnan(r.value) for r in dice.values()):
-                    rows.append(row)   # no lesion of the set for some top model: counts only
+                    rows.append(row)  # no lesion of the set for some top model: counts only
                     continue
-                metric_values = {m: {k: float(v.value) for k, v in
-                                     _values(index, dataset, lesion_set, stratum, m, top).items()}
-                                 for m in BOUNDARY_METRICS}
+                metric_values = {
+                    m: {k: float(v.value) for k, v in _values(index, dataset, lesion_set, stratum, m, top).items()}
+                    for m in BOUNDARY_METRICS
+                }
                 taus = []
                 for metric in BOUNDARY_METRICS:
                     order = order_models(metric_values[metric], metric)
                     row[f"{metric}_agrees_with_dice"] = order == top
                     taus.append(kendall_tau(top, order))
-                row.update({
-                    "dice_spread": float(max(r.value for r in dice.values()) - min(r.value for r in dice.values())),
-                    "dice_seed_sd": float(max(r.seed_sd for r in dice.values())),
-                    "hd95_spread_pct": relative_spread_pct(list(metric_values["hd95"].values())),
-                    "asd_spread_pct": relative_spread_pct(list(metric_values["asd"].values())),
-                    "contour_f1_spread": float(max(metric_values["contour_f1"].values())
-                                               - min(metric_values["contour_f1"].values())),
-                    "recall_spread_pp": float((max(r.value for r in recall.values())
-                                               - min(r.value for r in recall.values())) * 100.0),
-                    "mean_kendall_tau": float(np.mean(taus)),
-                    "dice_leader_hd95_rank": int(ranks(order_models(metric_values["hd95"], "hd95"))[top[0]]),
-                })
+                row.update(
+                    {
+                        "dice_spread": float(max(r.value for r in dice.values()) - min(r.value for r in dice.values())),
+                        "dice_seed_sd": float(max(r.seed_sd for r in dice.values())),
+                        "hd95_spread_pct": relative_spread_pct(list(metric_values["hd95"].values())),
+                        "asd_spread_pct": relative_spread_pct(list(metric_values["asd"].values())),
+                        "contour_f1_spread": float(
+                            max(metric_values["contour_f1"].values()) - min(metric_values["contour_f1"].values())
+                        ),
+                        "recall_spread_pp": float(
+                            (max(r.value for r in recall.values()) - min(r.value for r in recall.values())) * 100.0
+                        ),
+                        "mean_kendall_tau": float(np.mean(taus)),
+                        "dice_leader_hd95_rank": int(ranks(order_models(metric_values["hd95"], "hd95"))[top[0]]),
+                    }
+                )
                 rows.append(row)
     out = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     out["setting_order"] = out["setting"].map(list(SETTINGS).index)
@@ -133,11 +173,23 @@ def dataset_table(tables_by_dataset: dict, sums_by_dataset: dict) -> pd.DataFram
         t: DatasetTables = tables_by_dataset[name]
         s: CaseSums = sums_by_dataset[name]
         sizes.append(t.reference["size_fraction"].to_numpy(float))
-        rows.append({"dataset": name, "n_test_cases": len(t.test_cases), "n_test_lesions": len(t.reference),
-                     "n_q1_lesions": s.n_lesions("Q1"), "n_common_q1_lesions": s.n_lesions("Q1", COMMON),
-                     "q1_upper_bound_pct": float(t.edges["q25"]) * 100.0})
+        rows.append(
+            {
+                "dataset": name,
+                "n_test_cases": len(t.test_cases),
+                "n_test_lesions": len(t.reference),
+                "n_q1_lesions": s.n_lesions("Q1"),
+                "n_common_q1_lesions": s.n_lesions("Q1", COMMON),
+                "q1_upper_bound_pct": float(t.edges["q25"]) * 100.0,
+            }
+        )
     if len(rows) > 1:
         pooled = np.concatenate(sizes)
-        rows.append({"dataset": POOLED, **{k: int(sum(r[k] for r in rows)) for k in DATASET_COLUMNS[1:5]},
-                     "q1_upper_bound_pct": float(np.percentile(pooled, 25)) * 100.0 if len(pooled) else 0.0})
+        rows.append(
+            {
+                "dataset": POOLED,
+                **{k: int(sum(r[k] for r in rows)) for k in DATASET_COLUMNS[1:5]},
+                "q1_upper_bound_pct": float(np.percentile(pooled, 25)) * 100.0 if len(pooled) else 0.0,
+            }
+        )
     return pd.DataFrame(rows, columns=DATASET_COLUMNS)

@@ -27,9 +27,18 @@ def _lesions(rng, dataset: str, cases: list[str], split: dict, mean_lesions: flo
         sizes = np.exp(rng.normal(np.log(4e-4), 1.2, n))
         for i, s in enumerate(sizes, start=1):
             voxels = max(1, int(round(s * 160 * 160)))
-            rows.append({"dataset": dataset, "case_id": case, "split": split[case], "lesion_id": i,
-                         "voxels": voxels, "size_fraction": voxels / (160 * 160), "slice_area": voxels,
-                         "bbox": "0:1,0:1"})
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "case_id": case,
+                    "split": split[case],
+                    "lesion_id": i,
+                    "voxels": voxels,
+                    "size_fraction": voxels / (160 * 160),
+                    "slice_area": voxels,
+                    "bbox": "0:1,0:1",
+                }
+            )
     cols = ["dataset", "case_id", "split", "lesion_id", "voxels", "size_fraction", "slice_area", "bbox"]
     return pd.DataFrame(rows, columns=cols)
 
@@ -39,13 +48,32 @@ def quartile_table(lesions: pd.DataFrame, dataset: str, edge_rule="test_quartile
     without lesions gives an all-zero row (tests of empty data sets)."""
     if (lesions["split"] == "test").any():
         return pd.DataFrame([stratum_edges(lesions, edge_rule, dataset)])[QUARTILE_COLUMNS]
-    return pd.DataFrame([{"dataset": dataset, "edge_rule": "test_quartiles", "edge_lesions": 0, "n_lesions": 0,
-                          "min": 0.0, "q25": 0.0, "q50": 0.0, "q75": 0.0, "max": 0.0}])[QUARTILE_COLUMNS]
+    return pd.DataFrame(
+        [
+            {
+                "dataset": dataset,
+                "edge_rule": "test_quartiles",
+                "edge_lesions": 0,
+                "n_lesions": 0,
+                "min": 0.0,
+                "q25": 0.0,
+                "q50": 0.0,
+                "q75": 0.0,
+                "max": 0.0,
+            }
+        ]
+    )[QUARTILE_COLUMNS]
 
 
-def make_dataset(dataset: str = "toy", n_cases: int = 40, models=("unet", "resunet", "attention_unet",
-                 "hybrid_transformer"), seeds=(0,), mean_lesions: float = 4.0, seed: int = 0,
-                 edge_rule="test_quartiles") -> dict:
+def make_dataset(
+    dataset: str = "toy",
+    n_cases: int = 40,
+    models=("unet", "resunet", "attention_unet", "hybrid_transformer"),
+    seeds=(0,),
+    mean_lesions: float = 4.0,
+    seed: int = 0,
+    edge_rule="test_quartiles",
+) -> dict:
     """All input tables of one synthetic data set as DataFrames: split, lesions, quartiles, per_case
     (dict (model, seed) -> DataFrame) and per_lesion (same keys)."""
     rng = np.random.default_rng(seed)
@@ -71,21 +99,50 @@ def make_dataset(dataset: str = "toy", n_cases: int = 40, models=("unet", "resun
             asd = np.where(detected, dist * 0.7, PENALTY_MM)
             cf1 = np.where(detected, np.clip(1.0 - 0.25 * dist + r.normal(0, 0.05, len(ref)), 0, 1), 0.0)
             nsd = np.where(detected, np.clip(cf1 + r.normal(0, 0.03, len(ref)), 0, 1), 0.0)
-            ref_rows = pd.DataFrame({
-                "dataset": dataset, "model": model, "seed": s, "case_id": ref.case_id, "kind": "reference",
-                "lesion_id": ref.lesion_id, "merged_lesion_id": ref.lesion_id, "voxels": ref.voxels,
-                "size_fraction": ref.size_fraction,
-                "detected": detected, "dice": dice, "iou": dice / (2 - dice), "hd95": hd95, "asd": asd,
-                "contour_f1": cf1, "nsd": nsd})
+            ref_rows = pd.DataFrame(
+                {
+                    "dataset": dataset,
+                    "model": model,
+                    "seed": s,
+                    "case_id": ref.case_id,
+                    "kind": "reference",
+                    "lesion_id": ref.lesion_id,
+                    "merged_lesion_id": ref.lesion_id,
+                    "voxels": ref.voxels,
+                    "size_fraction": ref.size_fraction,
+                    "detected": detected,
+                    "dice": dice,
+                    "iou": dice / (2 - dice),
+                    "hd95": hd95,
+                    "asd": asd,
+                    "contour_f1": cf1,
+                    "nsd": nsd,
+                }
+            )
             fp_rows = []
             for case in test:
                 for j in range(1, r.poisson(0.4 + 0.1 * mi) + 1):
                     vox = int(r.integers(3, 40))
-                    fp_rows.append({"dataset": dataset, "model": model, "seed": s, "case_id": case,
-                                    "kind": "false_positive", "lesion_id": j, "merged_lesion_id": 0, "voxels": vox,
-                                    "size_fraction": vox / (160 * 160), "detected": False, "dice": 0.0,
-                                    "iou": 0.0, "hd95": PENALTY_MM, "asd": PENALTY_MM, "contour_f1": 0.0,
-                                    "nsd": 0.0})
+                    fp_rows.append(
+                        {
+                            "dataset": dataset,
+                            "model": model,
+                            "seed": s,
+                            "case_id": case,
+                            "kind": "false_positive",
+                            "lesion_id": j,
+                            "merged_lesion_id": 0,
+                            "voxels": vox,
+                            "size_fraction": vox / (160 * 160),
+                            "detected": False,
+                            "dice": 0.0,
+                            "iou": 0.0,
+                            "hd95": PENALTY_MM,
+                            "asd": PENALTY_MM,
+                            "contour_f1": 0.0,
+                            "nsd": 0.0,
+                        }
+                    )
             pl = pd.concat([ref_rows, pd.DataFrame(fp_rows, columns=ref_rows.columns)], ignore_index=True)
             pl = pl.sort_values(["case_id", "kind", "lesion_id"]).reset_index(drop=True)
             n_ref = ref.groupby("case_id").size().reindex(test, fill_value=0).to_numpy()
@@ -94,15 +151,36 @@ def make_dataset(dataset: str = "toy", n_cases: int = 40, models=("unet", "resun
             cd = np.clip(dice_skill + r.normal(0, 0.06, n_cases), 0, 1)
             cdist = np.abs(r.normal(3.0, 1.5, n_cases)) * boundary_skill
             cf = np.clip(0.9 - 0.05 * cdist + r.normal(0, 0.03, n_cases), 0, 1)
-            per_case[(model, s)] = pd.DataFrame({
-                "dataset": dataset, "model": model, "seed": s, "case_id": test, "ref_empty": n_ref == 0,
-                "pred_empty": False, "ref_voxels": 100 * n_ref, "pred_voxels": 100 * n_hit + 10 * n_fp,
-                "dice": cd, "iou": cd / (2 - cd), "hd95": cdist * 3, "asd": cdist, "contour_f1": cf,
-                "nsd": np.clip(cf + 0.02, 0, 1), "n_ref_lesions": n_ref, "n_hit_lesions": n_hit,
-                "n_fp_lesions": n_fp})
+            per_case[(model, s)] = pd.DataFrame(
+                {
+                    "dataset": dataset,
+                    "model": model,
+                    "seed": s,
+                    "case_id": test,
+                    "ref_empty": n_ref == 0,
+                    "pred_empty": False,
+                    "ref_voxels": 100 * n_ref,
+                    "pred_voxels": 100 * n_hit + 10 * n_fp,
+                    "dice": cd,
+                    "iou": cd / (2 - cd),
+                    "hd95": cdist * 3,
+                    "asd": cdist,
+                    "contour_f1": cf,
+                    "nsd": np.clip(cf + 0.02, 0, 1),
+                    "n_ref_lesions": n_ref,
+                    "n_hit_lesions": n_hit,
+                    "n_fp_lesions": n_fp,
+                }
+            )
             per_lesion[(model, s)] = pl
-    return {"dataset": dataset, "split": split_df, "lesions": lesions, "quartiles": quartiles,
-            "per_case": per_case, "per_lesion": per_lesion}
+    return {
+        "dataset": dataset,
+        "split": split_df,
+        "lesions": lesions,
+        "quartiles": quartiles,
+        "per_case": per_case,
+        "per_lesion": per_lesion,
+    }
 
 
 def to_tables(data: dict) -> DatasetTables:
@@ -115,11 +193,16 @@ def to_tables(data: dict) -> DatasetTables:
     lesions = data["lesions"]
     ref = lesions[lesions.split == "test"][["case_id", "lesion_id", "size_fraction"]].reset_index(drop=True)
     tables = DatasetTables(
-        dataset=data["dataset"], per_case=per_case, per_lesion=per_lesion,
-        test_cases=tuple(sorted(data["split"].loc[data["split"].split == "test", "case_id"])), reference=ref,
-            edges={k: float(q[k]) for k in ("min", "q25", "q50", "q75", "max")}
+        dataset=data["dataset"],
+        per_case=per_case,
+        per_lesion=per_lesion,
+        test_cases=tuple(sorted(data["split"].loc[data["split"].split == "test", "case_id"])),
+        reference=ref,
+        edges={k: float(q[k]) for k in ("min", "q25", "q50", "q75", "max")}
         | {"n_lesions": int(q["n_lesions"]), "edge_lesions": int(q["edge_lesions"]), "edge_rule": str(q["edge_rule"])},
-        models=tuple(sorted({m for m, _ in data["per_case"]})), seeds=tuple(sorted({s for _, s in data["per_case"]})))
+        models=tuple(sorted({m for m, _ in data["per_case"]})),
+        seeds=tuple(sorted({s for _, s in data["per_case"]})),
+    )
     return check_dataset(tables, "split.csv", "lesions.csv", "quartiles.csv", lesions=lesions)
 
 
@@ -133,8 +216,14 @@ def write_dataset(data: dict, root: str | os.PathLike, settings=None) -> dict:
     root = Path(root)
     ds = data["dataset"]
     folder = root / "data" / ds
-    paths = {"split": [folder / "split.csv"], "lesions": [folder / "lesions.csv"],
-             "quartiles": [folder / "quartiles.csv"], "per_case": [], "per_lesion": [], "provenance": []}
+    paths = {
+        "split": [folder / "split.csv"],
+        "lesions": [folder / "lesions.csv"],
+        "quartiles": [folder / "quartiles.csv"],
+        "per_case": [],
+        "per_lesion": [],
+        "provenance": [],
+    }
     write_csv(data["split"], paths["split"][0])
     write_csv(data["lesions"], paths["lesions"][0])
     write_csv(data["quartiles"], paths["quartiles"][0])
@@ -145,14 +234,27 @@ def write_dataset(data: dict, root: str | os.PathLike, settings=None) -> dict:
         paths["per_case"].append(out / "per_case.csv")
         paths["per_lesion"].append(out / "per_lesion.csv")
         chosen = settings.get((model, seed)) if isinstance(settings, dict) else settings
-        write_provenance(out / "provenance.json", chosen or Settings(tolerance_mm=1.0, dilation_mm=2.0),
-                         dataset=ds, model=model, seed=seed)
+        write_provenance(
+            out / "provenance.json",
+            chosen or Settings(tolerance_mm=1.0, dilation_mm=2.0),
+            dataset=ds,
+            model=model,
+            seed=seed,
+        )
         paths["provenance"].append(out / "provenance.json")
     return {k: [str(p) for p in v] for k, v in paths.items()}
 
 
-def dataset_from_rows(dataset: str, test_cases, lesions, case_metrics: dict, lesion_rows: dict,
-                      train_cases=("train000",), train_lesions=(), edge_rule="test_quartiles") -> dict:
+def dataset_from_rows(
+    dataset: str,
+    test_cases,
+    lesions,
+    case_metrics: dict,
+    lesion_rows: dict,
+    train_cases=("train000",),
+    train_lesions=(),
+    edge_rule="test_quartiles",
+) -> dict:
     """Hand-made tables in the ``make_dataset`` form, for tests.
 
     lesions: [(case_id, lesion_id, size_fraction)] test-split reference lesions.
@@ -166,11 +268,22 @@ def dataset_from_rows(dataset: str, test_cases, lesions, case_metrics: dict, les
     test_cases = sorted(test_cases)
     split_map = {**{c: "test" for c in test_cases}, **{c: "train" for c in train_cases}}
     split = pd.DataFrame({"case_id": sorted(split_map), "split": [split_map[c] for c in sorted(split_map)]})
-    les = pd.DataFrame([{"dataset": dataset, "case_id": c, "split": split_map[c], "lesion_id": int(i), "voxels": 1,
-                         "size_fraction": float(s), "slice_area": 1, "bbox": "0:1,0:1"}
-                        for c, i, s in sorted(list(lesions) + list(train_lesions))],
-                       columns=["dataset", "case_id", "split", "lesion_id", "voxels", "size_fraction",
-                                "slice_area", "bbox"])
+    les = pd.DataFrame(
+        [
+            {
+                "dataset": dataset,
+                "case_id": c,
+                "split": split_map[c],
+                "lesion_id": int(i),
+                "voxels": 1,
+                "size_fraction": float(s),
+                "slice_area": 1,
+                "bbox": "0:1,0:1",
+            }
+            for c, i, s in sorted(list(lesions) + list(train_lesions))
+        ],
+        columns=["dataset", "case_id", "split", "lesion_id", "voxels", "size_fraction", "slice_area", "bbox"],
+    )
     quartiles = quartile_table(les, dataset, edge_rule)
     size_of = {(c, int(i)): float(s) for c, i, s in lesions}
     defaults = {"dice": 1.0, "iou": 1.0, "hd95": 0.0, "asd": 0.0, "contour_f1": 1.0, "nsd": 1.0}
@@ -178,24 +291,58 @@ def dataset_from_rows(dataset: str, test_cases, lesions, case_metrics: dict, les
     for (model, seed), by_case in case_metrics.items():
         rows = []
         for r in lesion_rows.get((model, seed), []):
-            row = {"dataset": dataset, "model": model, "seed": seed, "voxels": 1, "detected": False, **defaults,
-                   **r}
+            row = {"dataset": dataset, "model": model, "seed": seed, "voxels": 1, "detected": False, **defaults, **r}
             if row["kind"] == "reference" and "size_fraction" not in r:
                 row["size_fraction"] = size_of[(r["case_id"], int(r["lesion_id"]))]
             # each reference lesion its own merged lesion unless the row says otherwise
             row.setdefault("merged_lesion_id", int(r["lesion_id"]) if row["kind"] == "reference" else 0)
             rows.append(row)
-        pl = pd.DataFrame(rows, columns=["dataset", "model", "seed", "case_id", "kind", "lesion_id",
-                                         "merged_lesion_id", "voxels", "size_fraction", "detected", *defaults])
+        pl = pd.DataFrame(
+            rows,
+            columns=[
+                "dataset",
+                "model",
+                "seed",
+                "case_id",
+                "kind",
+                "lesion_id",
+                "merged_lesion_id",
+                "voxels",
+                "size_fraction",
+                "detected",
+                *defaults,
+            ],
+        )
         ref = pl[pl.kind == "reference"]
         n_ref = ref.groupby("case_id").size().reindex(test_cases, fill_value=0)
         n_hit = ref.groupby("case_id")["detected"].sum().reindex(test_cases, fill_value=0)
         n_fp = pl[pl.kind == "false_positive"].groupby("case_id").size().reindex(test_cases, fill_value=0)
-        per_case[(model, seed)] = pd.DataFrame([{
-            "dataset": dataset, "model": model, "seed": seed, "case_id": c, "ref_empty": bool(n_ref[c] == 0),
-            "pred_empty": False, "ref_voxels": int(n_ref[c]), "pred_voxels": 1, **defaults, **by_case.get(c, {}),
-            "n_ref_lesions": int(n_ref[c]), "n_hit_lesions": int(n_hit[c]), "n_fp_lesions": int(n_fp[c])}
-            for c in test_cases])
+        per_case[(model, seed)] = pd.DataFrame(
+            [
+                {
+                    "dataset": dataset,
+                    "model": model,
+                    "seed": seed,
+                    "case_id": c,
+                    "ref_empty": bool(n_ref[c] == 0),
+                    "pred_empty": False,
+                    "ref_voxels": int(n_ref[c]),
+                    "pred_voxels": 1,
+                    **defaults,
+                    **by_case.get(c, {}),
+                    "n_ref_lesions": int(n_ref[c]),
+                    "n_hit_lesions": int(n_hit[c]),
+                    "n_fp_lesions": int(n_fp[c]),
+                }
+                for c in test_cases
+            ]
+        )
         per_lesion[(model, seed)] = pl
-    return {"dataset": dataset, "split": split, "lesions": les, "quartiles": quartiles, "per_case": per_case,
-            "per_lesion": per_lesion}
+    return {
+        "dataset": dataset,
+        "split": split,
+        "lesions": les,
+        "quartiles": quartiles,
+        "per_case": per_case,
+        "per_lesion": per_lesion,
+    }

@@ -24,19 +24,39 @@ CASE_METRICS = ("dice", "iou", "hd95", "asd", "contour_f1", "nsd")
 DETECTION_METRICS = ("lesion_recall", "fp_per_case")
 METRICS = CASE_METRICS + DETECTION_METRICS
 BOUNDARY_METRICS = ("hd95", "asd", "contour_f1")
-HIGHER_IS_BETTER = {"dice": True, "iou": True, "hd95": False, "asd": False, "contour_f1": True, "nsd": True,
-                    "lesion_recall": True, "fp_per_case": False}
+HIGHER_IS_BETTER = {
+    "dice": True,
+    "iou": True,
+    "hd95": False,
+    "asd": False,
+    "contour_f1": True,
+    "nsd": True,
+    "lesion_recall": True,
+    "fp_per_case": False,
+}
 QUARTILES = ("Q1", "Q2", "Q3", "Q4")
 STRATA = ("overall",) + QUARTILES
 POOLED = "pooled"
 # Which reference lesions a lesion-level statistic runs over (defined in ``strata``), in table order.
 LESION_SETS = ("all", "detected", "common")
 
-PER_CASE_COLUMNS = ("dataset", "model", "seed", "case_id", "ref_empty", "pred_empty", "ref_voxels",
-                    "pred_voxels") + CASE_METRICS + ("n_ref_lesions", "n_hit_lesions", "n_fp_lesions")
-PER_LESION_COLUMNS = ("dataset", "model", "seed", "case_id", "kind", "lesion_id", "merged_lesion_id", "voxels",
-                      "size_fraction",
-                      "detected") + CASE_METRICS
+PER_CASE_COLUMNS = (
+    ("dataset", "model", "seed", "case_id", "ref_empty", "pred_empty", "ref_voxels", "pred_voxels")
+    + CASE_METRICS
+    + ("n_ref_lesions", "n_hit_lesions", "n_fp_lesions")
+)
+PER_LESION_COLUMNS = (
+    "dataset",
+    "model",
+    "seed",
+    "case_id",
+    "kind",
+    "lesion_id",
+    "merged_lesion_id",
+    "voxels",
+    "size_fraction",
+    "detected",
+) + CASE_METRICS
 LESION_COLUMNS = ("dataset", "case_id", "split", "lesion_id", "size_fraction")
 QUARTILE_COLUMNS = ("dataset", "edge_rule", "edge_lesions", "n_lesions", "min", "q25", "q50", "q75", "max")
 SPLIT_COLUMNS = ("case_id", "split")
@@ -55,11 +75,11 @@ class DatasetTables:
     """Everything the statistics read for one data set, checked for consistency."""
 
     dataset: str
-    per_case: pd.DataFrame      # all models and seeds, PER_CASE_COLUMNS
-    per_lesion: pd.DataFrame    # all models and seeds, PER_LESION_COLUMNS
+    per_case: pd.DataFrame  # all models and seeds, PER_CASE_COLUMNS
+    per_lesion: pd.DataFrame  # all models and seeds, PER_LESION_COLUMNS
     test_cases: tuple[str, ...]  # sorted
-    reference: pd.DataFrame     # test-split reference lesions: case_id, lesion_id, size_fraction
-    edges: dict                 # min, q25, q50, q75, max, n_lesions of the test-split lesion sizes
+    reference: pd.DataFrame  # test-split reference lesions: case_id, lesion_id, size_fraction
+    edges: dict  # min, q25, q50, q75, max, n_lesions of the test-split lesion sizes
     models: tuple[str, ...]
     seeds: tuple[int, ...]
 
@@ -101,8 +121,10 @@ def _numeric(df: pd.DataFrame, columns, path: Path) -> None:
     for col in columns:
         values = pd.to_numeric(df[col], errors="coerce")
         if values.isna().any():
-            raise StudyTableError(f"{path}: column {col!r} holds non-numeric values "
-                                  f"{sorted(set(df.loc[values.isna(), col].astype(str)))[:5]}")
+            raise StudyTableError(
+                f"{path}: column {col!r} holds non-numeric values "
+                f"{sorted(set(df.loc[values.isna(), col].astype(str)))[:5]}"
+            )
         if not np.isfinite(values.to_numpy(float)).all():
             raise StudyTableError(f"{path}: column {col!r} holds infinite values")
         df[col] = values.astype(float)
@@ -122,8 +144,9 @@ def read_metric_table(path: str | os.PathLike, kind: str) -> pd.DataFrame:
     df["seed"] = df["seed"].astype(int)
     ids = df[["dataset", "model", "seed"]].drop_duplicates()
     if len(ids) > 1:
-        raise StudyTableError(f"{path}: one table must hold one data set x model x seed, found "
-                              f"{ids.to_dict('records')[:3]}")
+        raise StudyTableError(
+            f"{path}: one table must hold one data set x model x seed, found {ids.to_dict('records')[:3]}"
+        )
     if kind == "case":
         for col in ("ref_empty", "pred_empty"):
             df[col] = _as_bool(df[col], path, col)
@@ -141,8 +164,9 @@ def read_metric_table(path: str | os.PathLike, kind: str) -> pd.DataFrame:
         df["merged_lesion_id"] = df["merged_lesion_id"].astype(int)
         is_ref = (df["kind"] == "reference").to_numpy()
         if (df.loc[is_ref, "merged_lesion_id"] < 1).any() or (df.loc[~is_ref, "merged_lesion_id"] != 0).any():
-            raise StudyTableError(f"{path}: merged_lesion_id must be >= 1 on reference rows and 0 on "
-                                  f"false-positive rows")
+            raise StudyTableError(
+                f"{path}: merged_lesion_id must be >= 1 on reference rows and 0 on false-positive rows"
+            )
         if df.duplicated(["case_id", "kind", "lesion_id"]).any():
             raise StudyTableError(f"{path}: duplicate (case_id, kind, lesion_id) rows")
     df["source_file"] = str(path)
@@ -161,8 +185,9 @@ def read_quartiles(path: str | os.PathLike, dataset: str) -> dict:
     edges["edge_lesions"] = int(rows["edge_lesions"].iloc[0])
     edges["edge_rule"] = str(rows["edge_rule"].iloc[0])
     if edges["edge_rule"] not in EDGE_RULES + (FIXED_RULE,):
-        raise StudyTableError(f"{path}: unknown edge_rule {edges['edge_rule']!r} (expected one of "
-                              f"{EDGE_RULES + (FIXED_RULE,)})")
+        raise StudyTableError(
+            f"{path}: unknown edge_rule {edges['edge_rule']!r} (expected one of {EDGE_RULES + (FIXED_RULE,)})"
+        )
     if not (edges["q25"] <= edges["q50"] <= edges["q75"] and edges["min"] <= edges["max"]):
         raise StudyTableError(f"{path}: quartile edges are not increasing: {edges}")
     if edges["edge_rule"] == "test_quartiles" and not edges["min"] <= edges["q25"] <= edges["q75"] <= edges["max"]:
@@ -215,8 +240,9 @@ def _pairs(df: pd.DataFrame) -> set:
     return set(zip(df["case_id"], df["lesion_id"]))
 
 
-def check_dataset(tables: DatasetTables, split_path, lesions_path, quartiles_path,
-                  lesions: pd.DataFrame | None = None) -> DatasetTables:
+def check_dataset(
+    tables: DatasetTables, split_path, lesions_path, quartiles_path, lesions: pd.DataFrame | None = None
+) -> DatasetTables:
     """Cross-file consistency of one data set; raises StudyTableError naming the offending file.
 
     The evaluation leaves out a reference lesion lying entirely under the ignore mask (no row in any
@@ -229,8 +255,10 @@ def check_dataset(tables: DatasetTables, split_path, lesions_path, quartiles_pat
     all_pairs = _pairs(tables.reference)
     ref_cases = set(tables.reference["case_id"])
     if not ref_cases <= test:
-        raise StudyTableError(f"{lesions_path}: test lesions in cases not in the test split of {split_path}: "
-                              f"{sorted(ref_cases - test)[:5]}")
+        raise StudyTableError(
+            f"{lesions_path}: test lesions in cases not in the test split of {split_path}: "
+            f"{sorted(ref_cases - test)[:5]}"
+        )
     sizes = tables.reference["size_fraction"].to_numpy(float)
     if len(sizes):
         expect = expected_edges(lesions_path, tables.edges, lesions)
@@ -238,80 +266,118 @@ def check_dataset(tables: DatasetTables, split_path, lesions_path, quartiles_pat
         got = np.array([tables.edges[k] for k in keys])
         want = np.array([expect[k] for k in keys])
         if not np.allclose(want, got, rtol=1e-9, atol=0) or tables.edges["n_lesions"] != len(sizes):
-            raise StudyTableError(f"{quartiles_path}: edges {got.tolist()} / n_lesions {tables.edges['n_lesions']} "
-                                  f"do not follow by rule {tables.edges['edge_rule']!r} from the lesions of "
-                                  f"{lesions_path} ({len(sizes)} test lesions, expected {want.tolist()}); "
-                                  f"is one of them stale?")
+            raise StudyTableError(
+                f"{quartiles_path}: edges {got.tolist()} / n_lesions {tables.edges['n_lesions']} "
+                f"do not follow by rule {tables.edges['edge_rule']!r} from the lesions of "
+                f"{lesions_path} ({len(sizes)} test lesions, expected {want.tolist()}); "
+                f"is one of them stale?"
+            )
     ref_size = dict(zip(zip(tables.reference.case_id, tables.reference.lesion_id), sizes))
     evaluated, first_src = None, None
     for (model, seed), pc in tables.per_case.groupby(["model", "seed"], sort=True):
         src = pc["source_file"].iloc[0]
         cases = set(pc["case_id"])
         if cases != test:
-            raise StudyTableError(f"{src}: case list differs from the test split of {split_path}: missing "
-                                  f"{sorted(test - cases)[:5]}, unexpected {sorted(cases - test)[:5]}")
+            raise StudyTableError(
+                f"{src}: case list differs from the test split of {split_path}: missing "
+                f"{sorted(test - cases)[:5]}, unexpected {sorted(cases - test)[:5]}"
+            )
         pl = tables.per_lesion[(tables.per_lesion.model == model) & (tables.per_lesion.seed == seed)]
-        lsrc = pl["source_file"].iloc[0] if len(pl) else (
-            f"per_lesion.csv of data set {tables.dataset!r}, model {model!r}, seed {seed}")
+        lsrc = (
+            pl["source_file"].iloc[0]
+            if len(pl)
+            else (f"per_lesion.csv of data set {tables.dataset!r}, model {model!r}, seed {seed}")
+        )
         unknown = sorted(set(pl["case_id"]) - test)
         if unknown:
             raise StudyTableError(f"{lsrc}: lesions in cases outside the test split: {unknown[:5]}")
         ref = pl[pl["kind"] == "reference"]
         pairs = _pairs(ref)
         if not pairs <= all_pairs:
-            raise StudyTableError(f"{lsrc}: reference lesions that are not test lesions of {lesions_path}: "
-                                  f"{sorted(pairs - all_pairs)[:5]}")
+            raise StudyTableError(
+                f"{lsrc}: reference lesions that are not test lesions of {lesions_path}: "
+                f"{sorted(pairs - all_pairs)[:5]}"
+            )
         if evaluated is None:
             evaluated, first_src = pairs, lsrc
         elif pairs != evaluated:
-            raise StudyTableError(f"{lsrc}: reference lesions differ from those of {first_src}: missing "
-                                  f"{sorted(evaluated - pairs)[:5]}, extra {sorted(pairs - evaluated)[:5]}")
+            raise StudyTableError(
+                f"{lsrc}: reference lesions differ from those of {first_src}: missing "
+                f"{sorted(evaluated - pairs)[:5]}, extra {sorted(pairs - evaluated)[:5]}"
+            )
         their = ref["size_fraction"].to_numpy(float)
         ours = np.array([ref_size[p] for p in zip(ref.case_id, ref.lesion_id)], float)
         if not np.allclose(their, ours, rtol=1e-6, atol=1e-12):
             i = int(np.argmax(np.abs(their - ours)))
-            raise StudyTableError(f"{lsrc}: size_fraction of reference lesion {ref.case_id.iloc[i]}/"
-                                  f"{ref.lesion_id.iloc[i]} is {their[i]}, {lesions_path} says {ours[i]}")
-        counts = pd.DataFrame({
-            "n_ref_lesions": ref.groupby("case_id").size(),
-            "n_hit_lesions": ref.groupby("case_id")["detected"].sum(),
-            "n_fp_lesions": pl[pl["kind"] == "false_positive"].groupby("case_id").size(),
-        }).reindex(sorted(test)).fillna(0).astype(int)
+            raise StudyTableError(
+                f"{lsrc}: size_fraction of reference lesion {ref.case_id.iloc[i]}/"
+                f"{ref.lesion_id.iloc[i]} is {their[i]}, {lesions_path} says {ours[i]}"
+            )
+        counts = (
+            pd.DataFrame(
+                {
+                    "n_ref_lesions": ref.groupby("case_id").size(),
+                    "n_hit_lesions": ref.groupby("case_id")["detected"].sum(),
+                    "n_fp_lesions": pl[pl["kind"] == "false_positive"].groupby("case_id").size(),
+                }
+            )
+            .reindex(sorted(test))
+            .fillna(0)
+            .astype(int)
+        )
         stated = pc.set_index("case_id")[list(counts.columns)].reindex(counts.index).astype(int)
         diff = (stated != counts).any(axis=1)
         if diff.any():
             case = diff.index[diff][0]
-            raise StudyTableError(f"{src}: lesion counts of case {case!r} {stated.loc[case].to_dict()} disagree "
-                                  f"with {lsrc} {counts.loc[case].to_dict()}")
+            raise StudyTableError(
+                f"{src}: lesion counts of case {case!r} {stated.loc[case].to_dict()} disagree "
+                f"with {lsrc} {counts.loc[case].to_dict()}"
+            )
     left_out = sorted(all_pairs - (evaluated or set()))
     if left_out:
-        log.warning("%s: %d of %d test lesions of %s have no row in any per-lesion table (entirely under the "
-                    "ignore mask) and are left out of the lesion statistics, e.g. %s", tables.dataset,
-                    len(left_out), len(all_pairs), lesions_path, left_out[:3])
+        log.warning(
+            "%s: %d of %d test lesions of %s have no row in any per-lesion table (entirely under the "
+            "ignore mask) and are left out of the lesion statistics, e.g. %s",
+            tables.dataset,
+            len(left_out),
+            len(all_pairs),
+            lesions_path,
+            left_out[:3],
+        )
         keep = [p in evaluated for p in zip(tables.reference.case_id, tables.reference.lesion_id)]
         tables.reference = tables.reference[keep].reset_index(drop=True)
     return tables
 
 
-def load_dataset(dataset: str, per_case_paths, per_lesion_paths, split_path, lesions_path,
-                 quartiles_path) -> DatasetTables:
+def load_dataset(
+    dataset: str, per_case_paths, per_lesion_paths, split_path, lesions_path, quartiles_path
+) -> DatasetTables:
     """Read and check one data set's inputs (all models and seeds)."""
-    return _dataset_from_frames(dataset, [read_metric_table(p, "case") for p in per_case_paths],
-                                [read_metric_table(p, "lesion") for p in per_lesion_paths],
-                                split_path, lesions_path, quartiles_path)
+    return _dataset_from_frames(
+        dataset,
+        [read_metric_table(p, "case") for p in per_case_paths],
+        [read_metric_table(p, "lesion") for p in per_lesion_paths],
+        split_path,
+        lesions_path,
+        quartiles_path,
+    )
 
 
 def _dataset_from_frames(dataset, pcs, pls, split_path, lesions_path, quartiles_path) -> DatasetTables:
     pls = [df for df in pls if len(df)]  # a per-lesion table with no lesion at all adds nothing
     for df in pcs + pls:
         if df["dataset"].iloc[0] != dataset:
-            raise StudyTableError(f"{df['source_file'].iloc[0]}: data set {df['dataset'].iloc[0]!r}, "
-                                  f"expected {dataset!r}")
+            raise StudyTableError(
+                f"{df['source_file'].iloc[0]}: data set {df['dataset'].iloc[0]!r}, expected {dataset!r}"
+            )
     if not pcs:
         raise StudyTableError(f"data set {dataset!r}: no per_case.csv given")
     per_case = pd.concat(pcs, ignore_index=True)
-    per_lesion = (pd.concat(pls, ignore_index=True) if pls
-                  else pd.DataFrame({c: [] for c in PER_LESION_COLUMNS + ("source_file",)}))
+    per_lesion = (
+        pd.concat(pls, ignore_index=True)
+        if pls
+        else pd.DataFrame({c: [] for c in PER_LESION_COLUMNS + ("source_file",)})
+    )
     dup = per_case.groupby(["model", "seed"])["source_file"].nunique()
     if (dup > 1).any():
         m, s = dup.index[dup > 1][0]
@@ -325,12 +391,20 @@ def _dataset_from_frames(dataset, pcs, pls, split_path, lesions_path, quartiles_
     have = set(zip(per_case["model"], per_case["seed"]))
     grid = {(m, s) for m in models for s in seeds}
     if have != grid:
-        raise StudyTableError(f"data set {dataset!r}: every model needs every seed; missing per_case.csv for "
-                              f"(model, seed) {sorted(grid - have)}")
+        raise StudyTableError(
+            f"data set {dataset!r}: every model needs every seed; missing per_case.csv for "
+            f"(model, seed) {sorted(grid - have)}"
+        )
     tables = DatasetTables(
-        dataset=dataset, per_case=per_case, per_lesion=per_lesion, test_cases=read_split(split_path),
-        reference=read_reference_lesions(lesions_path, dataset), edges=read_quartiles(quartiles_path, dataset),
-        models=models, seeds=seeds)
+        dataset=dataset,
+        per_case=per_case,
+        per_lesion=per_lesion,
+        test_cases=read_split(split_path),
+        reference=read_reference_lesions(lesions_path, dataset),
+        edges=read_quartiles(quartiles_path, dataset),
+        models=models,
+        seeds=seeds,
+    )
     return check_dataset(tables, split_path, lesions_path, quartiles_path)
 
 
@@ -364,13 +438,24 @@ def load_study(per_case_paths, per_lesion_paths, split_paths, lesions_paths, qua
             raise StudyTableError(f"data set {ds!r}: no {missing} file given")
         if ds not in by_ds:
             raise StudyTableError(f"data set {ds!r}: no per_case.csv given")
-        out[ds] = _dataset_from_frames(ds, by_ds[ds]["case"], by_ds[ds]["lesion"], files["split"],
-                                       files["lesions"], files["quartiles"])
+        out[ds] = _dataset_from_frames(
+            ds, by_ds[ds]["case"], by_ds[ds]["lesion"], files["split"], files["lesions"], files["quartiles"]
+        )
     return out
 
 
-METRIC_ORDER = ("dice", "iou", "hd95", "asd", "contour_f1", "nsd", "lesion_recall", "lesion_recall_merged",
-                "fp_per_case", "any")
+METRIC_ORDER = (
+    "dice",
+    "iou",
+    "hd95",
+    "asd",
+    "contour_f1",
+    "nsd",
+    "lesion_recall",
+    "lesion_recall_merged",
+    "fp_per_case",
+    "any",
+)
 
 
 def sort_rows(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

@@ -6,9 +6,24 @@ rest is imported on first use of one of its names.
 
 from .config import DEFAULTS, INFERENCE_DEFAULTS, TrainingConfigError, resolve_inference_config, resolve_training_config
 
-__all__ = ["DEFAULTS", "INFERENCE_DEFAULTS", "RESUME_DIR", "Augmentation", "SliceSampler", "TrainingConfigError",
-           "TrainingDataError", "dice_score", "predict_probabilities", "read_split", "resolve_device",
-           "resolve_inference_config", "resolve_training_config", "train", "train_step", "validation_dice"]
+__all__ = [
+    "DEFAULTS",
+    "INFERENCE_DEFAULTS",
+    "RESUME_DIR",
+    "Augmentation",
+    "SliceSampler",
+    "TrainingConfigError",
+    "TrainingDataError",
+    "dice_score",
+    "predict_probabilities",
+    "read_split",
+    "resolve_device",
+    "resolve_inference_config",
+    "resolve_training_config",
+    "train",
+    "train_step",
+    "validation_dice",
+]
 
 
 def __getattr__(name: str):
@@ -19,8 +34,17 @@ def __getattr__(name: str):
     from .sampling import Augmentation, SliceSampler, TrainingDataError, read_split
     from .transforms import predict_probabilities
 
-    names = {"RESUME_DIR": RESUME_DIR, "dice_score": dice_score, "resolve_device": resolve_device, "train": train,
-             "train_step": train_step, "validation_dice": validation_dice, "Augmentation": Augmentation,
-             "SliceSampler": SliceSampler, "TrainingDataError": TrainingDataError, "read_split": read_split,
-             "predict_probabilities": predict_probabilities}
+    names = {
+        "RESUME_DIR": RESUME_DIR,
+        "dice_score": dice_score,
+        "resolve_device": resolve_device,
+        "train": train,
+        "train_step": train_step,
+        "validation_dice": validation_dice,
+        "Augmentation": Augmentation,
+        "SliceSampler": SliceSampler,
+        "TrainingDataError": TrainingDataError,
+        "read_split": read_split,
+        "predict_probabilities": predict_probabilities,
+    }
     return names[name]

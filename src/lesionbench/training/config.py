@@ -10,25 +10,25 @@ import math
 from typing import Any
 
 DEFAULTS: dict[str, Any] = {
-    "encoder_weights": None,        # None (random init) | "imagenet"
-    "mode": "patch",                # 2D: "patch" (native-resolution patches, sliding-window inference) | "resize"
-    "input_size": 128,              # square training size: 2D patches (or resized images), slices cropped/padded
+    "encoder_weights": None,  # None (random init) | "imagenet"
+    "mode": "patch",  # 2D: "patch" (native-resolution patches, sliding-window inference) | "resize"
+    "input_size": 128,  # square training size: 2D patches (or resized images), slices cropped/padded
     "foreground_slice_ratio": 0.5,  # share of sampled slices/images drawn from those holding lesion voxels
     "batch_size": 8,
-    "epochs": 10,                   # epoch budget (the LR schedule spans all of it)
-    "steps_per_epoch": None,        # None = one pass: (number of training slices or images) // batch_size
-    "patience": 5,                  # early stopping: epochs without a better validation Dice; 0 = off
-    "lr": 1e-3,                     # AdamW peak learning rate
+    "epochs": 10,  # epoch budget (the LR schedule spans all of it)
+    "steps_per_epoch": None,  # None = one pass: (number of training slices or images) // batch_size
+    "patience": 5,  # early stopping: epochs without a better validation Dice; 0 = off
+    "lr": 1e-3,  # AdamW peak learning rate
     "weight_decay": 1e-4,
-    "warmup_epochs": 1,             # linear warm-up, then cosine decay to lr * min_lr_ratio
+    "warmup_epochs": 1,  # linear warm-up, then cosine decay to lr * min_lr_ratio
     "min_lr_ratio": 0.01,
     "augmentation": {"flip": True, "rot90": True, "intensity": 0.1},
     "loss": {"dice_weight": 1.0, "bce_weight": 1.0},
-    "val_threshold": 0.5,           # probability threshold of the validation Dice
-    "val_batch_size": 16,           # volume slices or 2D tiles per forward pass when validating
-    "amp": True,                    # mixed precision, used only on a CUDA device
-    "deterministic": True,          # torch.use_deterministic_algorithms (warn-only)
-    "num_threads": 1,               # torch CPU threads (the rule's `threads`)
+    "val_threshold": 0.5,  # probability threshold of the validation Dice
+    "val_batch_size": 16,  # volume slices or 2D tiles per forward pass when validating
+    "amp": True,  # mixed precision, used only on a CUDA device
+    "deterministic": True,  # torch.use_deterministic_algorithms (warn-only)
+    "num_threads": 1,  # torch CPU threads (the rule's `threads`)
 }
 
 NESTED = ("augmentation", "loss")
@@ -36,9 +36,9 @@ MODES = ("patch", "resize")
 
 # Sliding-window inference, shared by validation during training and by the predict rule.
 INFERENCE_DEFAULTS: dict[str, Any] = {
-    "tile_overlap": 0.5,        # share of a tile overlapping its neighbour along each axis, in [0, 1)
-    "volume_tile_size": 512,    # volume slices with a side above this are tiled (tiles of this size)
-    "batch_size": 8,            # tiles (or whole volume slices) per forward pass; never changes a result
+    "tile_overlap": 0.5,  # share of a tile overlapping its neighbour along each axis, in [0, 1)
+    "volume_tile_size": 512,  # volume slices with a side above this are tiled (tiles of this size)
+    "batch_size": 8,  # tiles (or whole volume slices) per forward pass; never changes a result
 }
 # Inference keys that can change a prediction (the batch size cannot): these decide model selection.
 INFERENCE_RESULT_KEYS = ("tile_overlap", "volume_tile_size")
@@ -58,8 +58,9 @@ def deep_merge(base: dict, override: dict | None) -> dict:
     return out
 
 
-def resolve_training_config(training: dict | None, overrides: dict | None = None,
-                            where: str = "training") -> dict[str, Any]:
+def resolve_training_config(
+    training: dict | None, overrides: dict | None = None, where: str = "training"
+) -> dict[str, Any]:
     """Defaults <- global ``training`` block <- the data set's ``training`` overrides; validated."""
     cfg = deep_merge(deep_merge(DEFAULTS, training), overrides)
     unknown = sorted(set(cfg) - set(DEFAULTS))

@@ -105,9 +105,20 @@ def dice_score(pred: np.ndarray, ref: np.ndarray, ignore: np.ndarray | None = No
     return 1.0 if total == 0 else 2.0 * inter / total
 
 
-def validation_dice(model: torch.nn.Module, prepared: str | os.PathLike, case_ids: list[str], input_size: int,
-                    divisor: int, threshold: float, device: torch.device, batch_size: int = 16,
-                    amp: bool = False, *, mode: str = "patch", inference: dict | None = None) -> float:
+def validation_dice(
+    model: torch.nn.Module,
+    prepared: str | os.PathLike,
+    case_ids: list[str],
+    input_size: int,
+    divisor: int,
+    threshold: float,
+    device: torch.device,
+    batch_size: int = 16,
+    amp: bool = False,
+    *,
+    mode: str = "patch",
+    inference: dict | None = None,
+) -> float:
     """Dice pooled over all validation voxels: whole images/volumes predicted exactly as at inference
     (:func:`predict_probabilities` with the training ``mode`` and the ``inference`` settings), thresholded
     at ``threshold``; ``2 sum|P & R| / sum(|P| + |R|)`` over the cases (1 when all are empty).
@@ -118,9 +129,18 @@ def validation_dice(model: torch.nn.Module, prepared: str | os.PathLike, case_id
     inter = total = 0
     for cid in case_ids:
         case = load_case(prepared, cid, mmap=True)
-        prob = predict_probabilities(model, case.image, input_size, divisor, device, batch_size, amp, mode=mode,
-                                     tile_overlap=tiling["tile_overlap"],
-                                     volume_tile_size=tiling["volume_tile_size"])
+        prob = predict_probabilities(
+            model,
+            case.image,
+            input_size,
+            divisor,
+            device,
+            batch_size,
+            amp,
+            mode=mode,
+            tile_overlap=tiling["tile_overlap"],
+            volume_tile_size=tiling["volume_tile_size"],
+        )
         i, t = overlap_counts(prob >= threshold, case.mask, case.ignore)
         inter, total = inter + i, total + t
     return 1.0 if total == 0 else 2.0 * inter / total
@@ -201,9 +221,18 @@ def _load_resumable(out_dir: Path, fingerprint: dict) -> dict | None:
     return None
 
 
-def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler, scaler, sampler: SliceSampler,
-               rng: np.random.Generator, batch_size: int, device: torch.device, amp: bool,
-               loss_weights: dict) -> tuple[float, float]:
+def train_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    scaler,
+    sampler: SliceSampler,
+    rng: np.random.Generator,
+    batch_size: int,
+    device: torch.device,
+    amp: bool,
+    loss_weights: dict,
+) -> tuple[float, float]:
     """One optimizer step on a freshly sampled, augmented batch; returns (loss, learning rate used)."""
     xb, yb = sampler.batch(batch_size, rng)
     x = torch.from_numpy(xb).to(device, non_blocking=True)
@@ -220,10 +249,21 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, schedul
     return float(loss.detach()), lr
 
 
-def train(prepared: str | os.PathLike, split_csv: str | os.PathLike, out_dir: str | os.PathLike,
-          model_name: str, model_config: dict, training: dict | None = None, seed: int = 0,
-          device: str = "auto", dataset: str = "", threads: int | None = None, progress: bool = True,
-          stop_after: int | None = None, inference: dict | None = None) -> dict:
+def train(
+    prepared: str | os.PathLike,
+    split_csv: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    model_name: str,
+    model_config: dict,
+    training: dict | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    dataset: str = "",
+    threads: int | None = None,
+    progress: bool = True,
+    stop_after: int | None = None,
+    inference: dict | None = None,
+) -> dict:
     """Train ``model_name`` on the train split of ``prepared`` and select it on the val split.
 
     ``training`` is the data set's training block (resolved against the defaults here); ``inference`` the
@@ -248,21 +288,48 @@ def train(prepared: str | os.PathLike, split_csv: str | os.PathLike, out_dir: st
     if not split["val"]:
         raise TrainingDataError(f"{split_csv}: the split has no validation cases (needed for model selection)")
     aug = cfg["augmentation"]
-    sampler = SliceSampler(prepared, split["train"], cfg["input_size"], cfg["foreground_slice_ratio"],
-                           Augmentation(aug["flip"], aug["rot90"], float(aug["intensity"])), mode=cfg["mode"])
+    sampler = SliceSampler(
+        prepared,
+        split["train"],
+        cfg["input_size"],
+        cfg["foreground_slice_ratio"],
+        Augmentation(aug["flip"], aug["rot90"], float(aug["intensity"])),
+        mode=cfg["mode"],
+    )
     in_channels, ndim = sampler.channels, sampler.ndim
     steps = int(cfg["steps_per_epoch"] or max(1, len(sampler) // cfg["batch_size"]))
     epochs, divisor = int(cfg["epochs"]), input_divisor(model_cfg)
 
-    fingerprint = {"dataset": dataset, "model": model_name, "model_config": model_cfg, "seed": int(seed),
-                   "training": {k: v for k, v in cfg.items() if k != "num_threads"}, "inference": tiling_used,
-                   "train_cases": split["train"], "val_cases": split["val"], "code": code_fingerprint()}
-    resolved = {"dataset": dataset, "model": model_name, "model_config": model_cfg, "training": cfg,
-                "inference": tiling,
-                "seed": int(seed), "device": device, "device_used": str(dev), "mixed_precision": amp,
-                "in_channels": in_channels, "ndim": ndim, "input_divisor": divisor, "steps_per_epoch": steps,
-                "n_train_cases": len(split["train"]), "n_val_cases": len(split["val"]),
-                "n_train_samples": len(sampler), "torch": torch.__version__}
+    fingerprint = {
+        "dataset": dataset,
+        "model": model_name,
+        "model_config": model_cfg,
+        "seed": int(seed),
+        "training": {k: v for k, v in cfg.items() if k != "num_threads"},
+        "inference": tiling_used,
+        "train_cases": split["train"],
+        "val_cases": split["val"],
+        "code": code_fingerprint(),
+    }
+    resolved = {
+        "dataset": dataset,
+        "model": model_name,
+        "model_config": model_cfg,
+        "training": cfg,
+        "inference": tiling,
+        "seed": int(seed),
+        "device": device,
+        "device_used": str(dev),
+        "mixed_precision": amp,
+        "in_channels": in_channels,
+        "ndim": ndim,
+        "input_divisor": divisor,
+        "steps_per_epoch": steps,
+        "n_train_cases": len(split["train"]),
+        "n_val_cases": len(split["val"]),
+        "n_train_samples": len(sampler),
+        "torch": torch.__version__,
+    }
     write_json(resolved, out_dir / "config.json")
 
     torch.manual_seed(int(seed))
@@ -284,21 +351,41 @@ def train(prepared: str | os.PathLike, split_csv: str | os.PathLike, out_dir: st
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         start, best, best_epoch = state["epoch"], state["best_dice"], state["best_epoch"]
         bad, stopped, rows = state["bad_epochs"], state["stopped"], _with_seconds(state["log"], out_dir)
-    best_info = {"format": CHECKPOINT_FORMAT, "model_name": model_name, "model_config": model_cfg,
-                 "in_channels": in_channels, "ndim": ndim, "input_size": cfg["input_size"],
-                 "input_divisor": divisor, "mode": cfg["mode"], "dataset": dataset, "seed": int(seed)}
+    best_info = {
+        "format": CHECKPOINT_FORMAT,
+        "model_name": model_name,
+        "model_config": model_cfg,
+        "in_channels": in_channels,
+        "ndim": ndim,
+        "input_size": cfg["input_size"],
+        "input_divisor": divisor,
+        "mode": cfg["mode"],
+        "dataset": dataset,
+        "seed": int(seed),
+    }
     if state is not None:
         _restore(out_dir, "last.pt")
         _restore(out_dir, "best.pt")
         if not (out_dir / "best.pt").is_file():
-            raise TrainingDataError(f"{out_dir}: resuming after epoch {start} but best.pt is missing; "
-                                    f"delete {out_dir / RESUME_DIR} to train from scratch")
+            raise TrainingDataError(
+                f"{out_dir}: resuming after epoch {start} but best.pt is missing; "
+                f"delete {out_dir / RESUME_DIR} to train from scratch"
+            )
     else:
         shutil.rmtree(out_dir / RESUME_DIR, ignore_errors=True)
 
-    log.info("%s: %s on %s (%d train samples, %d val cases), %d epochs x %d steps of %d, threads=%d",
-             where, model_name, dev, len(sampler), len(split["val"]), epochs, steps, cfg["batch_size"],
-             torch.get_num_threads())
+    log.info(
+        "%s: %s on %s (%d train samples, %d val cases), %d epochs x %d steps of %d, threads=%d",
+        where,
+        model_name,
+        dev,
+        len(sampler),
+        len(split["val"]),
+        epochs,
+        steps,
+        cfg["batch_size"],
+        torch.get_num_threads(),
+    )
     ran = 0
     for epoch in range(start, epochs):
         if stopped or (stop_after is not None and ran >= stop_after):
@@ -308,49 +395,110 @@ def train(prepared: str | os.PathLike, split_csv: str | os.PathLike, out_dir: st
         torch.manual_seed(torch_seed)
         model.train()
         total = 0.0
-        bar = tqdm(range(steps), desc=f"{where} epoch {epoch + 1}/{epochs}", disable=not progress,
-                   file=sys.stderr, leave=False, dynamic_ncols=True, mininterval=1.0)
+        bar = tqdm(
+            range(steps),
+            desc=f"{where} epoch {epoch + 1}/{epochs}",
+            disable=not progress,
+            file=sys.stderr,
+            leave=False,
+            dynamic_ncols=True,
+            mininterval=1.0,
+        )
         for _ in bar:
-            value, lr = train_step(model, optimizer, scheduler, scaler, sampler, rng, cfg["batch_size"], dev, amp,
-                                   loss_w)
+            value, lr = train_step(
+                model, optimizer, scheduler, scaler, sampler, rng, cfg["batch_size"], dev, amp, loss_w
+            )
             if not math.isfinite(value):
-                raise FloatingPointError(f"{where}: training loss became {value} in epoch {epoch + 1}; "
-                                         f"lower training.lr or check the prepared images")
+                raise FloatingPointError(
+                    f"{where}: training loss became {value} in epoch {epoch + 1}; "
+                    f"lower training.lr or check the prepared images"
+                )
             total += value
             bar.set_postfix(loss=f"{value:.4f}", refresh=False)
         bar.close()
-        val = validation_dice(model, prepared, split["val"], cfg["input_size"], divisor, cfg["val_threshold"],
-                              dev, cfg["val_batch_size"], amp, mode=cfg["mode"], inference=tiling)
+        val = validation_dice(
+            model,
+            prepared,
+            split["val"],
+            cfg["input_size"],
+            divisor,
+            cfg["val_threshold"],
+            dev,
+            cfg["val_batch_size"],
+            amp,
+            mode=cfg["mode"],
+            inference=tiling,
+        )
         if val > best:
             best, best_epoch, bad = val, epoch + 1, 0
-            _save({**best_info, "epoch": epoch + 1, "val_dice": val,
-                   "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}},
-                  out_dir / "best.pt")
+            _save(
+                {
+                    **best_info,
+                    "epoch": epoch + 1,
+                    "val_dice": val,
+                    "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                },
+                out_dir / "best.pt",
+            )
             _link_resume(out_dir / "best.pt")
         else:
             bad += 1
         stopped = cfg["patience"] > 0 and bad >= cfg["patience"]
-        rows.append({"epoch": epoch + 1, "train_loss": total / steps, "val_dice": val, "lr": lr,
-                     "seconds": round(time.perf_counter() - t0, 3)})
+        rows.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": total / steps,
+                "val_dice": val,
+                "lr": lr,
+                "seconds": round(time.perf_counter() - t0, 3),
+            }
+        )
         write_csv(pd.DataFrame(rows, columns=LOG_COLUMNS), out_dir / "train_log.csv")
         _link_resume(out_dir / "train_log.csv")
-        _save({"format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "epoch": epoch + 1,
-               "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-               "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-               "rng": {"torch": torch.get_rng_state(),
-                       "cuda": torch.cuda.get_rng_state_all() if dev.type == "cuda" else None},
-               "best_dice": best, "best_epoch": best_epoch, "bad_epochs": bad, "stopped": stopped,
-               "log": [{k: v for k, v in r.items() if k != "seconds"} for r in rows]}, out_dir / "last.pt")
+        _save(
+            {
+                "format": CHECKPOINT_FORMAT,
+                "fingerprint": fingerprint,
+                "epoch": epoch + 1,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
+                "rng": {
+                    "torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if dev.type == "cuda" else None,
+                },
+                "best_dice": best,
+                "best_epoch": best_epoch,
+                "bad_epochs": bad,
+                "stopped": stopped,
+                "log": [{k: v for k, v in r.items() if k != "seconds"} for r in rows],
+            },
+            out_dir / "last.pt",
+        )
         _link_resume(out_dir / "last.pt")
         ran += 1
-        log.info("%s epoch %d/%d: train_loss %.4f val_dice %.4f lr %.2e (%.1fs)%s", where, epoch + 1, epochs,
-                 rows[-1]["train_loss"], val, lr, rows[-1]["seconds"],
-                 f"; early stop, best epoch {best_epoch}" if stopped else "")
+        log.info(
+            "%s epoch %d/%d: train_loss %.4f val_dice %.4f lr %.2e (%.1fs)%s",
+            where,
+            epoch + 1,
+            epochs,
+            rows[-1]["train_loss"],
+            val,
+            lr,
+            rows[-1]["seconds"],
+            f"; early stop, best epoch {best_epoch}" if stopped else "",
+        )
 
     finished = stopped or len(rows) >= epochs
     if not (out_dir / "train_log.csv").is_file():  # resumed after Snakemake removed the outputs
         write_csv(pd.DataFrame(rows, columns=LOG_COLUMNS), out_dir / "train_log.csv")
     if finished:
         shutil.rmtree(out_dir / RESUME_DIR, ignore_errors=True)
-    return {"best_val_dice": best, "best_epoch": best_epoch, "epochs_run": len(rows), "stopped_early": stopped,
-            "finished": finished}
+    return {
+        "best_val_dice": best,
+        "best_epoch": best_epoch,
+        "epochs_run": len(rows),
+        "stopped_early": stopped,
+        "finished": finished,
+    }

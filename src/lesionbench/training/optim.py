@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 
 
-def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor, dice_weight: float = 1.0,
-                  bce_weight: float = 1.0, smooth: float = 1.0) -> torch.Tensor:
+def dice_bce_loss(
+    logits: torch.Tensor, target: torch.Tensor, dice_weight: float = 1.0, bce_weight: float = 1.0, smooth: float = 1.0
+) -> torch.Tensor:
     """``dice_weight * (1 - soft Dice) + bce_weight * BCE``.
 
     The soft Dice pools all voxels of the batch, ``(2 sum(p t) + smooth) / (sum p + sum t + smooth)``,
@@ -36,7 +37,9 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: flo
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int,
-                   min_ratio: float) -> torch.optim.lr_scheduler.LambdaLR:
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int, min_ratio: float
+) -> torch.optim.lr_scheduler.LambdaLR:
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: warmup_cosine(step, warmup_steps, total_steps, min_ratio))
+        optimizer, lambda step: warmup_cosine(step, warmup_steps, total_steps, min_ratio)
+    )

@@ -97,8 +97,15 @@ def patch_corner(centre: int, n: int, size: int) -> int:
 class SliceSampler:
     """Random training batches ``(x: (B, C, S, S) float32, y: (B, 1, S, S) float32)`` at ``input_size`` S."""
 
-    def __init__(self, prepared: str | os.PathLike, case_ids: list[str], input_size: int,
-                 foreground_ratio: float, augmentation: Augmentation | None = None, mode: str = "patch"):
+    def __init__(
+        self,
+        prepared: str | os.PathLike,
+        case_ids: list[str],
+        input_size: int,
+        foreground_ratio: float,
+        augmentation: Augmentation | None = None,
+        mode: str = "patch",
+    ):
         if not case_ids:
             raise TrainingDataError(f"{prepared}: the split has no training cases")
         if mode not in ("patch", "resize"):
@@ -158,8 +165,8 @@ class SliceSampler:
         else:
             top, left = int(rng.integers(max(1, h - s + 1))), int(rng.integers(max(1, w - s + 1)))
         # only the patch is read from the memory-mapped case
-        img = np.asarray(image[:, top:top + s, left:left + s], np.float32)
-        msk = np.asarray(mask[top:top + s, left:left + s], np.uint8)
+        img = np.asarray(image[:, top : top + s, left : left + s], np.float32)
+        msk = np.asarray(mask[top : top + s, left : left + s], np.uint8)
         if img.shape[-2:] != (s, s):  # a slice smaller than a patch: padded as a whole
             pads = pad_amounts(msk.shape, (s, s))
             img, msk = pad_image(img, pads), pad_mask(msk, pads)

@@ -67,14 +67,14 @@ def sliding_window_logits(forward, image: torch.Tensor, tile: int, overlap: floa
         return forward(image[None, :, :tile, :tile])[0, 0].float()
     total = weight_sum = weights = None
     for b0 in range(0, len(corners), batch_size):
-        batch = corners[b0:b0 + batch_size]
-        logits = forward(torch.stack([image[:, t:t + tile, l:l + tile] for t, l in batch]))[:, 0].float()
+        batch = corners[b0 : b0 + batch_size]
+        logits = forward(torch.stack([image[:, t : t + tile, l : l + tile] for t, l in batch]))[:, 0].float()
         if total is None or weight_sum is None or weights is None:  # the first batch fixes the device
             weights = gaussian_weights(tile).to(logits.device)
             total = torch.zeros((h, w), dtype=torch.float32, device=logits.device)
             weight_sum = torch.zeros_like(total)
         for (top, left), tile_logits in zip(batch, logits):  # fixed order: independent of the batch size
-            total[top:top + tile, left:left + tile] += tile_logits * weights
-            weight_sum[top:top + tile, left:left + tile] += weights
+            total[top : top + tile, left : left + tile] += tile_logits * weights
+            weight_sum[top : top + tile, left : left + tile] += weights
     assert total is not None and weight_sum is not None
     return total / weight_sum

@@ -62,7 +62,7 @@ def pad_image(image: np.ndarray, pads) -> np.ndarray:
     fill = image.min(axis=(-2, -1), keepdims=True)
     shape = image.shape[:-2] + (image.shape[-2] + sum(pads[0]), image.shape[-1] + sum(pads[1]))
     out = np.broadcast_to(fill, shape).astype(np.float32, copy=True)
-    out[..., pads[0][0]:pads[0][0] + image.shape[-2], pads[1][0]:pads[1][0] + image.shape[-1]] = image
+    out[..., pads[0][0] : pads[0][0] + image.shape[-2], pads[1][0] : pads[1][0] + image.shape[-1]] = image
     return out
 
 
@@ -92,14 +92,23 @@ def _pad_plane(plane: np.ndarray, size: tuple[int, int]) -> tuple[torch.Tensor, 
 
 
 def _crop(logits: torch.Tensor, pads, h: int, w: int) -> torch.Tensor:
-    return logits[..., pads[0][0]:pads[0][0] + h, pads[1][0]:pads[1][0] + w]
+    return logits[..., pads[0][0] : pads[0][0] + h, pads[1][0] : pads[1][0] + w]
 
 
 @torch.inference_mode()
-def predict_probabilities(model: torch.nn.Module, image: np.ndarray, input_size: int, divisor: int,
-                          device: torch.device | str = "cpu", batch_size: int = 16, amp: bool = False, *,
-                          mode: str = "patch", tile_overlap: float = INFERENCE_DEFAULTS["tile_overlap"],
-                          volume_tile_size: int = INFERENCE_DEFAULTS["volume_tile_size"]) -> np.ndarray:
+def predict_probabilities(
+    model: torch.nn.Module,
+    image: np.ndarray,
+    input_size: int,
+    divisor: int,
+    device: torch.device | str = "cpu",
+    batch_size: int = 16,
+    amp: bool = False,
+    *,
+    mode: str = "patch",
+    tile_overlap: float = INFERENCE_DEFAULTS["tile_overlap"],
+    volume_tile_size: int = INFERENCE_DEFAULTS["volume_tile_size"],
+) -> np.ndarray:
     """Foreground probability of a whole prepared image ``(C, H, W)`` or volume ``(C, D, H, W)``.
 
     2D, ``mode="patch"``: the image, padded to at least ``input_size`` per side, is predicted by

@@ -36,10 +36,10 @@ class SourceMissingError(FileNotFoundError):
 @dataclass
 class RawCase:
     case_id: str
-    image: np.ndarray                       # (C, *spatial), any numeric dtype
-    mask: np.ndarray                        # spatial, uint8 0/1
-    spacing: tuple[float, ...]              # mm, array order
-    ignore: np.ndarray | None = None        # spatial, uint8 0/1
+    image: np.ndarray  # (C, *spatial), any numeric dtype
+    mask: np.ndarray  # spatial, uint8 0/1
+    spacing: tuple[float, ...]  # mm, array order
+    ignore: np.ndarray | None = None  # spatial, uint8 0/1
     affine: np.ndarray | None = None
     axis_order: tuple[int, ...] | None = None
     source: dict = field(default_factory=dict)

@@ -57,8 +57,10 @@ def scan(root: str | Path) -> pd.DataFrame:
     images_dir, masks_dir = root / "images", root / "masks"
     for d in (images_dir, masks_dir):
         if not d.is_dir():
-            raise SourceMissingError(f"{d}: folder missing; a folder data set needs images/ and masks/ "
-                                     f"with one file per case named <case_id>.<ext> (see README 'Data sets')")
+            raise SourceMissingError(
+                f"{d}: folder missing; a folder data set needs images/ and masks/ "
+                f"with one file per case named <case_id>.<ext> (see README 'Data sets')"
+            )
     images, masks = _case_files(images_dir), _case_files(masks_dir)
     if not images:
         raise SourceMissingError(f"{images_dir}: no image files (.png, .jpg, .tif, .nii, .nii.gz)")
@@ -78,35 +80,42 @@ def scan(root: str | Path) -> pd.DataFrame:
         if len(repeated):
             listed = {c: sorted(set(g["split"])) for c, g in repeated.groupby("case_id", sort=True)}
             conflicts = {c: v for c, v in listed.items() if len(v) > 1}
-            what = (f"with different splits: {dict(list(conflicts.items())[:10])}" if conflicts
-                    else f"more than once: {list(listed)[:10]}")
+            what = (
+                f"with different splits: {dict(list(conflicts.items())[:10])}"
+                if conflicts
+                else f"more than once: {list(listed)[:10]}"
+            )
             raise SourceError(f"{split_file}: lists cases {what}; keep one row per case_id")
         official = dict(zip(table["case_id"], table["split"]))
         unknown = sorted(set(official) - set(images))
         if unknown:
             raise SourceError(f"{split_file}: lists cases with no image: {unknown[:10]}")
-    return pd.DataFrame({
-        "case_id": sorted(images),
-        "image": [str(images[c].relative_to(root)) for c in sorted(images)],
-        "mask": [str(masks[c].relative_to(root)) for c in sorted(images)],
-        "official_split": [official.get(c, "") for c in sorted(images)],
-    })
+    return pd.DataFrame(
+        {
+            "case_id": sorted(images),
+            "image": [str(images[c].relative_to(root)) for c in sorted(images)],
+            "mask": [str(masks[c].relative_to(root)) for c in sorted(images)],
+            "official_split": [official.get(c, "") for c in sorted(images)],
+        }
+    )
 
 
 def acquire(name: str, ds_cfg: dict, raw_dir: Path) -> pd.DataFrame:
     """Check the user's folder; the manifest points into it (absolute paths), nothing is copied."""
     root = Path(ds_cfg["path"]).expanduser().resolve()
     if not root.is_dir():
-        raise SourceMissingError(f"{root}: data set {name!r} folder not found (config datasets.{name}.path); "
-                                 f"put images/ and masks/ there")
+        raise SourceMissingError(
+            f"{root}: data set {name!r} folder not found (config datasets.{name}.path); put images/ and masks/ there"
+        )
     manifest = scan(root)
     manifest["image"] = [str(root / p) for p in manifest["image"]]
     manifest["mask"] = [str(root / p) for p in manifest["mask"]]
     return manifest
 
 
-def binarize_labels(labels: np.ndarray, lesion: list[int] | None, ignore: list[int] | None,
-                    where: str) -> tuple[np.ndarray, np.ndarray | None]:
+def binarize_labels(
+    labels: np.ndarray, lesion: list[int] | None, ignore: list[int] | None, where: str
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Label map -> (lesion mask uint8 0/1, ignore mask uint8 0/1 or None)."""
     if labels.ndim == 3 and labels.shape[-1] in (3, 4) and where.lower().endswith(RASTER_SUFFIXES):
         labels = labels[..., :3].max(axis=-1)  # colour mask: any colour channel set; alpha ignored
@@ -118,17 +127,21 @@ def binarize_labels(labels: np.ndarray, lesion: list[int] | None, ignore: list[i
             raise SourceError(f"{where}: mask holds non-integer values; expected a label map")
     both = sorted(set(lesion or ()) & set(ignore or ()))
     if both:
-        raise SourceError(f"{where}: labels {both} are in both labels.lesion {list(lesion or [])} and "
-                          f"labels.ignore {list(ignore or [])}; a value is either lesion or ignored, remove it from one list")
+        raise SourceError(
+            f"{where}: labels {both} are in both labels.lesion {list(lesion or [])} and "
+            f"labels.ignore {list(ignore or [])}; a value is either lesion or ignored, remove it from one list"
+        )
     if lesion:
         known = {0, *lesion, *(ignore or ())}
         values = np.unique(labels)
         unknown = [v.item() for v in values if v.item() not in known]
         if unknown:
-            raise SourceError(f"{where}: mask holds label values {unknown[:10]} that are neither background (0) "
-                              f"nor in labels.lesion {list(lesion)} or labels.ignore {list(ignore or [])} (values "
-                              f"found: {[v.item() for v in values[:20]]}); add each to labels.lesion or "
-                              f"labels.ignore of this data set in the config, or fix the mask")
+            raise SourceError(
+                f"{where}: mask holds label values {unknown[:10]} that are neither background (0) "
+                f"nor in labels.lesion {list(lesion)} or labels.ignore {list(ignore or [])} (values "
+                f"found: {[v.item() for v in values[:20]]}); add each to labels.lesion or "
+                f"labels.ignore of this data set in the config, or fix the mask"
+            )
     ignore_mask = np.isin(labels, ignore).astype(np.uint8) if ignore else None
     if lesion:
         mask = np.isin(labels, lesion)
@@ -168,8 +181,16 @@ def read_case(row: dict, ds_cfg: dict, raw_dir: Path) -> RawCase:
             mask = np.ascontiguousarray(np.moveaxis(mask, -1, 0))
             ign = None if ign is None else np.ascontiguousarray(np.moveaxis(ign, -1, 0))
             spacing = tuple(spacing[a] for a in NIFTI_AXIS_ORDER)
-            return RawCase(row["case_id"], image, mask, spacing, ign, affine, NIFTI_AXIS_ORDER,
-                           source={"image": image_path.name, "mask": mask_path.name})
+            return RawCase(
+                row["case_id"],
+                image,
+                mask,
+                spacing,
+                ign,
+                affine,
+                NIFTI_AXIS_ORDER,
+                source={"image": image_path.name, "mask": mask_path.name},
+            )
         image = read_raster(image_path, palette="colour")
         labels = read_label_raster(mask_path)
     except ImageReadError as exc:
@@ -179,5 +200,6 @@ def read_case(row: dict, ds_cfg: dict, raw_dir: Path) -> RawCase:
     if mask.shape != image.shape[1:]:
         raise SourceError(f"{mask_path}: mask shape {mask.shape} != image shape {image.shape[1:]}")
     spacing = tuple(float(s) for s in ds_cfg.get("spacing", (1.0, 1.0)))
-    return RawCase(row["case_id"], image, mask, spacing, ign, None, None,
-                   source={"image": image_path.name, "mask": mask_path.name})
+    return RawCase(
+        row["case_id"], image, mask, spacing, ign, None, None, source={"image": image_path.name, "mask": mask_path.name}
+    )

@@ -42,12 +42,13 @@ TOP = "A. Segmentation"
 IMAGES = "1. Original Images"
 MASKS = "2. All Segmentation Groundtruths"
 SPLIT_DIRS = {"a. Training Set": "train", "b. Testing Set": "test"}
-LESION_TYPES = {"MA": "1. Microaneurysms", "HE": "2. Haemorrhages", "EX": "3. Hard Exudates",
-                "SE": "4. Soft Exudates"}
+LESION_TYPES = {"MA": "1. Microaneurysms", "HE": "2. Haemorrhages", "EX": "3. Hard Exudates", "SE": "4. Soft Exudates"}
 LANDING_PAGE = "https://ieee-dataport.org/open-access/indian-diabetic-retinopathy-image-dataset-idrid"
 LICENSE = "CC BY 4.0"
-EXPECTED = "81 JPEG images 4288 x 2848 (54 in 'a. Training Set', 27 in 'b. Testing Set'); lesion masks " \
-           "MA 81, HE 80, EX 81, SE 40"
+EXPECTED = (
+    "81 JPEG images 4288 x 2848 (54 in 'a. Training Set', 27 in 'b. Testing Set'); lesion masks "
+    "MA 81, HE 80, EX 81, SE 40"
+)
 
 
 def _norm(name: str) -> str:
@@ -69,10 +70,12 @@ def child(folder: Path, name: str) -> Path | None:
 
 def _missing_message(name: str, root: Path, cause: str = "") -> str:
     because = f" ({cause})" if cause else ""
-    return (f"data set {name!r} (IDRiD part A): files not found under {root}{because}. Get 'A. Segmentation.zip' "
-            f"(Segmentation part) from {LANDING_PAGE} (IEEE Dataport, free sign-in, {LICENSE}); put the zip, or "
-            f"its extracted '{TOP}' folder, in {root}. Check: {EXPECTED}; set datasets.{name}.download.md5 to "
-            f"have the zip's MD5 checked.")
+    return (
+        f"data set {name!r} (IDRiD part A): files not found under {root}{because}. Get 'A. Segmentation.zip' "
+        f"(Segmentation part) from {LANDING_PAGE} (IEEE Dataport, free sign-in, {LICENSE}); put the zip, or "
+        f"its extracted '{TOP}' folder, in {root}. Check: {EXPECTED}; set datasets.{name}.download.md5 to "
+        f"have the zip's MD5 checked."
+    )
 
 
 def _zip_root(archive: Path) -> str | None:
@@ -145,13 +148,19 @@ def scan(seg: Path) -> pd.DataFrame:
             masks[kind] = _files(folder, rf"IDRiD_(\d+)_{kind}\.tiff?")
             orphans = sorted(set(masks[kind]) - set(images))
             if orphans:
-                raise SourceError(f"{masks[kind][orphans[0]]}: mask without its image {orphans[0]}.jpg in "
-                                  f"{image_dir}")
+                raise SourceError(f"{masks[kind][orphans[0]]}: mask without its image {orphans[0]}.jpg in {image_dir}")
         for case in sorted(images):
             present = {k: str(masks[k][case]) if case in masks[k] else "" for k in LESION_TYPES}
             first = next((p for p in present.values() if p), "")
-            rows.append({"case_id": case, "image": str(images[case]), "mask": first,
-                         "official_split": official, **{k.lower(): v for k, v in present.items()}})
+            rows.append(
+                {
+                    "case_id": case,
+                    "image": str(images[case]),
+                    "mask": first,
+                    "official_split": official,
+                    **{k.lower(): v for k, v in present.items()},
+                }
+            )
     if not rows:
         raise SourceError(f"{images_root}: no IDRiD_NN.jpg images found")
     return pd.DataFrame(rows)
@@ -163,15 +172,25 @@ def acquire(name: str, ds_cfg: dict, raw_dir: Path) -> pd.DataFrame:
     from ...io.atomic import write_json
 
     counts = {k: int((manifest[k.lower()] != "").sum()) for k in LESION_TYPES}
-    write_json({"dataset": name, "source": "idrid", "license": LICENSE, "url": LANDING_PAGE, "root": str(seg),
-                "n_cases": int(len(manifest)),
-                "official_split": manifest["official_split"].value_counts().to_dict(),
-                "masks_per_type": counts}, Path(raw_dir) / "provenance.json")
+    write_json(
+        {
+            "dataset": name,
+            "source": "idrid",
+            "license": LICENSE,
+            "url": LANDING_PAGE,
+            "root": str(seg),
+            "n_cases": len(manifest),
+            "official_split": manifest["official_split"].value_counts().to_dict(),
+            "masks_per_type": counts,
+        },
+        Path(raw_dir) / "provenance.json",
+    )
     log.info("%s: %d IDRiD images, masks per type %s", name, len(manifest), counts)
     return manifest
 
 
 # -- reading -----------------------------------------------------------------------------------------
+
 
 def read_binary_mask(path: str | Path) -> np.ndarray:
     """A lesion mask file as bool (H, W): any non-zero colour channel after palette expansion; alpha ignored."""
@@ -228,5 +247,13 @@ def read_case(row: dict, ds_cfg: dict, raw_dir: Path) -> RawCase:
     spacing = tuple(float(s) for s in (ds_cfg.get("spacing") or (1.0, 1.0)))
     if len(spacing) != 2:
         raise SourceError(f"IDRiD spacing must have two values (rows, columns), got {list(spacing)}")
-    return RawCase(row["case_id"], image, mask.astype(np.uint8), spacing, None, None, None,
-                   source={"image": image_path.name, "masks": used})
+    return RawCase(
+        row["case_id"],
+        image,
+        mask.astype(np.uint8),
+        spacing,
+        None,
+        None,
+        None,
+        source={"image": image_path.name, "masks": used},
+    )

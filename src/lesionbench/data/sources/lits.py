@@ -50,18 +50,57 @@ MSD_FOLDER = "Task03_Liver"
 LABELS = {"lesion": [2], "ignore": []}
 MAX_LABEL = 2
 NIFTI_AXIS_ORDER = (2, 0, 1)  # prepared axis a <- file axis NIFTI_AXIS_ORDER[a]
-SLAB = 32                     # slices read at a time
+SLAB = 32  # slices read at a time
 
 N_LABELLED = 131
 N_TEST = 40
-TEST_CASES = (2, 4, 11, 13, 15, 16, 19, 20, 24, 33, 37, 38, 39, 45, 46, 49, 51, 53, 58, 60, 65, 70, 72, 75,
-              76, 79, 82, 83, 90, 94, 95, 101, 108, 109, 113, 118, 121, 124, 125, 127)
+TEST_CASES = (
+    2,
+    4,
+    11,
+    13,
+    15,
+    16,
+    19,
+    20,
+    24,
+    33,
+    37,
+    38,
+    39,
+    45,
+    46,
+    49,
+    51,
+    53,
+    58,
+    60,
+    65,
+    70,
+    72,
+    75,
+    76,
+    79,
+    82,
+    83,
+    90,
+    94,
+    95,
+    101,
+    108,
+    109,
+    113,
+    118,
+    121,
+    124,
+    125,
+    127,
+)
 
 
 def derive_test_cases(n_labelled: int = N_LABELLED, n_test: int = N_TEST) -> list[int]:
     """The rule that produced ``TEST_CASES`` (kept so the list can be re-derived and checked)."""
-    ranked = sorted(range(n_labelled),
-                    key=lambda n: hashlib.sha256(f"lesionbench/lits-test/{n}".encode()).hexdigest())
+    ranked = sorted(range(n_labelled), key=lambda n: hashlib.sha256(f"lesionbench/lits-test/{n}".encode()).hexdigest())
     return sorted(ranked[:n_test])
 
 
@@ -70,6 +109,7 @@ def official_split(number: int) -> str:
 
 
 # -- NIfTI reading in slabs (shared by the volume sources) ---------------------------------------------
+
 
 def _load(path: Path):
     import nibabel as nib
@@ -127,8 +167,9 @@ def read_volume(path: str | Path) -> tuple[np.ndarray, np.ndarray, tuple[float, 
     return out, np.asarray(img.affine, float), _spacing(img, path)
 
 
-def read_label_volume(path: str | Path, shape_ijk: tuple[int, int, int], lesion: list[int],
-                      ignore: list[int] | None, max_label: int) -> tuple[np.ndarray, np.ndarray | None]:
+def read_label_volume(
+    path: str | Path, shape_ijk: tuple[int, int, int], lesion: list[int], ignore: list[int] | None, max_label: int
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Binarize a label map slab by slab: (lesion mask, ignore mask or None), uint8 0/1 in ``(k, i, j)``.
 
     Fails naming the file when its shape differs from the image's or a value is not an integer label in
@@ -154,15 +195,18 @@ def read_label_volume(path: str | Path, shape_ijk: tuple[int, int, int], lesion:
     return mask, ign
 
 
-def read_nifti_case(case_id: str, image_paths: list[Path], label_path: Path, lesion: list[int],
-                    ignore: list[int] | None, max_label: int) -> RawCase:
+def read_nifti_case(
+    case_id: str, image_paths: list[Path], label_path: Path, lesion: list[int], ignore: list[int] | None, max_label: int
+) -> RawCase:
     """One volume case: channels from ``image_paths`` (same grid), binarized labels, header spacing."""
     channels, affine, spacing = [], None, None
     for p in image_paths:
         vol, aff, sp = read_volume(p)
         if channels and vol.shape != channels[0].shape:
-            raise SourceError(f"{p}: shape {vol.shape[1:] + vol.shape[:1]} differs from "
-                              f"{image_paths[0].name} {channels[0].shape[1:] + channels[0].shape[:1]}")
+            raise SourceError(
+                f"{p}: shape {vol.shape[1:] + vol.shape[:1]} differs from "
+                f"{image_paths[0].name} {channels[0].shape[1:] + channels[0].shape[:1]}"
+            )
         if affine is None:
             affine, spacing = aff, sp
         channels.append(vol)
@@ -173,23 +217,28 @@ def read_nifti_case(case_id: str, image_paths: list[Path], label_path: Path, les
     del channels
     shape_ijk = (image.shape[2], image.shape[3], image.shape[1])
     mask, ign = read_label_volume(label_path, shape_ijk, lesion, ignore, max_label)
-    source = {"image": [p.name for p in image_paths] if len(image_paths) > 1 else image_paths[0].name,
-              "mask": label_path.name}
+    source = {
+        "image": [p.name for p in image_paths] if len(image_paths) > 1 else image_paths[0].name,
+        "mask": label_path.name,
+    }
     return RawCase(case_id, image, mask, spacing, ign, affine, NIFTI_AXIS_ORDER, source=source)
 
 
 # -- acquisition ------------------------------------------------------------------------------------
 
+
 def _missing_message(name: str, root: Path, dl: dict, cause: str = "") -> str:
     url, md5 = dl.get("url", MSD_URL), dl.get("md5", MSD_MD5)
     because = f" ({cause})" if cause else ""
-    return (f"data set {name!r} (LiTS): no files found under {root}{because}. Get them one of two ways: "
-            f"(1) the Medical Segmentation Decathlon archive {url} (Task03_Liver.tar, about 29 GB, "
-            f"CC BY-SA 4.0) - downloaded automatically when datasets.{name}.download.enabled is true, or "
-            f"put it at {root / MSD_ARCHIVE} (or its extracted folder {root / MSD_FOLDER}/ with dataset.json, "
-            f"imagesTr/, labelsTr/); check it with `md5sum {MSD_ARCHIVE}` = {md5}; "
-            f"(2) the original LiTS training release (https://competitions.codalab.org/competitions/17094): "
-            f"put volume-N.nii and segmentation-N.nii (131 pairs, N = 0..130) anywhere below {root}.")
+    return (
+        f"data set {name!r} (LiTS): no files found under {root}{because}. Get them one of two ways: "
+        f"(1) the Medical Segmentation Decathlon archive {url} (Task03_Liver.tar, about 29 GB, "
+        f"CC BY-SA 4.0) - downloaded automatically when datasets.{name}.download.enabled is true, or "
+        f"put it at {root / MSD_ARCHIVE} (or its extracted folder {root / MSD_FOLDER}/ with dataset.json, "
+        f"imagesTr/, labelsTr/); check it with `md5sum {MSD_ARCHIVE}` = {md5}; "
+        f"(2) the original LiTS training release (https://competitions.codalab.org/competitions/17094): "
+        f"put volume-N.nii and segmentation-N.nii (131 pairs, N = 0..130) anywhere below {root}."
+    )
 
 
 def _case_number(stem: str, pattern: str, where: Path) -> int:
@@ -232,12 +281,20 @@ def scan_msd(folder: Path) -> pd.DataFrame:
                 missing.append(str(p.relative_to(folder)))
         stem = _nifti_stem(image_path.name) or image_path.name
         number = _case_number(stem, r"liver_(\d+)", image_path)
-        rows.append({"case_id": f"liver_{number}", "image": str(image_path.resolve()),
-                     "mask": str(label_path.resolve()), "official_split": official_split(number),
-                     "number": number})
+        rows.append(
+            {
+                "case_id": f"liver_{number}",
+                "image": str(image_path.resolve()),
+                "mask": str(label_path.resolve()),
+                "official_split": official_split(number),
+                "number": number,
+            }
+        )
     if missing:
-        raise SourceError(f"{folder}: {len(missing)} files listed in dataset.json are missing, e.g. "
-                          f"{missing[:5]}; the extraction is incomplete - delete {folder} and acquire again")
+        raise SourceError(
+            f"{folder}: {len(missing)} files listed in dataset.json are missing, e.g. "
+            f"{missing[:5]}; the extraction is incomplete - delete {folder} and acquire again"
+        )
     if not rows:
         raise SourceError(f"{folder}: no training cases found")
     return pd.DataFrame(rows)
@@ -269,13 +326,15 @@ def scan_lits(root: Path) -> pd.DataFrame | None:
     numbers = sorted(set(volumes) & set(segs))
     if not numbers:
         return None
-    return pd.DataFrame({
-        "case_id": [f"liver_{n}" for n in numbers],
-        "image": [str(volumes[n].resolve()) for n in numbers],
-        "mask": [str(segs[n].resolve()) for n in numbers],
-        "official_split": [official_split(n) for n in numbers],
-        "number": numbers,
-    })
+    return pd.DataFrame(
+        {
+            "case_id": [f"liver_{n}" for n in numbers],
+            "image": [str(volumes[n].resolve()) for n in numbers],
+            "mask": [str(segs[n].resolve()) for n in numbers],
+            "official_split": [official_split(n) for n in numbers],
+            "number": numbers,
+        }
+    )
 
 
 def acquire(name: str, ds_cfg: dict, raw_dir: Path) -> pd.DataFrame:
@@ -299,8 +358,7 @@ def _fetch_and_extract(name: str, root: Path, dl: dict) -> Path:
     url, md5 = dl.get("url", MSD_URL), dl.get("md5", MSD_MD5)
     if dl.get("enabled", True):
         try:
-            download.fetch(url, archive, md5, retries=int(dl.get("retries", 3)),
-                           timeout=float(dl.get("timeout", 60)))
+            download.fetch(url, archive, md5, retries=int(dl.get("retries", 3)), timeout=float(dl.get("timeout", 60)))
         except download.DownloadError as exc:
             if exc.unreachable:
                 raise SourceMissingError(_missing_message(name, root, dl, str(exc))) from exc
@@ -309,8 +367,9 @@ def _fetch_and_extract(name: str, root: Path, dl: dict) -> Path:
         download.check_file(archive, md5)
     else:
         raise SourceMissingError(_missing_message(name, root, dl, f"datasets.{name}.download.enabled is false"))
-    target = download.extract(archive, root / MSD_FOLDER, root=MSD_FOLDER, include=_msd_member, check=scan_msd,
-                              stamp={"md5": md5, "url": url})
+    target = download.extract(
+        archive, root / MSD_FOLDER, root=MSD_FOLDER, include=_msd_member, check=scan_msd, stamp={"md5": md5, "url": url}
+    )
     if not dl.get("keep_archive", True):
         archive.unlink()
     return target
@@ -324,9 +383,15 @@ def _msd_member(rel: str) -> bool:
 def _write_provenance(raw_dir: Path, name: str, root: Path, origin: str, dl: dict, manifest: pd.DataFrame):
     from ...io.atomic import write_json
 
-    info = {"dataset": name, "source": "lits", "release": origin, "root": str(root),
-            "license": "CC BY-SA 4.0 (Medical Segmentation Decathlon); LiTS terms for the original release",
-            "n_cases": int(len(manifest)), "test_cases": [f"liver_{n}" for n in TEST_CASES]}
+    info = {
+        "dataset": name,
+        "source": "lits",
+        "release": origin,
+        "root": str(root),
+        "license": "CC BY-SA 4.0 (Medical Segmentation Decathlon); LiTS terms for the original release",
+        "n_cases": len(manifest),
+        "test_cases": [f"liver_{n}" for n in TEST_CASES],
+    }
     if origin == "msd":
         info.update({"url": dl.get("url", MSD_URL), "md5": dl.get("md5", MSD_MD5)})
     write_json(info, Path(raw_dir) / "provenance.json")

@@ -60,30 +60,40 @@ def _options(ds_cfg: dict) -> dict:
     modalities = list(dl.get("modalities", ["FLAIR"]))
     unknown = sorted(set(modalities) - set(MODALITY_FILES))
     if unknown or not modalities or modalities[0] != "FLAIR":
-        raise SourceError(f"download.modalities must start with FLAIR and use only {sorted(MODALITY_FILES)}, "
-                          f"got {modalities}")
+        raise SourceError(
+            f"download.modalities must start with FLAIR and use only {sorted(MODALITY_FILES)}, got {modalities}"
+        )
     splits = list(dl.get("splits", list(SPLITS)))
     bad = sorted(set(splits) - set(SPLITS))
     if bad or not splits:
         raise SourceError(f"download.splits must be a non-empty subset of {list(SPLITS)}, got {splits}")
-    return {"enabled": bool(dl.get("enabled", True)), "modalities": modalities, "splits": splits,
-            "metadata_url": dl.get("metadata_url", METADATA_URL), "file_url": dl.get("file_url", FILE_URL),
-            "retries": int(dl.get("retries", 3)), "timeout": float(dl.get("timeout", 60))}
+    return {
+        "enabled": bool(dl.get("enabled", True)),
+        "modalities": modalities,
+        "splits": splits,
+        "metadata_url": dl.get("metadata_url", METADATA_URL),
+        "file_url": dl.get("file_url", FILE_URL),
+        "retries": int(dl.get("retries", 3)),
+        "timeout": float(dl.get("timeout", 60)),
+    }
 
 
 def _missing_message(name: str, root: Path, opts: dict, cause: str = "") -> str:
     because = f" ({cause})" if cause else ""
     extra = " and pre/T1.nii.gz" if "T1" in opts["modalities"] else ""
-    return (f"data set {name!r} (WMH 2017): files not found under {root}{because}. They are downloaded "
-            f"automatically when datasets.{name}.download.enabled is true and {opts['metadata_url']} can be "
-            f"reached. By hand: get the data set from {LANDING_PAGE} (DataverseNL, {LICENSE}); put under "
-            f"{root} the folders {', '.join(opts['splits'])} in the server's layout "
-            f"<split>/<site>[/<scanner>]/<id>/ with wmh.nii.gz and pre/FLAIR.nii.gz{extra} per case (the "
-            f"60 training cases are about 0.6 GB); save the metadata JSON from {opts['metadata_url']} as "
-            f"{root / METADATA_CACHE} so every file is checked against its size and MD5.")
+    return (
+        f"data set {name!r} (WMH 2017): files not found under {root}{because}. They are downloaded "
+        f"automatically when datasets.{name}.download.enabled is true and {opts['metadata_url']} can be "
+        f"reached. By hand: get the data set from {LANDING_PAGE} (DataverseNL, {LICENSE}); put under "
+        f"{root} the folders {', '.join(opts['splits'])} in the server's layout "
+        f"<split>/<site>[/<scanner>]/<id>/ with wmh.nii.gz and pre/FLAIR.nii.gz{extra} per case (the "
+        f"60 training cases are about 0.6 GB); save the metadata JSON from {opts['metadata_url']} as "
+        f"{root / METADATA_CACHE} so every file is checked against its size and MD5."
+    )
 
 
 # -- metadata ----------------------------------------------------------------------------------------
+
 
 def parse_metadata(meta: dict, where: str | Path) -> list[dict]:
     """The files of a Dataverse dataset JSON: ``path`` (folder/filename), ``id``, ``size``, ``md5``."""
@@ -107,8 +117,7 @@ def parse_metadata(meta: dict, where: str | Path) -> list[dict]:
         rel = f"{folder}/{filename}" if folder else filename
         path = download.safe_member_path(rel, where, what="file")
         size = df.get("filesize")
-        entries.append({"path": path, "id": file_id, "size": None if size is None else int(size),
-                        "md5": md5})
+        entries.append({"path": path, "id": file_id, "size": None if size is None else int(size), "md5": md5})
     return entries
 
 
@@ -163,12 +172,12 @@ def scan_local(root: Path, modalities: list[str], splits: list[str]) -> dict:
 
 # -- acquisition -------------------------------------------------------------------------------------
 
+
 def _metadata(name: str, root: Path, opts: dict) -> dict | None:
     cache = root / METADATA_CACHE
     if cache.is_file() or opts["enabled"]:
         try:
-            return download.fetch_json(opts["metadata_url"], cache, retries=opts["retries"],
-                                       timeout=opts["timeout"])
+            return download.fetch_json(opts["metadata_url"], cache, retries=opts["retries"], timeout=opts["timeout"])
         except download.DownloadError as exc:
             if not exc.unreachable:
                 raise
@@ -186,8 +195,14 @@ def _fetch_files(name: str, root: Path, opts: dict, cases: dict) -> None:
         target = root / e["path"]
         if opts["enabled"]:
             try:
-                download.fetch(opts["file_url"].format(id=e["id"]), target, e["md5"], size=e["size"],
-                               retries=opts["retries"], timeout=opts["timeout"])
+                download.fetch(
+                    opts["file_url"].format(id=e["id"]),
+                    target,
+                    e["md5"],
+                    size=e["size"],
+                    retries=opts["retries"],
+                    timeout=opts["timeout"],
+                )
             except download.DownloadError as exc:
                 if exc.unreachable:
                     raise SourceMissingError(_missing_message(name, root, opts, str(exc))) from exc
@@ -199,9 +214,15 @@ def _fetch_files(name: str, root: Path, opts: dict, cases: dict) -> None:
         if (i + 1) % 50 == 0:
             log.info("%s: %d of %d files present and verified", name, i + 1, len(needed))
     if missing:
-        raise SourceMissingError(_missing_message(
-            name, root, opts, f"{len(missing)} of {len(needed)} files absent, e.g. {missing[:3]}, and "
-                              f"datasets.{name}.download.enabled is false"))
+        raise SourceMissingError(
+            _missing_message(
+                name,
+                root,
+                opts,
+                f"{len(missing)} of {len(needed)} files absent, e.g. {missing[:3]}, and "
+                f"datasets.{name}.download.enabled is false",
+            )
+        )
 
 
 def acquire(name: str, ds_cfg: dict, raw_dir: Path) -> pd.DataFrame:
@@ -209,38 +230,46 @@ def acquire(name: str, ds_cfg: dict, raw_dir: Path) -> pd.DataFrame:
     opts = _options(ds_cfg)
     meta = _metadata(name, root, opts)
     if meta is not None:
-        cases = select_cases(parse_metadata(meta, root / METADATA_CACHE), opts["modalities"], opts["splits"],
-                             root / METADATA_CACHE)
+        cases = select_cases(
+            parse_metadata(meta, root / METADATA_CACHE), opts["modalities"], opts["splits"], root / METADATA_CACHE
+        )
         if not cases:
-            raise SourceError(f"{root / METADATA_CACHE}: lists no {LABEL_FILE} case folders under "
-                              f"{opts['splits']}; is this the WMH 2017 data set ({DOI})?")
+            raise SourceError(
+                f"{root / METADATA_CACHE}: lists no {LABEL_FILE} case folders under "
+                f"{opts['splits']}; is this the WMH 2017 data set ({DOI})?"
+            )
         _fetch_files(name, root, opts, cases)
         verified = True
     else:
         cases = scan_local(root, opts["modalities"], opts["splits"]) if root.is_dir() else {}
         if not cases:
-            raise SourceMissingError(_missing_message(name, root, opts, f"datasets.{name}.download.enabled "
-                                                                        f"is false and no case folders found"))
-        warnings.warn(f"{name}: no Dataverse metadata at {root / METADATA_CACHE}; the files' MD5s are not "
-                      f"checked")
+            raise SourceMissingError(
+                _missing_message(
+                    name, root, opts, f"datasets.{name}.download.enabled is false and no case folders found"
+                )
+            )
+        warnings.warn(f"{name}: no Dataverse metadata at {root / METADATA_CACHE}; the files' MD5s are not checked")
         verified = False
     rows, seen = [], {}
     for case_dir, slot in sorted(cases.items()):
         case_id = case_id_of(case_dir)
         if case_id in seen:
-            raise SourceError(f"{root}: case folders {seen[case_id]!r} and {case_dir!r} give the same case id "
-                              f"{case_id!r}")
+            raise SourceError(
+                f"{root}: case folders {seen[case_id]!r} and {case_dir!r} give the same case id {case_id!r}"
+            )
         seen[case_id] = case_dir
         parts = PurePosixPath(case_dir).parts
-        rows.append({
-            "case_id": case_id,
-            "image": str(root / slot["FLAIR"]["path"]),
-            "mask": str(root / slot["label"]["path"]),
-            "official_split": SPLITS[parts[0]],
-            "t1": str(root / slot["T1"]["path"]) if "T1" in slot else "",
-            "site": parts[1],
-            "scanner": "/".join(parts[2:-1]),
-        })
+        rows.append(
+            {
+                "case_id": case_id,
+                "image": str(root / slot["FLAIR"]["path"]),
+                "mask": str(root / slot["label"]["path"]),
+                "official_split": SPLITS[parts[0]],
+                "t1": str(root / slot["T1"]["path"]) if "T1" in slot else "",
+                "site": parts[1],
+                "scanner": "/".join(parts[2:-1]),
+            }
+        )
     manifest = pd.DataFrame(rows)
     _write_provenance(raw_dir, name, root, opts, cases, verified)
     log.info("%s: %d WMH cases (%s)", name, len(manifest), manifest["official_split"].value_counts().to_dict())
@@ -250,11 +279,24 @@ def acquire(name: str, ds_cfg: dict, raw_dir: Path) -> pd.DataFrame:
 def _write_provenance(raw_dir: Path, name: str, root: Path, opts: dict, cases: dict, verified: bool) -> None:
     from ...io.atomic import write_json
 
-    files = {str(e["path"]): {"md5": e.get("md5"), "bytes": e.get("size"), "id": e.get("id")}
-             for slot in cases.values() for e in slot.values()}
-    write_json({"dataset": name, "source": "wmh", "doi": DOI, "license": LICENSE, "root": str(root),
-                "metadata_url": opts["metadata_url"], "md5_verified": verified, "files": files},
-               Path(raw_dir) / "provenance.json")
+    files = {
+        str(e["path"]): {"md5": e.get("md5"), "bytes": e.get("size"), "id": e.get("id")}
+        for slot in cases.values()
+        for e in slot.values()
+    }
+    write_json(
+        {
+            "dataset": name,
+            "source": "wmh",
+            "doi": DOI,
+            "license": LICENSE,
+            "root": str(root),
+            "metadata_url": opts["metadata_url"],
+            "md5_verified": verified,
+            "files": files,
+        },
+        Path(raw_dir) / "provenance.json",
+    )
 
 
 def read_case(row: dict, ds_cfg: dict, raw_dir: Path) -> RawCase:
