@@ -140,9 +140,12 @@ def main(argv=None):
         )
         repeats = args.repeats * c["reps"]
         ours = best_of(
-            lambda: evaluate_case(ref, pred, c["spacing"], tolerance_mm=c["tol"], dilation_mm=c["dil"]), repeats
+            lambda ref=ref, pred=pred, c=c: evaluate_case(
+                ref, pred, c["spacing"], tolerance_mm=c["tol"], dilation_mm=c["dil"]
+            ),
+            repeats,
         )
-        theirs = best_of(lambda: monai_hd95_asd(ref, pred, c["spacing"]), repeats)
+        theirs = best_of(lambda ref=ref, pred=pred, c=c: monai_hd95_asd(ref, pred, c["spacing"]), repeats)
         case = ours[2].case_row()
         hd, asd = theirs[2]
         agree = abs(case["hd95"] - hd) <= 1e-4 * max(1.0, hd) and abs(case["asd"] - asd) <= 1e-4 * max(1.0, asd)

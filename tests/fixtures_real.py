@@ -444,7 +444,7 @@ def build_idrid(root: Path, as_zip: bool = False, junk: bool = True) -> dict:
             write_palette_tiff_1bit(
                 seg / "2. All Segmentation Groundtruths" / split_dir / "5. Optic Disc" / f"{case}_OD.tif", od
             )
-        for kind, folder in KIND_FOLDERS.items():  # every type folder exists even if a split has no file
+        for folder in KIND_FOLDERS.values():  # every type folder exists even if a split has no file
             (seg / "2. All Segmentation Groundtruths" / split_dir / folder).mkdir(parents=True, exist_ok=True)
     if junk:
         (seg / "1. Original Images" / "a. Training Set" / "._IDRiD_01.jpg").write_bytes(b"\x00\x05\x16\x07")

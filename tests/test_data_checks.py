@@ -85,7 +85,7 @@ def test_cases_table_must_match_split(built):
     cases = pd.read_csv(built / "cases.csv")
     cases.loc[0, "split"] = "test" if cases.loc[0, "split"] != "test" else "train"
     cases.to_csv(built / "cases.csv", index=False)
-    with pytest.raises(ValidationError, match="cases.csv does not list the same cases and splits"):
+    with pytest.raises(ValidationError, match=r"cases\.csv does not list the same cases and splits"):
         run_validate(built)
 
 
@@ -136,5 +136,5 @@ def test_train_quartile_edges_follow_from_the_training_lesions(built, tmp_path):
     test = lesions.loc[lesions.split == "test", "size_fraction"]
     q.loc[0, ["q25", "q50", "q75"]] = np.percentile(test, [25, 50, 75])
     q.to_csv(d / "quartiles.csv", index=False)
-    with pytest.raises(ValidationError, match="do not follow from lesions.csv by rule 'train_quartiles'"):
+    with pytest.raises(ValidationError, match=r"do not follow from lesions\.csv by rule 'train_quartiles'"):
         run_validate(d)

@@ -68,9 +68,11 @@ def test_fetch_wrong_md5_leaves_nothing(tmp_path):
 def test_fetch_wrong_md5_keeps_previous_file_untouched(tmp_path):
     target = tmp_path / "a.bin"
     target.write_bytes(b"old version")
-    with serve({"/a.bin": PAYLOAD}) as server:
-        with pytest.raises(download.DownloadError, match="previous file was left untouched"):
-            download.fetch(server.url + "/a.bin", target, "f" * 32, retries=0)
+    with (
+        serve({"/a.bin": PAYLOAD}) as server,
+        pytest.raises(download.DownloadError, match="previous file was left untouched"),
+    ):
+        download.fetch(server.url + "/a.bin", target, "f" * 32, retries=0)
     assert target.read_bytes() == b"old version"
     assert files_under(tmp_path) == ["a.bin"]
 
@@ -85,9 +87,11 @@ def test_fetch_truncated_transfer_leaves_nothing(tmp_path):
 
 
 def test_fetch_size_mismatch_without_md5_leaves_nothing(tmp_path):
-    with serve({"/a.bin": PAYLOAD}) as server:
-        with pytest.raises(download.DownloadError, match=r"a\.bin has 102400 bytes, expected 99 bytes"):
-            download.fetch(server.url + "/a.bin", tmp_path / "a.bin", None, size=99, retries=0)
+    with (
+        serve({"/a.bin": PAYLOAD}) as server,
+        pytest.raises(download.DownloadError, match=r"a\.bin has 102400 bytes, expected 99 bytes"),
+    ):
+        download.fetch(server.url + "/a.bin", tmp_path / "a.bin", None, size=99, retries=0)
     assert files_under(tmp_path) == []
 
 

@@ -126,7 +126,7 @@ def test_lesion_table_mismatch_is_named(tmp_path):
     lesions = pd.read_csv(tmp_path / "lesions.csv", dtype={"case_id": str})
     lesions.loc[lesions["case_id"] == "c2", "voxels"] += 1
     lesions.to_csv(tmp_path / "lesions.csv", index=False)
-    with pytest.raises(EvaluationError, match="case 'c2'.*lesions.csv"):
+    with pytest.raises(EvaluationError, match=r"case 'c2'.*lesions\.csv"):
         evaluate_to_files(
             preds,
             prepared,

@@ -285,11 +285,11 @@ def test_errors_name_the_file(tmp_path):
     with pytest.raises(CheckpointError, match="missing"):
         load_model(tmp_path / "nope.pt")
     torch.save({"weights": 1}, tmp_path / "other.pt")
-    with pytest.raises(CheckpointError, match="other.pt: not a lesionbench best.pt"):
+    with pytest.raises(CheckpointError, match=r"other\.pt: not a lesionbench best\.pt"):
         load_model(tmp_path / "other.pt")
     prepared = tmp_path / "prepared"
     save_case(Case("g", np.zeros((1, 32, 32), np.float32), np.zeros((32, 32), np.uint8), (1.0, 1.0)), prepared)
     split = _split(tmp_path, ["g"], ["test"])
     save_checkpoint(tmp_path / "best.pt", 3)
-    with pytest.raises(ValueError, match="g: 1 image channels.*trained on 3"):
+    with pytest.raises(ValueError, match=r"g: 1 image channels.*trained on 3"):
         predict_dataset(tmp_path / "best.pt", prepared, split, tmp_path / "pred", {"threshold": 0.5}, device="cpu")

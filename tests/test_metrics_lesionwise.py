@@ -46,7 +46,7 @@ def test_component_touching_two_lesions_is_a_hit_for_both():
     ref[5:8, 20:24] = 1  # 14 px apart: separate even after dilation by 2
     pred = np.zeros((20, 30), bool)
     pred[6, 3:23] = True  # one bar across both
-    ev, rows = run(ref, pred, r=2.0)
+    _ev, rows = run(ref, pred, r=2.0)
     assert [x["detected"] for x in refs(rows)] == [True, True] and fps(rows) == []
     a, b = refs(rows)
     bar = pred.astype(np.uint8)
@@ -188,7 +188,7 @@ def test_lesion_ids_follow_the_labelling_order():
     rng = np.random.default_rng(4)
     ref = (ndimage.gaussian_filter(rng.random((48, 48)), 1.5) > 0.55).astype(np.uint8)
     labels, n = label_components(ref)
-    ev, rows = run(ref, ref.astype(bool), r=0.0)
+    _ev, rows = run(ref, ref.astype(bool), r=0.0)
     ids = [x["lesion_id"] for x in refs(rows)]
     assert ids == list(range(1, n + 1))
     sizes = np.bincount((labels * (ref > 0)).ravel(), minlength=n + 1)[1:]

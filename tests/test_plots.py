@@ -206,7 +206,7 @@ def test_volume_example_uses_the_largest_slice(tmp_path):
     paths = _qualitative_inputs(tmp_path)
     ex = qualitative.Example("mri", "c1", 1, 0.01, "good", "shaky", {}, {})
     preds = {m: str(tmp_path / "predictions" / "mri" / m / "seed0") for m in ("good", "shaky")}
-    image, ref, lesion, pa, pb, spacing, k = qualitative.load_example_slice(ex, paths["prepared"][1], preds)
+    _image, _ref, lesion, _pa, _pb, spacing, k = qualitative.load_example_slice(ex, paths["prepared"][1], preds)
     assert k == 3 and lesion.shape == (40, 40) and spacing == (1.0, 1.0)
     assert lesion.sum() == _blob((40, 40), (12, 12), 2).sum()
 

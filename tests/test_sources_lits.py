@@ -109,7 +109,7 @@ def test_read_case_and_prepare(msd, tmp_path):
 
 
 def test_wrong_md5_fails_and_leaves_nothing(msd, tmp_path):
-    server, built, root = msd
+    server, _built, root = msd
     cfg = lits_config(root, server.url + "/Task03_Liver.tar", "0" * 32)
     with pytest.raises(SourceError) as err:
         lits.acquire("lits", cfg, tmp_path / "raw")
@@ -120,7 +120,7 @@ def test_wrong_md5_fails_and_leaves_nothing(msd, tmp_path):
 def test_truncated_download_fails_and_leaves_nothing(msd, tmp_path):
     server, built, root = msd
     server.truncate.add("/Task03_Liver.tar")
-    with pytest.raises(SourceError, match="Task03_Liver.tar"):
+    with pytest.raises(SourceError, match=r"Task03_Liver\.tar"):
         lits.acquire("lits", lits_config(root, server.url + "/Task03_Liver.tar", built["md5"]), tmp_path / "raw")
     assert files_under(root) == []
 
@@ -209,9 +209,9 @@ def test_bad_labels_and_shapes_name_the_file(tmp_path):
 
 
 def test_scaled_volume_becomes_float32(tmp_path):
-    ct, seg = lits_volumes(4)
+    ct, _seg = lits_volumes(4)
     path = write_nifti(tmp_path / "v.nii.gz", ct, LITS_ZOOMS, slope=2.0)
-    vol, affine, spacing = lits.read_volume(path)
+    vol, _affine, _spacing = lits.read_volume(path)
     assert vol.dtype == np.float32 and vol.shape == (6, 16, 14)
     np.testing.assert_allclose(vol, np.moveaxis(ct.astype(np.float32) * 2, -1, 0))
     # slabs smaller than the volume give the same result

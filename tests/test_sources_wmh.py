@@ -62,7 +62,7 @@ def test_acquire_fetches_only_needed_files(dataverse, tmp_path):
 
 
 def test_second_run_works_offline_from_the_cache(dataverse, tmp_path):
-    server, built, root = dataverse
+    server, _built, root = dataverse
     first = wmh.acquire("wmh", wmh_config(root, server.url), tmp_path / "raw")
     offline = wmh_config(root, closed_port_url())  # nothing listens there any more
     again = wmh.acquire("wmh", offline, tmp_path / "raw")
@@ -211,9 +211,9 @@ def test_colliding_case_ids_fail(tmp_path):
 
 
 def test_bad_options(tmp_path):
-    with pytest.raises(SourceError, match="download.modalities must start with FLAIR"):
+    with pytest.raises(SourceError, match=r"download\.modalities must start with FLAIR"):
         wmh.acquire("wmh", wmh_config(tmp_path, "http://127.0.0.1:9", modalities=["T1"]), tmp_path / "raw")
-    with pytest.raises(SourceError, match="download.splits must be"):
+    with pytest.raises(SourceError, match=r"download\.splits must be"):
         wmh.acquire("wmh", wmh_config(tmp_path, "http://127.0.0.1:9", splits=["validation"]), tmp_path / "raw")
 
 
@@ -223,7 +223,7 @@ def test_through_the_data_stage_files(dataverse, tmp_path):
 
     from lesionbench.data import stage
 
-    server, built, root = dataverse
+    server, _built, root = dataverse
     cfg = wmh_config(root, server.url)
     results = tmp_path / "results"
     manifest = stage.acquire("wmh", cfg, results / "raw", results / "raw_manifest.csv")

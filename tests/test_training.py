@@ -1,5 +1,6 @@
 """Training protocol: config merge, sampling, augmentation, schedule, determinism and resume."""
 
+import itertools
 import json
 import math
 import shutil
@@ -113,7 +114,7 @@ def test_warmup_then_cosine():
     assert lrs[:4] == [0.25, 0.5, 0.75, 1.0]
     assert lrs[4] == pytest.approx(1.0)
     assert lrs[-1] == pytest.approx(0.01)
-    assert all(a >= b for a, b in zip(lrs[4:], lrs[5:]))
+    assert all(a >= b for a, b in itertools.pairwise(lrs[4:]))
     assert warmup_cosine(0, 0, 10, 0.0) == 1.0
 
 
@@ -163,7 +164,7 @@ def test_augmentation_keeps_image_and_mask_aligned():
 
 
 def test_sampler_volume_slices_foreground_ratio_and_crop(tmp_path):
-    prepared, split = make_dataset(tmp_path, 3, shape=(6, 40, 44))
+    prepared, _split = make_dataset(tmp_path, 3, shape=(6, 40, 44))
     ids = ["case00", "case01", "case02"]
     sampler = SliceSampler(prepared, ids, 32, foreground_ratio=1.0)
     assert len(sampler) == 18 and len(sampler.fg_slices) == 6
@@ -363,11 +364,11 @@ def test_early_stopping_stops_and_is_recorded(tmp_path):
 def test_training_errors_name_the_file(tmp_path):
     prepared, split = make_dataset(tmp_path, 2)
     pd.DataFrame({"case_id": ["case00"], "split": ["train"]}).to_csv(tmp_path / "noval.csv", index=False)
-    with pytest.raises(TrainingDataError, match="noval.csv.*no validation cases"):
+    with pytest.raises(TrainingDataError, match=r"noval\.csv.*no validation cases"):
         train(prepared, tmp_path / "noval.csv", tmp_path / "m", "hybrid_transformer", TINY, SHORT, progress=False)
     pd.DataFrame({"case_id": ["case00"], "fold": ["train"]}).to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(TrainingDataError, match=r"bad.csv: missing columns \['split'\]"):
         train(prepared, tmp_path / "bad.csv", tmp_path / "m", "hybrid_transformer", TINY, SHORT, progress=False)
     shutil.rmtree(prepared / "case01")
-    with pytest.raises(CaseError, match="case01.*missing"):
+    with pytest.raises(CaseError, match=r"case01.*missing"):
         train(prepared, split, tmp_path / "m", "hybrid_transformer", TINY, SHORT, progress=False)

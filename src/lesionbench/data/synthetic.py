@@ -111,7 +111,7 @@ def make_fundus(size, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]
         for _ in range(int(1.6 * radius)):
             heading += rng.normal(0, 0.12)
             pos += np.array([np.sin(heading), np.cos(heading)])
-            iy, ix = int(round(pos[0])), int(round(pos[1]))
+            iy, ix = round(pos[0]), round(pos[1])
             if not (0 <= iy < h and 0 <= ix < w):
                 break
             vessels[iy, ix] = width

@@ -325,7 +325,8 @@ def find_parts(mask: np.ndarray, spacing, exclude: np.ndarray | None = None, min
             if exclude is not None:
                 crop &= np.asarray(exclude)[sz, sy, x0:x1] == 0
             labels, n = label_components(crop)
-            _collect(labels, n, lambda idx, o=np.array([sz.start, sy.start, x0]): idx + o, shape, spacing, found)
+            offset = np.array([sz.start, sy.start, x0])
+            _collect(labels, n, lambda idx, o=offset: idx + o, shape, spacing, found)
     nd = mask.ndim
     order = np.zeros(0, np.int64)
     if found.masks:

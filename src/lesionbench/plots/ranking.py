@@ -70,13 +70,11 @@ def ranking_reversal_matrix(ranking: pd.DataFrame, path: str | os.PathLike) -> N
             if rows.empty:
                 ax.text(leader_x, i, "no lesion", ha="center", va="center", fontsize=7, color="0.4")
                 continue
-            count = (
-                ""
-                if stratum == "overall"
-                else (
-                    f"\nn={int(rows['n_lesions'].iloc[0])}{' (few)' if bool(rows['insufficient_lesions'].iloc[0]) else ''}"
-                )
-            )
+            if stratum == "overall":
+                count = ""
+            else:
+                few = " (few)" if bool(rows["insufficient_lesions"].iloc[0]) else ""
+                count = f"\nn={int(rows['n_lesions'].iloc[0])}{few}"
             ax.text(
                 leader_x,
                 i,

@@ -93,7 +93,7 @@ def _merged_rows(m, n_cases: int, resamples: int, bootstrap_seed: int, confidenc
             "seed_sd": float(spread[i]),
             "n_seeds": len(m.seeds),
             "n_cases": n_cases,
-            "n_lesions": int(round(m.den.sum())),
+            "n_lesions": round(m.den.sum()),
             "n_resamples": int(resamples),
             "ci_level": float(confidence),
         }

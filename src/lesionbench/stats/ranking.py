@@ -86,9 +86,9 @@ def ranking_reversals(estimates: pd.DataFrame) -> pd.DataFrame:
     (of the same lesions) with it.
 
     ``estimates``: point estimates with columns dataset, model, lesion_set, stratum, metric, value, n_lesions,
-    insufficient_lesions, size_bins, size_low, size_high (every model of a data set present for each lesion set, stratum and metric). Use the
-    lesion sets that are the same for every model (``all``, ``common``). A stratum with no lesion of its set
-    has no value and no order: it has no row (its count is in the size-stratified table).
+    insufficient_lesions, size_bins, size_low, size_high (every model of a data set present for each lesion set,
+    stratum and metric). Use the lesion sets that are the same for every model (``all``, ``common``). A stratum
+    with no lesion of its set has no value and no order: it has no row (its count is in the size-stratified table).
     """
     rows = []
     for (dataset, lesion_set, stratum), group in estimates.groupby(["dataset", "lesion_set", "stratum"], sort=False):

@@ -26,7 +26,7 @@ def _lesions(rng, dataset: str, cases: list[str], split: dict, mean_lesions: flo
         n = rng.poisson(mean_lesions)
         sizes = np.exp(rng.normal(np.log(4e-4), 1.2, n))
         for i, s in enumerate(sizes, start=1):
-            voxels = max(1, int(round(s * 160 * 160)))
+            voxels = max(1, round(s * 160 * 160))
             rows.append(
                 {
                     "dataset": dataset,

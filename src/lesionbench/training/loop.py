@@ -386,8 +386,7 @@ def train(
         cfg["batch_size"],
         torch.get_num_threads(),
     )
-    ran = 0
-    for epoch in range(start, epochs):
+    for ran, epoch in enumerate(range(start, epochs)):  # ran: epochs run by this call
         if stopped or (stop_after is not None and ran >= stop_after):
             break
         t0 = time.perf_counter()
@@ -477,7 +476,6 @@ def train(
             out_dir / "last.pt",
         )
         _link_resume(out_dir / "last.pt")
-        ran += 1
         log.info(
             "%s epoch %d/%d: train_loss %.4f val_dice %.4f lr %.2e (%.1fs)%s",
             where,

@@ -122,9 +122,10 @@ def binarize_labels(
     if not np.issubdtype(labels.dtype, np.number) and labels.dtype != bool:
         raise SourceError(f"{where}: mask has non-numeric type {labels.dtype}")
     labels = np.asarray(labels)
-    if np.issubdtype(labels.dtype, np.floating):
-        if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
-            raise SourceError(f"{where}: mask holds non-integer values; expected a label map")
+    if np.issubdtype(labels.dtype, np.floating) and (
+        not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels))
+    ):
+        raise SourceError(f"{where}: mask holds non-integer values; expected a label map")
     both = sorted(set(lesion or ()) & set(ignore or ()))
     if both:
         raise SourceError(

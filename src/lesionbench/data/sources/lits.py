@@ -182,9 +182,8 @@ def read_label_volume(
     mask = np.zeros((shape[2], shape[0], shape[1]), np.uint8)
     ign = np.zeros_like(mask) if ignore else None
     for k0, k1, data in _slabs(img, path, shape):
-        if data.dtype.kind == "f":
-            if not np.isfinite(data).all() or not np.array_equal(data, np.rint(data)):
-                raise SourceError(f"{path}: label map holds non-integer values")
+        if data.dtype.kind == "f" and (not np.isfinite(data).all() or not np.array_equal(data, np.rint(data))):
+            raise SourceError(f"{path}: label map holds non-integer values")
         if data.size and (data.min() < 0 or data.max() > max_label):
             raise SourceError(f"{path}: label values {data.min():g}..{data.max():g} outside 0..{max_label}")
         mask[k0:k1] = np.moveaxis(np.isin(data, lesion), -1, 0)

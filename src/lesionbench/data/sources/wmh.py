@@ -248,7 +248,9 @@ def acquire(name: str, ds_cfg: dict, raw_dir: Path) -> pd.DataFrame:
                     name, root, opts, f"datasets.{name}.download.enabled is false and no case folders found"
                 )
             )
-        warnings.warn(f"{name}: no Dataverse metadata at {root / METADATA_CACHE}; the files' MD5s are not checked")
+        warnings.warn(
+            f"{name}: no Dataverse metadata at {root / METADATA_CACHE}; the files' MD5s are not checked", stacklevel=2
+        )
         verified = False
     rows, seen = [], {}
     for case_dir, slot in sorted(cases.items()):
