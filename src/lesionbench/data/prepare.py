@@ -105,7 +105,7 @@ def prepare_case(raw: RawCase, dataset: str, pre_cfg: dict) -> Case:
     mask, ignore, spacing = raw.mask.astype(np.uint8, copy=False), raw.ignore, raw.spacing
     size = pre_cfg.get("resize")
     if size:
-        image, mask, ignore, spacing = resize_case(raw, tuple(int(s) for s in size), image)
+        image, mask, ignore, spacing = resize_case(raw, (int(size[0]), int(size[1])), image)
     if ignore is not None:
         mask = mask * (ignore == 0).astype(np.uint8)  # a voxel is never both lesion and ignored
     case = Case(

@@ -15,10 +15,14 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from .atomic import atomic_path
+
+if TYPE_CHECKING:
+    from nibabel.spatialimages import SpatialImage
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -99,7 +103,7 @@ def read_nifti(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, tuple[f
     import nibabel as nib
 
     try:
-        img = nib.load(str(path))
+        img = cast("SpatialImage", nib.load(str(path)))  # nibabel types load() as the non-spatial base class
         data = np.asanyarray(img.dataobj)
     except Exception as exc:  # nibabel raises many types for corrupt files
         raise ImageReadError(f"{path}: cannot read NIfTI ({exc})") from exc

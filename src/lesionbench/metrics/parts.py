@@ -208,7 +208,7 @@ def _compact_2d(fg: np.ndarray):
     and a pixel's face neighbours are the same pixels or empty ones, so components and borders are
     unchanged.
     """
-    rows_occupied = fg.any(axis=1)
+    rows_occupied = np.asarray(fg.any(axis=1))
     edges = np.flatnonzero(np.diff(np.concatenate(([0], rows_occupied.view(np.int8), [0]))))
     if len(edges) == 0:
         return None, None
@@ -314,7 +314,7 @@ def find_parts(mask: np.ndarray, spacing, exclude: np.ndarray | None = None, min
             labels, n = label_components(compact)
             _collect(labels, n, to_image, shape, spacing, found)
     else:
-        occupancy = mask.any(axis=-1)
+        occupancy = np.asarray(mask.any(axis=-1))
         regions, n_regions = label_components(occupancy)
         for r, (sz, sy) in enumerate(ndimage.find_objects(regions, max_label=n_regions), start=1):
             rows = regions[sz, sy] == r

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -116,6 +118,7 @@ def choose_examples(
     if len(picked) < n_examples:
         picked = pd.concat([picked, close.drop(picked.index).head(n_examples - len(picked))])
     metrics = ["dice", "iou", "hd95", "asd", "contour_f1", "nsd", "detected"]
+    rows: Iterable[Any] = picked.itertuples(index=False)  # namedtuples of the pool's columns
     return [
         Example(
             dataset,
@@ -128,7 +131,7 @@ def choose_examples(
             {m: getattr(r, f"{m}_b") for m in metrics},
             near,
         )
-        for r in picked.itertuples(index=False)
+        for r in rows
     ]
 
 
@@ -149,14 +152,14 @@ def outline_segments(mask: np.ndarray) -> np.ndarray:
     integers), one per edge between a foreground and a background pixel (image border included). Exact for
     lesions a few pixels wide, where interpolated iso-contours would cut corners."""
     m = np.pad(np.asarray(mask, bool), 1)
-    segs = []
+    segs: list[tuple[tuple[float, float], tuple[float, float]]] = []
     rows, cols = np.nonzero(m[1:, :] != m[:-1, :])  # horizontal edges between rows r-1 and r
     for r, c in zip(rows, cols):
-        y, x = r - 0.5, c - 1
+        y, x = float(r) - 0.5, float(c) - 1
         segs.append(((x - 0.5, y), (x + 0.5, y)))
     rows, cols = np.nonzero(m[:, 1:] != m[:, :-1])  # vertical edges between cols c-1 and c
     for r, c in zip(rows, cols):
-        y, x = r - 1, c - 0.5
+        y, x = float(r) - 1, float(c) - 0.5
         segs.append(((x, y - 0.5), (x, y + 0.5)))
     return np.array(segs, float).reshape(-1, 2, 2)
 
@@ -316,8 +319,12 @@ def qualitative_figure(
     lesions = {Path(p).parent.name: p for p in lesions_paths}
     quartiles = {Path(p).parent.name: p for p in quartiles_paths}
     pcs = pd.concat([read_metric_table(p, "case") for p in per_case_paths], ignore_index=True)
-    pls = [read_metric_table(p, "lesion") for p in per_lesion_paths]
-    pls = pd.concat([df for df in pls if len(df)], ignore_index=True) if any(len(df) for df in pls) else None
+    lesion_tables = [read_metric_table(p, "lesion") for p in per_lesion_paths]
+    pls = (
+        pd.concat([df for df in lesion_tables if len(df)], ignore_index=True)
+        if any(len(df) for df in lesion_tables)
+        else None
+    )
     examples = []
     for dataset in sorted(prepared):
         for what, mapping in (("lesions.csv", lesions), ("quartiles.csv", quartiles), ("predictions", predictions)):

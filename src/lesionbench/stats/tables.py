@@ -333,7 +333,8 @@ def check_dataset(
                 f"{src}: lesion counts of case {case!r} {stated.loc[case].to_dict()} disagree "
                 f"with {lsrc} {counts.loc[case].to_dict()}"
             )
-    left_out = sorted(all_pairs - (evaluated or set()))
+    evaluated = evaluated or set()  # no per-lesion table: no lesion evaluated
+    left_out = sorted(all_pairs - evaluated)
     if left_out:
         log.warning(
             "%s: %d of %d test lesions of %s have no row in any per-lesion table (entirely under the "
@@ -416,7 +417,7 @@ def dataset_of(path: str | os.PathLike) -> str:
 def load_study(per_case_paths, per_lesion_paths, split_paths, lesions_paths, quartiles_paths) -> dict:
     """Read every data set: per-data-set files are matched by their folder name, metric tables by their
     ``dataset`` column. Returns {dataset: DatasetTables} in sorted order."""
-    per_ds = {}
+    per_ds: dict[str, dict[str, str | os.PathLike]] = {}
     for kind, paths in (("split", split_paths), ("lesions", lesions_paths), ("quartiles", quartiles_paths)):
         for p in paths:
             per_ds.setdefault(dataset_of(p), {})[kind] = p

@@ -137,7 +137,7 @@ class SliceSampler:
                     fg_slices.append((i, 0))
             else:
                 self.cached.append(None)
-                per_slice = np.asarray(case.mask).reshape(case.mask.shape[0], -1).any(axis=1)
+                per_slice = np.asarray(np.asarray(case.mask).reshape(case.mask.shape[0], -1).any(axis=1))
                 all_slices += [(i, k) for k in range(len(per_slice))]
                 fg_slices += [(i, int(k)) for k in np.flatnonzero(per_slice)]
             self.cases.append(case)

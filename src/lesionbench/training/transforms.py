@@ -46,7 +46,7 @@ def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return (soft >= 0.5).numpy().astype(np.uint8)
 
 
-def pad_amounts(shape: tuple[int, int], target: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+def pad_amounts(shape: tuple[int, ...], target: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
     """Centred padding ``((top, bottom), (left, right))`` taking ``shape`` up to at least ``target``."""
     out = []
     for n, t in zip(shape, target):

@@ -33,6 +33,7 @@ import logging
 import re
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,9 @@ import pandas as pd
 from ...io.images import ImageReadError, nifti_spacing
 from .. import download
 from . import RawCase, SourceError, SourceMissingError
+
+if TYPE_CHECKING:
+    from nibabel.spatialimages import SpatialImage
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +119,7 @@ def _load(path: Path):
     import nibabel as nib
 
     try:
-        img = nib.load(str(path), keep_file_open=True)
+        img = cast("SpatialImage", nib.load(str(path), keep_file_open=True))  # typed as the non-spatial base
     except Exception as exc:  # nibabel raises many types for corrupt files
         raise SourceError(f"{path}: cannot read NIfTI ({exc})") from exc
     shape = tuple(int(s) for s in img.shape)
@@ -143,7 +147,8 @@ def _spacing(img, path: Path) -> tuple[float, float, float]:
         zooms = nifti_spacing(img, path, 3)  # the stored pixdim: nibabel's load repairs 0 and negatives
     except ImageReadError as exc:
         raise SourceError(str(exc)) from exc
-    return tuple(zooms[a] for a in NIFTI_AXIS_ORDER)
+    k, i, j = (zooms[a] for a in NIFTI_AXIS_ORDER)
+    return k, i, j
 
 
 def read_volume(path: str | Path) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
@@ -180,7 +185,8 @@ def read_label_volume(
     if shape != tuple(shape_ijk):
         raise SourceError(f"{path}: label shape {shape} != image shape {tuple(shape_ijk)}")
     mask = np.zeros((shape[2], shape[0], shape[1]), np.uint8)
-    ign = np.zeros_like(mask) if ignore else None
+    ignore_labels = ignore or []
+    ign = np.zeros_like(mask) if ignore_labels else None
     for k0, k1, data in _slabs(img, path, shape):
         if data.dtype.kind == "f" and (not np.isfinite(data).all() or not np.array_equal(data, np.rint(data))):
             raise SourceError(f"{path}: label map holds non-integer values")
@@ -188,7 +194,7 @@ def read_label_volume(
             raise SourceError(f"{path}: label values {data.min():g}..{data.max():g} outside 0..{max_label}")
         mask[k0:k1] = np.moveaxis(np.isin(data, lesion), -1, 0)
         if ign is not None:
-            ign[k0:k1] = np.moveaxis(np.isin(data, ignore), -1, 0)
+            ign[k0:k1] = np.moveaxis(np.isin(data, ignore_labels), -1, 0)
     if ign is not None and not ign.any():
         ign = None
     return mask, ign
@@ -198,7 +204,9 @@ def read_nifti_case(
     case_id: str, image_paths: list[Path], label_path: Path, lesion: list[int], ignore: list[int] | None, max_label: int
 ) -> RawCase:
     """One volume case: channels from ``image_paths`` (same grid), binarized labels, header spacing."""
-    channels, affine, spacing = [], None, None
+    channels: list[np.ndarray] = []
+    affine: np.ndarray | None = None
+    spacing: tuple[float, ...] = ()  # set from the first channel
     for p in image_paths:
         vol, aff, sp = read_volume(p)
         if channels and vol.shape != channels[0].shape:
@@ -301,7 +309,8 @@ def scan_msd(folder: Path) -> pd.DataFrame:
 
 def scan_lits(root: Path) -> pd.DataFrame | None:
     """Manifest of the original LiTS release below ``root`` (``volume-N`` + ``segmentation-N``), or None."""
-    volumes, segs = {}, {}
+    volumes: dict[int, Path] = {}
+    segs: dict[int, Path] = {}
     for p in sorted(root.rglob("*.nii*")):
         if download.is_junk(str(p.relative_to(root))) or MSD_FOLDER in p.relative_to(root).parts:
             continue
@@ -340,6 +349,7 @@ def acquire(name: str, ds_cfg: dict, raw_dir: Path) -> pd.DataFrame:
     root = Path(ds_cfg["path"]).expanduser().resolve()
     dl = ds_cfg.get("download") or {}
     folder = root / MSD_FOLDER
+    manifest: pd.DataFrame | None
     if (folder / "dataset.json").is_file() or (folder / "imagesTr").is_dir():
         manifest, origin = scan_msd(folder), "msd"
     else:

@@ -141,11 +141,11 @@ def select_cases(entries: list[dict], modalities: list[str], splits: list[str], 
         if key in slot:
             raise SourceError(f"{where}: {path} is listed twice")
         slot[key] = e
-    for case_dir, slot in sorted(cases.items()):
+    for folder, slot in sorted(cases.items()):
         missing = [k for k in ["label", *modalities] if k not in slot]
         if missing:
             names = [LABEL_FILE if k == "label" else f"{PRE}/{MODALITY_FILES[k]}" for k in missing]
-            raise SourceError(f"{where}: case folder {case_dir!r} has no {', '.join(names)}")
+            raise SourceError(f"{where}: case folder {folder!r} has no {', '.join(names)}")
     return cases
 
 
@@ -252,7 +252,8 @@ def acquire(name: str, ds_cfg: dict, raw_dir: Path) -> pd.DataFrame:
             f"{name}: no Dataverse metadata at {root / METADATA_CACHE}; the files' MD5s are not checked", stacklevel=2
         )
         verified = False
-    rows, seen = [], {}
+    rows: list[dict] = []
+    seen: dict[str, str] = {}
     for case_dir, slot in sorted(cases.items()):
         case_id = case_id_of(case_dir)
         if case_id in seen:
