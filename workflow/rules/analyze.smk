@@ -26,16 +26,20 @@ rule overall_metrics:
         **STUDY_INPUTS,
         code=script_code("analyze_overall.py"),
     output:
-        table=report(f"{R}/overall_metrics.csv", caption="../report/overall_metrics.rst",
-                     category="Study tables", labels={"table": "overall metrics"}),
-    params:
-        statistics=BOOTSTRAP_SETTINGS,
+        table=report(
+            f"{R}/overall_metrics.csv",
+            caption="../report/overall_metrics.rst",
+            category="Study tables",
+            labels={"table": "overall metrics"},
+        ),
     log:
         f"{R}/logs/analyze/overall_metrics.log",
     benchmark:
         f"{R}/benchmarks/analyze/overall_metrics.tsv"
     conda:
         "../../envs/lesionbench.yaml"
+    params:
+        statistics=BOOTSTRAP_SETTINGS,
     script:
         "../../scripts/analyze_overall.py"
 
@@ -45,18 +49,26 @@ rule size_stratified_metrics:
         **STUDY_INPUTS,
         code=script_code("analyze_size_stratified.py"),
     output:
-        stratified=report(f"{R}/size_stratified_metrics.csv", caption="../report/size_stratified_metrics.rst",
-                          category="Study tables", labels={"table": "size-stratified metrics"}),
-        small=report(f"{R}/small_lesion_metrics.csv", caption="../report/small_lesion_metrics.rst",
-                     category="Study tables", labels={"table": "small-lesion (Q1) metrics"}),
-    params:
-        claim=LESION_COUNT_SETTINGS,
+        stratified=report(
+            f"{R}/size_stratified_metrics.csv",
+            caption="../report/size_stratified_metrics.rst",
+            category="Study tables",
+            labels={"table": "size-stratified metrics"},
+        ),
+        small=report(
+            f"{R}/small_lesion_metrics.csv",
+            caption="../report/small_lesion_metrics.rst",
+            category="Study tables",
+            labels={"table": "small-lesion (Q1) metrics"},
+        ),
     log:
         f"{R}/logs/analyze/size_stratified_metrics.log",
     benchmark:
         f"{R}/benchmarks/analyze/size_stratified_metrics.tsv"
     conda:
         "../../envs/lesionbench.yaml"
+    params:
+        claim=LESION_COUNT_SETTINGS,
     script:
         "../../scripts/analyze_size_stratified.py"
 
@@ -66,18 +78,26 @@ rule ranking_reversals:
         **STUDY_INPUTS,
         code=script_code("analyze_ranking.py"),
     output:
-        ranking=report(f"{R}/ranking_reversals.csv", caption="../report/ranking_reversals.rst",
-                       category="Study tables", labels={"table": "ranking reversals"}),
-        summary=report(f"{R}/ranking_reversal_summary.csv", caption="../report/ranking_reversal_summary.rst",
-                       category="Study tables", labels={"table": "ranking reversal summary"}),
-    params:
-        claim=LESION_COUNT_SETTINGS,
+        ranking=report(
+            f"{R}/ranking_reversals.csv",
+            caption="../report/ranking_reversals.rst",
+            category="Study tables",
+            labels={"table": "ranking reversals"},
+        ),
+        summary=report(
+            f"{R}/ranking_reversal_summary.csv",
+            caption="../report/ranking_reversal_summary.rst",
+            category="Study tables",
+            labels={"table": "ranking reversal summary"},
+        ),
     log:
         f"{R}/logs/analyze/ranking_reversals.log",
     benchmark:
         f"{R}/benchmarks/analyze/ranking_reversals.tsv"
     conda:
         "../../envs/lesionbench.yaml"
+    params:
+        claim=LESION_COUNT_SETTINGS,
     script:
         "../../scripts/analyze_ranking.py"
 
@@ -87,18 +107,21 @@ rule bootstrap_directional_robustness:
         **STUDY_INPUTS,
         code=script_code("analyze_bootstrap.py"),
     output:
-        table=report(f"{R}/bootstrap_directional_robustness.csv",
-                     caption="../report/bootstrap_directional_robustness.rst", category="Study tables",
-                     labels={"table": "bootstrap directional robustness"}),
-    params:
-        statistics=ROBUSTNESS_SETTINGS,
-        claim=LESION_COUNT_SETTINGS,
+        table=report(
+            f"{R}/bootstrap_directional_robustness.csv",
+            caption="../report/bootstrap_directional_robustness.rst",
+            category="Study tables",
+            labels={"table": "bootstrap directional robustness"},
+        ),
     log:
         f"{R}/logs/analyze/bootstrap_directional_robustness.log",
     benchmark:
         f"{R}/benchmarks/analyze/bootstrap_directional_robustness.tsv"
     conda:
         "../../envs/lesionbench.yaml"
+    params:
+        statistics=ROBUSTNESS_SETTINGS,
+        claim=LESION_COUNT_SETTINGS,
     script:
         "../../scripts/analyze_bootstrap.py"
 
@@ -113,21 +136,33 @@ rule model_comparisons:
         **STUDY_INPUTS,
         code=script_code("analyze_comparisons.py"),
     output:
-        pairwise=report(f"{R}/pairwise_tests.csv", caption="../report/pairwise_tests.rst",
-                        category="Model comparisons", labels={"table": "paired tests"}),
-        schemes=report(f"{R}/ranking_schemes.csv", caption="../report/ranking_schemes.rst",
-                       category="Model comparisons", labels={"table": "ranking schemes"}),
-        stability=report(f"{R}/ranking_stability.csv", caption="../report/ranking_stability.rst",
-                         category="Model comparisons", labels={"table": "rank stability"}),
-    params:
-        statistics=COMPARISON_SETTINGS,
-        claim=LESION_COUNT_SETTINGS,
+        pairwise=report(
+            f"{R}/pairwise_tests.csv",
+            caption="../report/pairwise_tests.rst",
+            category="Model comparisons",
+            labels={"table": "paired tests"},
+        ),
+        schemes=report(
+            f"{R}/ranking_schemes.csv",
+            caption="../report/ranking_schemes.rst",
+            category="Model comparisons",
+            labels={"table": "ranking schemes"},
+        ),
+        stability=report(
+            f"{R}/ranking_stability.csv",
+            caption="../report/ranking_stability.rst",
+            category="Model comparisons",
+            labels={"table": "rank stability"},
+        ),
     log:
         f"{R}/logs/analyze/model_comparisons.log",
     benchmark:
         f"{R}/benchmarks/analyze/model_comparisons.tsv"
     conda:
         "../../envs/lesionbench.yaml"
+    params:
+        statistics=COMPARISON_SETTINGS,
+        claim=LESION_COUNT_SETTINGS,
     script:
         "../../scripts/analyze_comparisons.py"
 
@@ -148,19 +183,27 @@ rule study_summary:
         **STUDY_INPUTS,
         code=script_code("analyze_study_summary.py"),
     output:
-        summary=report(f"{R}/study_summary.csv", caption="../report/study_summary.rst", category="Verdict",
-                       labels={"table": "study summary"}),
-        datasets=report(f"{R}/study_datasets.csv", caption="../report/study_datasets.rst", category="Verdict",
-                        labels={"table": "data sets of the study"}),
-    params:
-        statistics={"top_k": config["statistics"]["top_k"]},
-        claim=LESION_COUNT_SETTINGS,
+        summary=report(
+            f"{R}/study_summary.csv",
+            caption="../report/study_summary.rst",
+            category="Verdict",
+            labels={"table": "study summary"},
+        ),
+        datasets=report(
+            f"{R}/study_datasets.csv",
+            caption="../report/study_datasets.rst",
+            category="Verdict",
+            labels={"table": "data sets of the study"},
+        ),
     log:
         f"{R}/logs/analyze/study_summary.log",
     benchmark:
         f"{R}/benchmarks/analyze/study_summary.tsv"
     conda:
         "../../envs/lesionbench.yaml"
+    params:
+        statistics={"top_k": config["statistics"]["top_k"]},
+        claim=LESION_COUNT_SETTINGS,
     script:
         "../../scripts/analyze_study_summary.py"
 
@@ -172,16 +215,20 @@ rule sanity_checks:
         small=f"{R}/small_lesion_metrics.csv",
         code=script_code("analyze_sanity_checks.py"),
     output:
-        table=report(f"{R}/sanity_checks.csv", caption="../report/sanity_checks.rst", category="Verdict",
-                     labels={"table": "sanity checks"}),
-    params:
-        claim=LESION_COUNT_SETTINGS,
+        table=report(
+            f"{R}/sanity_checks.csv",
+            caption="../report/sanity_checks.rst",
+            category="Verdict",
+            labels={"table": "sanity checks"},
+        ),
     log:
         f"{R}/logs/analyze/sanity_checks.log",
     benchmark:
         f"{R}/benchmarks/analyze/sanity_checks.tsv"
     conda:
         "../../envs/lesionbench.yaml"
+    params:
+        claim=LESION_COUNT_SETTINGS,
     script:
         "../../scripts/analyze_sanity_checks.py"
 
@@ -194,16 +241,20 @@ rule claim_check:
         sanity=f"{R}/sanity_checks.csv",
         code=script_code("analyze_claim_check.py"),
     output:
-        table=report(f"{R}/claim_check.csv", caption="../report/claim_check.rst", category="Verdict",
-                     labels={"table": "claim check (verdict)"}),
-    params:
-        claim=CLAIM_SETTINGS,
+        table=report(
+            f"{R}/claim_check.csv",
+            caption="../report/claim_check.rst",
+            category="Verdict",
+            labels={"table": "claim check (verdict)"},
+        ),
     log:
         f"{R}/logs/analyze/claim_check.log",
     benchmark:
         f"{R}/benchmarks/analyze/claim_check.tsv"
     conda:
         "../../envs/lesionbench.yaml"
+    params:
+        claim=CLAIM_SETTINGS,
     script:
         "../../scripts/analyze_claim_check.py"
 
@@ -214,17 +265,21 @@ rule provenance:
         quartiles=STUDY_INPUTS["quartiles"],
         code=script_code("analyze_provenance.py"),
     output:
-        record=report(f"{R}/provenance.json", caption="../report/provenance.rst", category="Verdict",
-                      labels={"table": "provenance"}),
-    params:
-        # the whole resolved config: its hash is recorded, so any config change rewrites this small file
-        config=config,
+        record=report(
+            f"{R}/provenance.json",
+            caption="../report/provenance.rst",
+            category="Verdict",
+            labels={"table": "provenance"},
+        ),
     log:
         f"{R}/logs/analyze/provenance.log",
     benchmark:
         f"{R}/benchmarks/analyze/provenance.tsv"
     conda:
         "../../envs/lesionbench.yaml"
+    params:
+        # the whole resolved config: its hash is recorded, so any config change rewrites this small file
+        config=config,
     script:
         "../../scripts/analyze_provenance.py"
 

@@ -32,10 +32,7 @@ if COMPARE_MODE:
             models=MODELS,
             settings={
                 "reference": config["datasets"][COMPARE_DATASET]["path"],
-                "predictions": {
-                    m: predictions_dir(COMPARE_DATASET, m, COMPARE_SEED)
-                    for m in MODELS
-                },
+                "predictions": {m: predictions_dir(COMPARE_DATASET, m, COMPARE_SEED) for m in MODELS},
                 "evaluation": config["datasets"][COMPARE_DATASET]["evaluation"],
                 "postprocessing": config["postprocessing"],
                 "distance_penalty_mm": config["evaluation"]["distance_penalty_mm"],

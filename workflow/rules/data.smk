@@ -7,19 +7,19 @@ PREPARE_KEYS = ("source", "path", "synthetic", "labels", "spacing", "preprocessi
 
 
 rule acquire:
+    input:
+        code=source_code("acquire.py"),
     output:
         raw=directory(f"{R}/data/{{dataset}}/raw"),
         manifest=f"{R}/data/{{dataset}}/raw_manifest.csv",
-    input:
-        code=source_code("acquire.py"),
-    params:
-        acquire=select_keys(*ACQUIRE_KEYS),
     log:
         f"{R}/logs/acquire/{{dataset}}.log",
     benchmark:
         f"{R}/benchmarks/acquire/{{dataset}}.tsv"
     conda:
         "../../envs/lesionbench.yaml"
+    params:
+        acquire=select_keys(*ACQUIRE_KEYS),
     script:
         "../../scripts/acquire.py"
 
@@ -30,14 +30,14 @@ rule split:
         code=script_code("split.py"),
     output:
         split=f"{R}/data/{{dataset}}/split.csv",
-    params:
-        split=lambda w: config["datasets"][w.dataset]["split"],
     log:
         f"{R}/logs/split/{{dataset}}.log",
     benchmark:
         f"{R}/benchmarks/split/{{dataset}}.tsv"
     conda:
         "../../envs/lesionbench.yaml"
+    params:
+        split=lambda w: config["datasets"][w.dataset]["split"],
     script:
         "../../scripts/split.py"
 
@@ -51,16 +51,16 @@ rule prepare:
     output:
         prepared=directory(f"{R}/data/{{dataset}}/prepared"),
         cases=f"{R}/data/{{dataset}}/cases.csv",
-    params:
-        prepare=select_keys(*PREPARE_KEYS),
-    resources:
-        mem_mb=4000,
     log:
         f"{R}/logs/prepare/{{dataset}}.log",
     benchmark:
         f"{R}/benchmarks/prepare/{{dataset}}.tsv"
     conda:
         "../../envs/lesionbench.yaml"
+    resources:
+        mem_mb=4000,
+    params:
+        prepare=select_keys(*PREPARE_KEYS),
     script:
         "../../scripts/prepare.py"
 
@@ -73,14 +73,14 @@ rule lesions:
     output:
         lesions=f"{R}/data/{{dataset}}/lesions.csv",
         quartiles=f"{R}/data/{{dataset}}/quartiles.csv",
-    params:
-        edges=config["stratification"]["edges"],
     log:
         f"{R}/logs/lesions/{{dataset}}.log",
     benchmark:
         f"{R}/benchmarks/lesions/{{dataset}}.tsv"
     conda:
         "../../envs/lesionbench.yaml"
+    params:
+        edges=config["stratification"]["edges"],
     script:
         "../../scripts/lesions.py"
 
@@ -95,14 +95,14 @@ rule validate_data:
         code=script_code("validate_data.py"),
     output:
         report=f"{R}/data/{{dataset}}/validation.json",
-    params:
-        all_test=lambda w: w.dataset in EVALUATION_ONLY,
     log:
         f"{R}/logs/validate_data/{{dataset}}.log",
     benchmark:
         f"{R}/benchmarks/validate_data/{{dataset}}.tsv"
     conda:
         "../../envs/lesionbench.yaml"
+    params:
+        all_test=lambda w: w.dataset in EVALUATION_ONLY,
     script:
         "../../scripts/validate_data.py"
 
@@ -116,18 +116,18 @@ rule dataset_summary:
         quartiles=expand(f"{R}/data/{{dataset}}/quartiles.csv", dataset=DATASETS),
         code=script_code("dataset_summary.py"),
     output:
-        summary=report(f"{R}/dataset_summary.csv", caption="../report/dataset_summary.rst",
-                       category="Data sets"),
-    params:
-        names=DATASETS,
-        datasets={n: {"modality": config["datasets"][n]["modality"], "all_test": n in EVALUATION_ONLY}
-                  for n in DATASETS},
+        summary=report(f"{R}/dataset_summary.csv", caption="../report/dataset_summary.rst", category="Data sets"),
     log:
         f"{R}/logs/dataset_summary.log",
     benchmark:
         f"{R}/benchmarks/dataset_summary.tsv"
     conda:
         "../../envs/lesionbench.yaml"
+    params:
+        names=DATASETS,
+        datasets={
+            n: {"modality": config["datasets"][n]["modality"], "all_test": n in EVALUATION_ONLY} for n in DATASETS
+        },
     script:
         "../../scripts/dataset_summary.py"
 

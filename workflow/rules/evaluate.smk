@@ -16,17 +16,17 @@ rule evaluate:
         per_lesion=f"{R}/metrics/{{dataset}}/{{model}}/seed{{seed}}/per_lesion.csv",
         # metric-code hash and evaluation settings of these tables (compared by the sanity checks)
         provenance=f"{R}/metrics/{{dataset}}/{{model}}/seed{{seed}}/provenance.json",
+    log:
+        f"{R}/logs/evaluate/{{dataset}}/{{model}}/seed{{seed}}.log",
+    benchmark:
+        f"{R}/benchmarks/evaluate/{{dataset}}/{{model}}/seed{{seed}}.tsv"
+    conda:
+        "../../envs/lesionbench.yaml"
+    threads: 1
     params:
         evaluation=lambda w: config["datasets"][w.dataset]["evaluation"],
         postprocessing=config["postprocessing"],
         distance_penalty_mm=config["evaluation"].get("distance_penalty_mm"),
         reading=PREDICTION_READING,
-    log:
-        f"{R}/logs/evaluate/{{dataset}}/{{model}}/seed{{seed}}.log",
-    benchmark:
-        f"{R}/benchmarks/evaluate/{{dataset}}/{{model}}/seed{{seed}}.tsv"
-    threads: 1
-    conda:
-        "../../envs/lesionbench.yaml"
     script:
         "../../scripts/evaluate.py"

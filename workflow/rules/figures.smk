@@ -15,9 +15,12 @@ rule figure_overall_vs_small_lesion:
         small=f"{R}/small_lesion_metrics.csv",
         code=script_code("figures_overall_vs_small.py"),
     output:
-        figure=report(f"{FIGURES}/overall_vs_small_lesion_comparison.png",
-                      caption="../report/overall_vs_small_lesion_comparison.rst", category="Figures",
-                      labels={"figure": "overall vs small-lesion spread"}),
+        figure=report(
+            f"{FIGURES}/overall_vs_small_lesion_comparison.png",
+            caption="../report/overall_vs_small_lesion_comparison.rst",
+            category="Figures",
+            labels={"figure": "overall vs small-lesion spread"},
+        ),
     log:
         f"{R}/logs/figures/overall_vs_small_lesion_comparison.log",
     benchmark:
@@ -33,8 +36,12 @@ rule figure_quartile_disagreement:
         stratified=f"{R}/size_stratified_metrics.csv",
         code=script_code("figures_quartile_disagreement.py"),
     output:
-        figure=report(f"{FIGURES}/quartile_disagreement.png", caption="../report/quartile_disagreement.rst",
-                      category="Figures", labels={"figure": "disagreement per size quartile"}),
+        figure=report(
+            f"{FIGURES}/quartile_disagreement.png",
+            caption="../report/quartile_disagreement.rst",
+            category="Figures",
+            labels={"figure": "disagreement per size quartile"},
+        ),
     log:
         f"{R}/logs/figures/quartile_disagreement.log",
     benchmark:
@@ -50,8 +57,12 @@ rule figure_ranking_reversal_matrix:
         ranking=f"{R}/ranking_reversals.csv",
         code=script_code("figures_ranking_matrix.py"),
     output:
-        figure=report(f"{FIGURES}/ranking_reversal_matrix.png", caption="../report/ranking_reversal_matrix.rst",
-                      category="Figures", labels={"figure": "ranking reversal matrix"}),
+        figure=report(
+            f"{FIGURES}/ranking_reversal_matrix.png",
+            caption="../report/ranking_reversal_matrix.rst",
+            category="Figures",
+            labels={"figure": "ranking reversal matrix"},
+        ),
     log:
         f"{R}/logs/figures/ranking_reversal_matrix.log",
     benchmark:
@@ -67,8 +78,12 @@ rule figure_ranking_stability:
         stability=f"{R}/ranking_stability.csv",
         code=script_code("figures_ranking_stability.py"),
     output:
-        figure=report(f"{FIGURES}/ranking_stability.png", caption="../report/ranking_stability_figure.rst",
-                      category="Figures", labels={"figure": "rank stability"}),
+        figure=report(
+            f"{FIGURES}/ranking_stability.png",
+            caption="../report/ranking_stability_figure.rst",
+            category="Figures",
+            labels={"figure": "rank stability"},
+        ),
     log:
         f"{R}/logs/figures/ranking_stability.log",
     benchmark:
@@ -84,42 +99,55 @@ TARGETS += [f"{FIGURES}/ranking_stability.png"]
 
 rule figure_qualitative_examples:
     input:
-        per_case=expand(f"{R}/metrics/{{dataset}}/{{model}}/seed{QUALITATIVE_SEED}/per_case.csv",
-                        dataset=DATASETS, model=MODELS),
-        per_lesion=expand(f"{R}/metrics/{{dataset}}/{{model}}/seed{QUALITATIVE_SEED}/per_lesion.csv",
-                          dataset=DATASETS, model=MODELS),
+        per_case=expand(
+            f"{R}/metrics/{{dataset}}/{{model}}/seed{QUALITATIVE_SEED}/per_case.csv", dataset=DATASETS, model=MODELS
+        ),
+        per_lesion=expand(
+            f"{R}/metrics/{{dataset}}/{{model}}/seed{QUALITATIVE_SEED}/per_lesion.csv", dataset=DATASETS, model=MODELS
+        ),
         lesions=expand(f"{R}/data/{{dataset}}/lesions.csv", dataset=DATASETS),
         quartiles=expand(f"{R}/data/{{dataset}}/quartiles.csv", dataset=DATASETS),
         prepared=expand(f"{R}/data/{{dataset}}/prepared", dataset=DATASETS),
         predictions=[predictions_dir(d, m, QUALITATIVE_SEED) for d in DATASETS for m in MODELS],
         code=script_code("figures_qualitative.py"),
     output:
-        figure=report(f"{FIGURES}/qualitative_small_lesion_examples.png",
-                      caption="../report/qualitative_small_lesion_examples.rst", category="Figures",
-                      labels={"figure": "qualitative small-lesion examples"}),
-    params:
-        prediction_keys=[[d, m] for d in DATASETS for m in MODELS],
-        examples_per_dataset=2,
-        threshold=PREDICTION_THRESHOLD,
-        dice_tolerance=0.05,
+        figure=report(
+            f"{FIGURES}/qualitative_small_lesion_examples.png",
+            caption="../report/qualitative_small_lesion_examples.rst",
+            category="Figures",
+            labels={"figure": "qualitative small-lesion examples"},
+        ),
     log:
         f"{R}/logs/figures/qualitative_small_lesion_examples.log",
     benchmark:
         f"{R}/benchmarks/figures/qualitative_small_lesion_examples.tsv"
     conda:
         "../../envs/lesionbench.yaml"
+    params:
+        prediction_keys=[[d, m] for d in DATASETS for m in MODELS],
+        examples_per_dataset=2,
+        threshold=PREDICTION_THRESHOLD,
+        dice_tolerance=0.05,
     script:
         "../../scripts/figures_qualitative.py"
 
 
 rule figure_training_curves:
     input:
-        logs=expand(f"{R}/models/{{dataset}}/{{model}}/seed{{seed}}/train_log.csv", model=TRAINED_MODELS, seed=SEEDS,
-                    allow_missing=True),
+        logs=expand(
+            f"{R}/models/{{dataset}}/{{model}}/seed{{seed}}/train_log.csv",
+            model=TRAINED_MODELS,
+            seed=SEEDS,
+            allow_missing=True,
+        ),
         code=script_code("figures_training_curves.py"),
     output:
-        figure=report(f"{FIGURES}/training_curves_{{dataset}}.png", caption="../report/training_curves.rst",
-                      category="Training", labels={"figure": "training curves", "data set": "{dataset}"}),
+        figure=report(
+            f"{FIGURES}/training_curves_{{dataset}}.png",
+            caption="../report/training_curves.rst",
+            category="Training",
+            labels={"figure": "training curves", "data set": "{dataset}"},
+        ),
     log:
         f"{R}/logs/figures/training_curves_{{dataset}}.log",
     benchmark:

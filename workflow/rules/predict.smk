@@ -3,8 +3,6 @@
 
 
 rule predict:
-    wildcard_constraints:
-        model="|".join(TRAINED_MODELS),  # external models are never trained or predicted here
     input:
         best=f"{R}/models/{{dataset}}/{{model}}/seed{{seed}}/best.pt",
         prepared=f"{R}/data/{{dataset}}/prepared",
@@ -12,20 +10,22 @@ rule predict:
         code=script_code("predict.py"),
     output:
         predictions=directory(f"{R}/predictions/{{dataset}}/{{model}}/seed{{seed}}"),
-    params:
-        postprocessing=config["postprocessing"],
-        inference=config.get("inference", {}),
-        device=config["device"],
+    log:
+        f"{R}/logs/predict/{{dataset}}/{{model}}/seed{{seed}}.log",
+    benchmark:
+        f"{R}/benchmarks/predict/{{dataset}}/{{model}}/seed{{seed}}.tsv"
+    wildcard_constraints:
+        model="|".join(TRAINED_MODELS),  # external models are never trained or predicted here
+    conda:
+        "../../envs/lesionbench.yaml"
     threads: lambda w: config["datasets"][w.dataset].get("training", {}).get("num_threads", THREADS)
     resources:
         mem_mb=4000,
         runtime=30,
         gpu=0,
-    log:
-        f"{R}/logs/predict/{{dataset}}/{{model}}/seed{{seed}}.log",
-    benchmark:
-        f"{R}/benchmarks/predict/{{dataset}}/{{model}}/seed{{seed}}.tsv"
-    conda:
-        "../../envs/lesionbench.yaml"
+    params:
+        postprocessing=config["postprocessing"],
+        inference=config.get("inference", {}),
+        device=config["device"],
     script:
         "../../scripts/predict.py"

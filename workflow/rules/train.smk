@@ -9,8 +9,6 @@ THREADS = int(config["training"].get("num_threads", 1))  # torch threads per job
 
 
 rule train:
-    wildcard_constraints:
-        model="|".join(TRAINED_MODELS),  # external models are never trained or predicted here
     input:
         prepared=f"{R}/data/{{dataset}}/prepared",
         split=f"{R}/data/{{dataset}}/split.csv",
@@ -21,6 +19,19 @@ rule train:
         last=f"{MODEL_DIR}/last.pt",
         log=f"{MODEL_DIR}/train_log.csv",
         config=f"{MODEL_DIR}/config.json",
+    log:
+        f"{R}/logs/train/{{dataset}}/{{model}}/seed{{seed}}.log",
+    benchmark:
+        f"{R}/benchmarks/train/{{dataset}}/{{model}}/seed{{seed}}.tsv"
+    wildcard_constraints:
+        model="|".join(TRAINED_MODELS),  # external models are never trained or predicted here
+    conda:
+        "../../envs/lesionbench.yaml"
+    threads: lambda w: config["datasets"][w.dataset].get("training", {}).get("num_threads", THREADS)
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=0,
     params:
         model=lambda w: config["models"][w.model],
         training=lambda w: {
@@ -32,17 +43,6 @@ rule train:
         inference={k: v for k, v in config.get("inference", {}).items() if k != "batch_size"},
         seed=lambda w: int(w.seed),
         device=config["device"],
-    threads: lambda w: config["datasets"][w.dataset].get("training", {}).get("num_threads", THREADS)
-    resources:
-        mem_mb=4000,
-        runtime=60,
-        gpu=0,
-    log:
-        f"{R}/logs/train/{{dataset}}/{{model}}/seed{{seed}}.log",
-    benchmark:
-        f"{R}/benchmarks/train/{{dataset}}/{{model}}/seed{{seed}}.tsv"
-    conda:
-        "../../envs/lesionbench.yaml"
     script:
         "../../scripts/train.py"
 
