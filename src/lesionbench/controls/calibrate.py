@@ -1,0 +1,93 @@
+"""Calibration: each control's strength set so its overall Dice hits the target (controls tied under Dice).
+
+The overall Dice of a control (mean case-level Dice over the test cases, ``ControlBuilder.mean_dice``) falls
+as its strength grows. ``calibrate`` brackets the target (strength 0 is the reference itself minus the shared
+drop; the upper end doubles from the finest voxel spacing until the Dice falls below the target) and then
+bisects the bracket. Only the cheap Dice is computed, never a boundary metric. Because masks are discrete
+the Dice is a step function of the strength (``perturbations.Lesion.tie`` makes the steps single voxels); the
+strength whose Dice is closest to the target is kept. On a data set where one voxel moves the overall Dice by
+more than twice the tolerance (a test case holding only a lesion of a few voxels), the target can fall inside
+such a step; the closest Dice is then kept with ``within_tolerance`` False and a warning, so the verdict on
+the controls, not a failed run, reports that they are not tied.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from .build import ControlBuilder, ControlError, ControlSpec
+
+log = logging.getLogger(__name__)
+
+MAX_DOUBLINGS = 24
+MAX_BISECTIONS = 60
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Result of ``calibrate``: the strength (mm), the overall Dice it gives, and the evaluations spent."""
+
+    strength_mm: float
+    dice: float
+    evaluations: int
+    within_tolerance: bool = True
+
+
+def calibrate(builder: ControlBuilder, spec: ControlSpec, target: float, tolerance: float) -> Calibration:
+    """The strength whose overall Dice is closest to ``target`` (``within_tolerance`` says whether it is
+    within ``tolerance``).
+
+    Bisection stops as soon as the Dice is within ``tolerance / 4`` of the target (room for the negative
+    control's second replicate, which reuses the strength) or after ``MAX_BISECTIONS`` halvings.
+    """
+    if not 0.0 < target < 1.0:
+        raise ControlError(f"dice_target must lie in (0, 1), got {target!r}")
+    where = f"data set {builder.dataset!r}, control {spec.name!r} ({spec.perturbation})"
+    evaluations = 0
+
+    def f(s: float) -> float:
+        nonlocal evaluations
+        evaluations += 1
+        return builder.mean_dice(spec, s)
+
+    lo, d_lo = 0.0, f(0.0)
+    if d_lo < target - tolerance:
+        raise ControlError(f"{where}: the shared drop alone gives overall Dice {d_lo:.4f}, below the target "
+                           f"{target}; lower controls.drop_fraction or raise controls.dice_target")
+    best = (abs(d_lo - target), lo, d_lo)
+    if d_lo <= target:
+        return Calibration(lo, d_lo, evaluations, True)
+    step = min(min(c.spacing) for c in builder.cases)
+    hi, d_hi = step, f(step)
+    for _ in range(MAX_DOUBLINGS):
+        if d_hi <= target:
+            break
+        lo, d_lo = hi, d_hi
+        hi *= 2.0
+        d_hi = f(hi)
+    else:
+        raise ControlError(f"{where}: overall Dice is still {d_hi:.4f} at strength {hi:g} mm, above the target "
+                           f"{target}; this perturbation cannot lower the Dice of these lesions enough")
+    best = min(best, (abs(d_lo - target), lo, d_lo), (abs(d_hi - target), hi, d_hi))
+    for _ in range(MAX_BISECTIONS):
+        if best[0] <= tolerance / 4:
+            break
+        mid = 0.5 * (lo + hi)
+        d_mid = f(mid)
+        best = min(best, (abs(d_mid - target), mid, d_mid))
+        if d_mid > target:
+            lo, d_lo = mid, d_mid
+        else:
+            hi, d_hi = mid, d_mid
+        if hi - lo <= 1e-9 * max(hi, 1.0):
+            break
+    error, strength, dice = best
+    if error > tolerance:
+        log.warning("%s: the closest overall Dice is %.4f at strength %.6g mm, %.4f from the target %s (tolerance "
+                    "%s): one voxel moves this data set's overall Dice by more than the tolerance (a test case "
+                    "with only a few lesion voxels)", where, dice, strength, error, target, tolerance)
+    else:
+        log.info("%s: strength %.4f mm gives overall Dice %.4f (target %.3f, %d evaluations)", where, strength,
+                 dice, target, evaluations)
+    return Calibration(strength, dice, evaluations, error <= tolerance)

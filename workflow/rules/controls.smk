@@ -1,0 +1,205 @@
+# Controls stage (docs/controls.md): simulated models with known failure modes, built from each data set's
+# test references and calibrated to one overall Dice, then evaluated by the evaluate rule and analysed by the
+# analysis and figure rules of the study, reused here (`use rule`) with their own inputs and outputs. The
+# controls never enter the trained models' tables: their files live under results/controls/ and
+# figures/controls/, and the report shows them under "Controls".
+#   positive: one control per failure mode (controls.perturbations); the analysis must find the planted effect.
+#   negative: two replicates of one perturbation, same strength, different seeds; it must find nothing.
+
+CONTROLS = config["controls"]
+CR = f"{R}/controls"
+CONTROL_SEED = 0  # controls do not train: one seed folder, as lesionbench.controls.dataset.CONTROL_SEED
+# Model names of the controls, as lesionbench.controls.dataset.control_specs makes them (the script checks).
+CONTROL_MODELS = {
+    "positive": list(CONTROLS["perturbations"]),
+    "negative": ["replicate_a", "replicate_b"],
+}
+ALL_CONTROLS = CONTROL_MODELS["positive"] + CONTROL_MODELS["negative"]
+CONTROL_GROUP = "positive|negative"
+
+
+def control_tables(kind):
+    """Input function: the `kind` metric tables (per_case / per_lesion) of one control group."""
+
+    def files(wildcards):
+        return expand(f"{CR}/metrics/{{dataset}}/{{model}}/seed{CONTROL_SEED}/{kind}.csv", dataset=DATASETS,
+                      model=CONTROL_MODELS[wildcards.group])
+
+    return files
+
+
+CONTROL_STUDY_INPUTS = {
+    "per_case": control_tables("per_case"),
+    "per_lesion": control_tables("per_lesion"),
+    "split": expand(f"{R}/data/{{dataset}}/split.csv", dataset=DATASETS),
+    "lesions": expand(f"{R}/data/{{dataset}}/lesions.csv", dataset=DATASETS),
+    "quartiles": expand(f"{R}/data/{{dataset}}/quartiles.csv", dataset=DATASETS),
+}
+
+
+def controls_report(path, caption, labels):
+    return report(path, caption=caption, category="Controls", subcategory="{group}",
+                  labels={**labels, "controls": "{group}"})
+
+
+rule controls_predictions:
+    input:
+        prepared=f"{R}/data/{{dataset}}/prepared",
+        split=f"{R}/data/{{dataset}}/split.csv",
+        code=script_code("controls_predict.py"),
+    output:
+        predictions=[directory(f"{CR}/predictions/{{dataset}}/{name}/seed{CONTROL_SEED}") for name in ALL_CONTROLS],
+        calibration=f"{CR}/calibration/{{dataset}}.csv",
+    params:
+        names=ALL_CONTROLS,
+        controls={k: v for k, v in CONTROLS.items() if k != "enabled"},
+        postprocessing=config["postprocessing"],
+    log:
+        f"{R}/logs/controls/predictions/{{dataset}}.log",
+    benchmark:
+        f"{R}/benchmarks/controls/predictions/{{dataset}}.tsv"
+    conda:
+        "../../envs/lesionbench.yaml"
+    script:
+        "../../scripts/controls_predict.py"
+
+
+rule controls_calibration:
+    input:
+        tables=expand(f"{CR}/calibration/{{dataset}}.csv", dataset=DATASETS),
+        code=script_code("controls_calibration.py"),
+    output:
+        table=report(f"{CR}/calibration.csv", caption="../report/controls_calibration.rst", category="Controls",
+                     subcategory="calibration", labels={"table": "calibrated strengths"}),
+    log:
+        f"{R}/logs/controls/calibration.log",
+    benchmark:
+        f"{R}/benchmarks/controls/calibration.tsv"
+    conda:
+        "../../envs/lesionbench.yaml"
+    script:
+        "../../scripts/controls_calibration.py"
+
+
+use rule evaluate as controls_evaluate with:
+    input:
+        predictions=f"{CR}/predictions/{{dataset}}/{{model}}/seed{{seed}}",
+        prepared=f"{R}/data/{{dataset}}/prepared",
+        split=f"{R}/data/{{dataset}}/split.csv",
+        lesions=f"{R}/data/{{dataset}}/lesions.csv",
+        code=script_code("evaluate.py"),
+    output:
+        per_case=f"{CR}/metrics/{{dataset}}/{{model}}/seed{{seed}}/per_case.csv",
+        per_lesion=f"{CR}/metrics/{{dataset}}/{{model}}/seed{{seed}}/per_lesion.csv",
+    log:
+        f"{R}/logs/controls/evaluate/{{dataset}}/{{model}}/seed{{seed}}.log",
+    benchmark:
+        f"{R}/benchmarks/controls/evaluate/{{dataset}}/{{model}}/seed{{seed}}.tsv"
+
+
+use rule overall_metrics as controls_overall_metrics with:
+    input:
+        **CONTROL_STUDY_INPUTS,
+        code=script_code("analyze_overall.py"),
+    output:
+        table=controls_report(f"{CR}/{{group}}/overall_metrics.csv", "../report/overall_metrics.rst",
+                              {"table": "overall metrics"}),
+    log:
+        f"{R}/logs/controls/{{group}}/overall_metrics.log",
+    benchmark:
+        f"{R}/benchmarks/controls/{{group}}/overall_metrics.tsv"
+    wildcard_constraints:
+        group=CONTROL_GROUP,
+
+
+use rule size_stratified_metrics as controls_size_stratified_metrics with:
+    input:
+        **CONTROL_STUDY_INPUTS,
+        code=script_code("analyze_size_stratified.py"),
+    output:
+        stratified=controls_report(f"{CR}/{{group}}/size_stratified_metrics.csv",
+                                   "../report/size_stratified_metrics.rst", {"table": "size-stratified metrics"}),
+        small=controls_report(f"{CR}/{{group}}/small_lesion_metrics.csv", "../report/small_lesion_metrics.rst",
+                              {"table": "small-lesion (Q1) metrics"}),
+    log:
+        f"{R}/logs/controls/{{group}}/size_stratified_metrics.log",
+    benchmark:
+        f"{R}/benchmarks/controls/{{group}}/size_stratified_metrics.tsv"
+    wildcard_constraints:
+        group=CONTROL_GROUP,
+
+
+use rule ranking_reversals as controls_ranking_reversals with:
+    input:
+        **CONTROL_STUDY_INPUTS,
+        code=script_code("analyze_ranking.py"),
+    output:
+        ranking=controls_report(f"{CR}/{{group}}/ranking_reversals.csv", "../report/ranking_reversals.rst",
+                                {"table": "ranking reversals"}),
+        summary=controls_report(f"{CR}/{{group}}/ranking_reversal_summary.csv",
+                                "../report/ranking_reversal_summary.rst", {"table": "ranking reversal summary"}),
+    log:
+        f"{R}/logs/controls/{{group}}/ranking_reversals.log",
+    benchmark:
+        f"{R}/benchmarks/controls/{{group}}/ranking_reversals.tsv"
+    wildcard_constraints:
+        group=CONTROL_GROUP,
+
+
+use rule bootstrap_directional_robustness as controls_bootstrap_directional_robustness with:
+    input:
+        **CONTROL_STUDY_INPUTS,
+        code=script_code("analyze_bootstrap.py"),
+    output:
+        table=controls_report(f"{CR}/{{group}}/bootstrap_directional_robustness.csv",
+                              "../report/bootstrap_directional_robustness.rst",
+                              {"table": "bootstrap directional robustness"}),
+    log:
+        f"{R}/logs/controls/{{group}}/bootstrap_directional_robustness.log",
+    benchmark:
+        f"{R}/benchmarks/controls/{{group}}/bootstrap_directional_robustness.tsv"
+    wildcard_constraints:
+        group=CONTROL_GROUP,
+
+
+use rule figure_overall_vs_small_lesion as controls_figure_overall_vs_small_lesion with:
+    input:
+        overall=f"{CR}/{{group}}/overall_metrics.csv",
+        small=f"{CR}/{{group}}/small_lesion_metrics.csv",
+        code=script_code("figures_overall_vs_small.py"),
+    output:
+        figure=controls_report(f"{FIGURES}/controls/{{group}}/overall_vs_small_lesion_comparison.png",
+                               "../report/overall_vs_small_lesion_comparison.rst",
+                               {"figure": "overall vs small-lesion spread"}),
+    log:
+        f"{R}/logs/controls/{{group}}/figure_overall_vs_small_lesion.log",
+    benchmark:
+        f"{R}/benchmarks/controls/{{group}}/figure_overall_vs_small_lesion.tsv"
+    wildcard_constraints:
+        group=CONTROL_GROUP,
+
+
+use rule figure_quartile_disagreement as controls_figure_quartile_disagreement with:
+    input:
+        stratified=f"{CR}/{{group}}/size_stratified_metrics.csv",
+        code=script_code("figures_quartile_disagreement.py"),
+    output:
+        figure=controls_report(f"{FIGURES}/controls/{{group}}/quartile_disagreement.png",
+                               "../report/quartile_disagreement.rst", {"figure": "disagreement per size quartile"}),
+    log:
+        f"{R}/logs/controls/{{group}}/figure_quartile_disagreement.log",
+    benchmark:
+        f"{R}/benchmarks/controls/{{group}}/figure_quartile_disagreement.tsv"
+    wildcard_constraints:
+        group=CONTROL_GROUP,
+
+
+CONTROL_TABLES = ["overall_metrics", "size_stratified_metrics", "small_lesion_metrics", "ranking_reversals",
+                  "ranking_reversal_summary", "bootstrap_directional_robustness"]
+CONTROL_FIGURES = ["overall_vs_small_lesion_comparison", "quartile_disagreement"]
+
+if CONTROLS["enabled"]:
+    TARGETS += [f"{CR}/calibration.csv"]
+    TARGETS += expand(f"{CR}/{{group}}/{{table}}.csv", group=list(CONTROL_MODELS), table=CONTROL_TABLES)
+    TARGETS += expand(f"{FIGURES}/controls/{{group}}/{{figure}}.png", group=list(CONTROL_MODELS),
+                      figure=CONTROL_FIGURES)
