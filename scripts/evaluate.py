@@ -7,4 +7,5 @@ with rule_logging(snakemake.log[0]):  # noqa: F821 (snakemake injects this objec
     settings = Settings.from_config(sm.params.evaluation, sm.params.postprocessing, sm.params.distance_penalty_mm)
     evaluate_to_files(sm.input.predictions, sm.input.prepared, sm.input.split, sm.output.per_case,
                       sm.output.per_lesion, dataset=sm.wildcards.dataset, model=sm.wildcards.model,
-                      seed=int(sm.wildcards.seed), settings=settings, lesions_csv=sm.input.lesions)
+                      seed=int(sm.wildcards.seed), settings=settings, lesions_csv=sm.input.lesions,
+                      provenance_json=sm.output.provenance)

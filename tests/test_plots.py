@@ -34,16 +34,31 @@ def study():
 
 def test_overall_vs_small_lesion(study, tmp_path):
     comparison.overall_vs_small_lesion(study["overall"], study["small"], tmp_path / "o.png")
-    assert_png(tmp_path / "o.png", (1500, 1200))
+    assert_png(tmp_path / "o.png", (1500, 1400))
+
+
+def test_overall_vs_small_lesion_without_common_lesions(study, tmp_path):
+    small = study["small"].copy()
+    common = small.lesion_set == "common"
+    small.loc[common, "value"] = np.nan              # no lesion detected by every model
+    small.loc[common, "n_lesions"] = 0
+    comparison.overall_vs_small_lesion(study["overall"], small, tmp_path / "o.png")
+    assert_png(tmp_path / "o.png", (1500, 1400))
 
 
 def test_quartile_disagreement(study, tmp_path):
     comparison.quartile_disagreement(study["stratified"], tmp_path / "q.png")
     assert_png(tmp_path / "q.png", (1000, 800))
-    spread = comparison.quartile_spread(study["stratified"]).set_index(["dataset", "quartile", "metric"])
     v = study["stratified"]
-    q1 = v[(v.dataset == "alpha") & (v.lesion_set == "all") & (v.quartile == "Q1") & (v.metric == "hd95")]["value"]
-    assert spread.loc[("alpha", "Q1", "hd95"), "spread"] == pytest.approx(q1.max() - q1.min())
+    for lesion_set, metric in (("common", "hd95"), ("all", "lesion_recall")):
+        spread = comparison.quartile_spread(v, (metric,), lesion_set).set_index(["dataset", "quartile", "metric"])
+        q1 = v[(v.dataset == "alpha") & (v.lesion_set == lesion_set) & (v.quartile == "Q1") & (v.metric == metric)]
+        assert spread.loc[("alpha", "Q1", metric), "spread"] == pytest.approx(q1.value.max() - q1.value.min())
+        assert spread.loc[("alpha", "Q1", metric), "n_lesions"] == q1.n_lesions.min()
+    # the common set's HD95 spread is a delineation spread: far below the all-lesion one (misses = penalty)
+    common = comparison.quartile_spread(v, ("hd95",), "common").set_index(["dataset", "quartile"])["spread"]
+    every = comparison.quartile_spread(v, ("hd95",), "all").set_index(["dataset", "quartile"])["spread"]
+    assert common.loc[("alpha", "Q1")] < every.loc[("alpha", "Q1")]
 
 
 def test_relative_spread():

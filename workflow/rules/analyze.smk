@@ -103,6 +103,102 @@ rule bootstrap_directional_robustness:
         "../../scripts/analyze_bootstrap.py"
 
 
+CLAIM_SETTINGS = dict(config["claim"])
+PROVENANCE_SIDECARS = expand(f"{METRIC_TABLES}/provenance.json", dataset=DATASETS, model=MODELS, seed=SEEDS)
+
+
+rule study_summary:
+    input:
+        **STUDY_INPUTS,
+        code=script_code("analyze_study_summary.py"),
+    output:
+        summary=report(f"{R}/study_summary.csv", caption="../report/study_summary.rst", category="Verdict",
+                       labels={"table": "study summary"}),
+        datasets=report(f"{R}/study_datasets.csv", caption="../report/study_datasets.rst", category="Verdict",
+                        labels={"table": "data sets of the study"}),
+    params:
+        statistics={"top_k": config["statistics"]["top_k"]},
+        claim=LESION_COUNT_SETTINGS,
+    log:
+        f"{R}/logs/analyze/study_summary.log",
+    benchmark:
+        f"{R}/benchmarks/analyze/study_summary.tsv"
+    conda:
+        "../../envs/lesionbench.yaml"
+    script:
+        "../../scripts/analyze_study_summary.py"
+
+
+rule sanity_checks:
+    input:
+        **STUDY_INPUTS,
+        provenance=PROVENANCE_SIDECARS,
+        small=f"{R}/small_lesion_metrics.csv",
+        code=script_code("analyze_sanity_checks.py"),
+    output:
+        table=report(f"{R}/sanity_checks.csv", caption="../report/sanity_checks.rst", category="Verdict",
+                     labels={"table": "sanity checks"}),
+    params:
+        claim=LESION_COUNT_SETTINGS,
+    log:
+        f"{R}/logs/analyze/sanity_checks.log",
+    benchmark:
+        f"{R}/benchmarks/analyze/sanity_checks.tsv"
+    conda:
+        "../../envs/lesionbench.yaml"
+    script:
+        "../../scripts/analyze_sanity_checks.py"
+
+
+rule claim_check:
+    input:
+        summary=f"{R}/study_summary.csv",
+        stratified=f"{R}/size_stratified_metrics.csv",
+        robustness=f"{R}/bootstrap_directional_robustness.csv",
+        sanity=f"{R}/sanity_checks.csv",
+        code=script_code("analyze_claim_check.py"),
+    output:
+        table=report(f"{R}/claim_check.csv", caption="../report/claim_check.rst", category="Verdict",
+                     labels={"table": "claim check (verdict)"}),
+    params:
+        claim=CLAIM_SETTINGS,
+    log:
+        f"{R}/logs/analyze/claim_check.log",
+    benchmark:
+        f"{R}/benchmarks/analyze/claim_check.tsv"
+    conda:
+        "../../envs/lesionbench.yaml"
+    script:
+        "../../scripts/analyze_claim_check.py"
+
+
+rule provenance:
+    input:
+        provenance=PROVENANCE_SIDECARS,
+        code=script_code("analyze_provenance.py"),
+    output:
+        record=report(f"{R}/provenance.json", caption="../report/provenance.rst", category="Verdict",
+                      labels={"table": "provenance"}),
+    params:
+        # the whole resolved config: its hash is recorded, so any config change rewrites this small file
+        config=config,
+    log:
+        f"{R}/logs/analyze/provenance.log",
+    benchmark:
+        f"{R}/benchmarks/analyze/provenance.tsv"
+    conda:
+        "../../envs/lesionbench.yaml"
+    script:
+        "../../scripts/analyze_provenance.py"
+
+
+TARGETS += [
+    f"{R}/study_summary.csv",
+    f"{R}/study_datasets.csv",
+    f"{R}/sanity_checks.csv",
+    f"{R}/claim_check.csv",
+    f"{R}/provenance.json",
+]
 TARGETS += [
     f"{R}/overall_metrics.csv",
     f"{R}/size_stratified_metrics.csv",

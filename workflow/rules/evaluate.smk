@@ -14,6 +14,8 @@ rule evaluate:
     output:
         per_case=f"{R}/metrics/{{dataset}}/{{model}}/seed{{seed}}/per_case.csv",
         per_lesion=f"{R}/metrics/{{dataset}}/{{model}}/seed{{seed}}/per_lesion.csv",
+        # metric-code hash and evaluation settings of these tables (compared by the sanity checks)
+        provenance=f"{R}/metrics/{{dataset}}/{{model}}/seed{{seed}}/provenance.json",
     params:
         evaluation=lambda w: config["datasets"][w.dataset]["evaluation"],
         postprocessing=config["postprocessing"],

@@ -167,8 +167,10 @@ def evaluate_folder(predictions: str | os.PathLike, prepared: str | os.PathLike,
 
 
 def evaluate_to_files(predictions, prepared, split_csv, per_case_csv, per_lesion_csv, *, dataset: str, model: str,
-                      seed: int, settings: Settings, lesions_csv=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``evaluate_folder`` over the test split of ``split_csv``, writing both tables atomically."""
+                      seed: int, settings: Settings, lesions_csv=None,
+                      provenance_json=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``evaluate_folder`` over the test split of ``split_csv``, writing both tables atomically, and, if
+    ``provenance_json`` is given, the metric-code hash and settings beside them (``evaluation.provenance``)."""
     ids = test_case_ids(split_csv)
     log.info("evaluating %s/%s/seed%s: %d test cases from %s (%s)", dataset, model, seed, len(ids), predictions,
              settings)
@@ -176,5 +178,8 @@ def evaluate_to_files(predictions, prepared, split_csv, per_case_csv, per_lesion
                                            settings=settings, lesions=lesions_csv)
     write_csv(per_case, per_case_csv)
     write_csv(per_lesion, per_lesion_csv)
+    if provenance_json is not None:
+        from .provenance import write_provenance
+        write_provenance(provenance_json, settings, dataset=dataset, model=model, seed=seed)
     log.info("wrote %s (%d rows) and %s (%d rows)", per_case_csv, len(per_case), per_lesion_csv, len(per_lesion))
     return per_case, per_lesion

@@ -11,24 +11,37 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.patches import Rectangle
 
 from ..stats.tables import BOUNDARY_METRICS, POOLED, STRATA
-from .style import METRIC_SHORT, STRATUM_LABELS, lesion_set_rows, plt, require_columns, save
+from .style import METRIC_SHORT, STRATUM_LABELS, plt, require_columns, save
 
-COLUMNS = ["dataset", "stratum", "metric", "dice_leader", "dice_leader_rank", "kendall_tau", "leader_changed",
-           "n_models"]
+COLUMNS = ["dataset", "lesion_set", "stratum", "metric", "dice_leader", "dice_leader_rank", "kendall_tau",
+           "leader_changed", "n_models", "n_lesions", "insufficient_lesions"]
+SET_LABELS = {"all": "all lesions", "common": "common lesions"}
+
+
+def matrix_rows(ranking: pd.DataFrame) -> list[tuple[str, str]]:
+    """(lesion_set, stratum) rows of the matrix: all cases, then each quartile on all and on common lesions."""
+    have = set(zip(ranking["lesion_set"], ranking["stratum"]))
+    rows = [("all", "overall")] + [(ls, q) for q in STRATA[1:] for ls in ("all", "common")]
+    return [r for r in rows if r in have]
+
+
+def row_label(lesion_set: str, stratum: str) -> str:
+    return STRATUM_LABELS[stratum] if stratum == "overall" else f"{STRATUM_LABELS[stratum]}, {SET_LABELS[lesion_set]}"
 
 
 def ranking_reversal_matrix(ranking: pd.DataFrame, path: str | os.PathLike) -> None:
-    """One panel per data set (pooled last): rows = strata, columns = HD95, ASD, contour F1. Colour =
-    Kendall tau between the model order under Dice and under the metric (1 = same order, -1 = reversed);
-    text = tau and the rank the Dice leader gets under the metric; a black frame marks a lost lead. The
-    first column names each stratum's Dice leader."""
+    """One panel per data set (pooled last): rows = all cases, then each quartile on all lesions (misses
+    scored with the penalty) and on the common lesions (every model detected them), columns = HD95, ASD,
+    contour F1. Colour = Kendall tau between the model order under Dice and under the metric (1 = same
+    order, -1 = reversed); text = tau and the rank the Dice leader gets under the metric; a black frame marks
+    a lost lead. The first column names each row's Dice leader and the lesions behind it ("few": fewer than
+    claim.min_lesions)."""
     require_columns(ranking, COLUMNS, "ranking_reversals.csv")
-    ranking = lesion_set_rows(ranking, "all", "ranking_reversals.csv")
     datasets = sorted(d for d in ranking["dataset"].unique() if d != POOLED)
     if POOLED in set(ranking["dataset"]):
         datasets.append(POOLED)
     metrics = [m for m in BOUNDARY_METRICS if m in set(ranking["metric"])]
-    strata = [s for s in STRATA if s in set(ranking["stratum"])]
+    strata = matrix_rows(ranking)
     ncols = min(len(datasets), 4)
     nrows = int(np.ceil(len(datasets) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols + 0.8, 0.62 * len(strata) * nrows + 1.3 * nrows),
@@ -40,11 +53,14 @@ def ranking_reversal_matrix(ranking: pd.DataFrame, path: str | os.PathLike) -> N
     for index, (ax, dataset) in enumerate(zip(axes.flat, datasets)):
         d = ranking[ranking["dataset"] == dataset]
         tau = np.full((len(strata), len(metrics)), np.nan)
-        for i, stratum in enumerate(strata):
-            rows = d[d.stratum == stratum]
+        for i, (lesion_set, stratum) in enumerate(strata):
+            rows = d[(d.lesion_set == lesion_set) & (d.stratum == stratum)]
             if rows.empty:
+                ax.text(leader_x, i, "no lesion", ha="center", va="center", fontsize=7, color="0.4")
                 continue
-            ax.text(leader_x, i, rows["dice_leader"].iloc[0].replace("_", " "), ha="center", va="center",
+            count = "" if stratum == "overall" else (
+                f"\nn={int(rows['n_lesions'].iloc[0])}{' (few)' if bool(rows['insufficient_lesions'].iloc[0]) else ''}")
+            ax.text(leader_x, i, rows["dice_leader"].iloc[0].replace("_", " ") + count, ha="center", va="center",
                     fontsize=7, wrap=True)
             for j, metric in enumerate(metrics):
                 row = rows[rows.metric == metric]
@@ -62,7 +78,7 @@ def ranking_reversal_matrix(ranking: pd.DataFrame, path: str | os.PathLike) -> N
         ax.set_xlim(leader_x - 0.75, len(metrics) - 0.5)
         ax.set_xticks([leader_x] + list(range(len(metrics))),
                       ["Dice leader"] + [METRIC_SHORT[m] for m in metrics])
-        ax.set_yticks(range(len(strata)), [STRATUM_LABELS[s] for s in strata] if index % ncols == 0 else [])
+        ax.set_yticks(range(len(strata)), [row_label(*r) for r in strata] if index % ncols == 0 else [])
         ax.set_title(dataset + (" (all data sets)" if dataset == POOLED else ""))
         ax.grid(False)
         ax.tick_params(length=0)

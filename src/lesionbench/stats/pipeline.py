@@ -13,11 +13,15 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..io.atomic import write_csv
-from .aggregate import OPTIONAL_COLUMNS, ranking_estimates, size_stratified_metrics, small_lesion_metrics
+from .aggregate import (OPTIONAL_COLUMNS, all_estimates, ranking_estimates, size_stratified_metrics,
+                        small_lesion_metrics)
 from .bootstrap import directional_robustness
+from .claim import claim_check
 from .overall import overall_metrics
 from .ranking import ranking_reversals, reversal_summary
+from .sanity import read_small_lesion_table, sanity_checks
 from .strata import case_sums
+from .summary import SUMMARY_OPTIONAL, dataset_table, study_summary
 from .tables import StudyTableError, load_study
 
 log = logging.getLogger("lesionbench")
@@ -37,23 +41,28 @@ class StudyInputs:
                                                              "quartiles")))
 
 
-def load_sums(inputs: StudyInputs) -> dict:
-    """{dataset: CaseSums} of every data set in the inputs."""
+def load_tables(inputs: StudyInputs) -> dict:
+    """{dataset: DatasetTables} of every data set in the inputs, checked."""
     study = load_study(inputs.per_case, inputs.per_lesion, inputs.split, inputs.lesions, inputs.quartiles)
     for name, t in study.items():
         log.info("%s: %d test cases, %d test lesions, models %s, seeds %s", name, len(t.test_cases),
                  len(t.reference), list(t.models), list(t.seeds))
-    return {name: case_sums(t) for name, t in study.items()}
+    return study
 
 
-def write_table(df: pd.DataFrame, path) -> None:
+def load_sums(inputs: StudyInputs) -> dict:
+    """{dataset: CaseSums} of every data set in the inputs."""
+    return {name: case_sums(t) for name, t in load_tables(inputs).items()}
+
+
+def write_table(df: pd.DataFrame, path, optional=OPTIONAL_COLUMNS) -> None:
     """Write a study table after checking it holds no NaN (an undefined cell is a bug, never an output). The
-    one exception: ``value`` and ``seed_sd`` of a row whose stratum holds no lesion of its set
-    (``n_lesions`` 0) are left empty."""
+    one exception: the ``optional`` columns (``value`` and ``seed_sd`` by default) of a row whose stratum
+    holds no lesion of its set (``n_lesions`` 0) are left empty."""
     nan = df.isna()
     if "n_lesions" in df:
         empty_set = (df["n_lesions"] == 0).to_numpy()
-        for col in OPTIONAL_COLUMNS:
+        for col in optional:
             if col in nan:
                 nan.loc[empty_set, col] = False
     bad = nan.any()
@@ -105,4 +114,46 @@ def write_robustness(inputs: StudyInputs, output, statistics: dict, claim: dict)
     top_k = int(statistics.get("top_k", 3))
     df = directional_robustness(load_sums(inputs), resamples, seed, confidence, top_k, min_lesions(claim))
     write_table(df, output)
+    return df
+
+
+def claim_settings(claim: dict) -> dict:
+    keys = ("min_lesions", "dice_tie", "seed_sd_factor", "min_boundary_spread_pct", "separation_ratio",
+            "min_sign_share")
+    missing = [k for k in keys if k not in claim]
+    if missing:
+        raise StudyTableError(f"config claim block lacks {missing}")
+    return {k: claim[k] for k in keys}
+
+
+def write_study_summary(inputs: StudyInputs, summary_output, datasets_output, statistics: dict,
+                        claim: dict) -> pd.DataFrame:
+    """The study summary and the data-set table, from one load of the per-case sums."""
+    tables = load_tables(inputs)
+    sums = {name: case_sums(t) for name, t in tables.items()}
+    estimates = all_estimates(sums, min_lesions(claim))
+    df = study_summary(estimates, int(statistics.get("top_k", 3)))
+    write_table(df, summary_output, optional=SUMMARY_OPTIONAL)
+    write_table(dataset_table(tables, sums), datasets_output)
+    return df
+
+
+def write_sanity_checks(inputs: StudyInputs, provenance_paths, small_lesion_path, output, claim: dict) -> pd.DataFrame:
+    df = sanity_checks(inputs.per_case, inputs.per_lesion, inputs.split, inputs.lesions, inputs.quartiles,
+                       provenance_paths, read_small_lesion_table(small_lesion_path), min_lesions(claim))
+    write_table(df, output)
+    for r in df[df.status != "pass"].itertuples():
+        log.warning("sanity check %s of %s: %s (%s)", r.check, r.dataset, r.status, r.figures)
+    return df
+
+
+def write_claim_check(summary_path, stratified_path, robustness_path, sanity_path, output, claim: dict) -> pd.DataFrame:
+    summary = pd.read_csv(summary_path, dtype={"dataset": str})
+    stratified = pd.read_csv(stratified_path, dtype={"dataset": str, "model": str})
+    robustness = pd.read_csv(robustness_path, dtype={"dataset": str, "model_a": str, "model_b": str})
+    sanity = pd.read_csv(sanity_path, dtype={"dataset": str})
+    df = claim_check(summary, stratified, robustness, sanity, claim_settings(claim))
+    write_table(df, output)
+    for r in df.itertuples():
+        log.info("%s %s: %s (%s)", r.dataset, r.finding, r.verdict, r.reason)
     return df

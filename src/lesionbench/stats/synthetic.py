@@ -113,13 +113,18 @@ def to_tables(data: dict) -> DatasetTables:
     return check_dataset(tables, "split.csv", "lesions.csv", "quartiles.csv")
 
 
-def write_dataset(data: dict, root: str | os.PathLike) -> dict:
-    """Write ``make_dataset`` output in the results layout under ``root``; returns the file lists."""
+def write_dataset(data: dict, root: str | os.PathLike, settings=None) -> dict:
+    """Write ``make_dataset`` output in the results layout under ``root``, with a provenance sidecar per
+    metric table as the evaluation writes it (``settings``: an ``evaluation.Settings`` applied to every model,
+    or {(model, seed): Settings}; default tolerance 1 mm, dilation 2 mm). Returns the file lists."""
+    from ..evaluation import Settings
+    from ..evaluation.provenance import write_provenance
+
     root = Path(root)
     ds = data["dataset"]
     folder = root / "data" / ds
     paths = {"split": [folder / "split.csv"], "lesions": [folder / "lesions.csv"],
-             "quartiles": [folder / "quartiles.csv"], "per_case": [], "per_lesion": []}
+             "quartiles": [folder / "quartiles.csv"], "per_case": [], "per_lesion": [], "provenance": []}
     write_csv(data["split"], paths["split"][0])
     write_csv(data["lesions"], paths["lesions"][0])
     write_csv(data["quartiles"], paths["quartiles"][0])
@@ -129,6 +134,10 @@ def write_dataset(data: dict, root: str | os.PathLike) -> dict:
         write_csv(data["per_lesion"][(model, seed)], out / "per_lesion.csv")
         paths["per_case"].append(out / "per_case.csv")
         paths["per_lesion"].append(out / "per_lesion.csv")
+        chosen = settings.get((model, seed)) if isinstance(settings, dict) else settings
+        write_provenance(out / "provenance.json", chosen or Settings(tolerance_mm=1.0, dilation_mm=2.0),
+                         dataset=ds, model=model, seed=seed)
+        paths["provenance"].append(out / "provenance.json")
     return {k: [str(p) for p in v] for k, v in paths.items()}
 
 

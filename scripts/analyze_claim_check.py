@@ -1,0 +1,8 @@
+"""Rule claim_check: the verdict on the study's five expected findings, per data set and pooled."""
+from lesionbench.runtime import rule_logging
+from lesionbench.stats import pipeline
+
+with rule_logging(snakemake.log[0]):  # noqa: F821
+    sm = snakemake  # noqa: F821
+    pipeline.write_claim_check(sm.input.summary, sm.input.stratified, sm.input.robustness, sm.input.sanity,
+                               sm.output.table, sm.params.claim)
