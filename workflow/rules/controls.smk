@@ -18,19 +18,20 @@ ALL_CONTROLS = CONTROL_MODELS["positive"] + CONTROL_MODELS["negative"]
 CONTROL_GROUP = "positive|negative"
 
 
-def control_tables(kind):
-    """Input function: the `kind` metric tables (per_case / per_lesion) of one control group."""
+def control_tables(name):
+    """Input function: one metric-stage file (per_case.csv, per_lesion.csv, provenance.json) of every control
+    of a group, on every data set."""
 
     def files(wildcards):
-        return expand(f"{CR}/metrics/{{dataset}}/{{model}}/seed{CONTROL_SEED}/{kind}.csv", dataset=DATASETS,
+        return expand(f"{CR}/metrics/{{dataset}}/{{model}}/seed{CONTROL_SEED}/{name}", dataset=DATASETS,
                       model=CONTROL_MODELS[wildcards.group])
 
     return files
 
 
 CONTROL_STUDY_INPUTS = {
-    "per_case": control_tables("per_case"),
-    "per_lesion": control_tables("per_lesion"),
+    "per_case": control_tables("per_case.csv"),
+    "per_lesion": control_tables("per_lesion.csv"),
     "split": expand(f"{R}/data/{{dataset}}/split.csv", dataset=DATASETS),
     "lesions": expand(f"{R}/data/{{dataset}}/lesions.csv", dataset=DATASETS),
     "quartiles": expand(f"{R}/data/{{dataset}}/quartiles.csv", dataset=DATASETS),
@@ -91,6 +92,7 @@ use rule evaluate as controls_evaluate with:
     output:
         per_case=f"{CR}/metrics/{{dataset}}/{{model}}/seed{{seed}}/per_case.csv",
         per_lesion=f"{CR}/metrics/{{dataset}}/{{model}}/seed{{seed}}/per_lesion.csv",
+        provenance=f"{CR}/metrics/{{dataset}}/{{model}}/seed{{seed}}/provenance.json",
     log:
         f"{R}/logs/controls/evaluate/{{dataset}}/{{model}}/seed{{seed}}.log",
     benchmark:
@@ -194,8 +196,65 @@ use rule figure_quartile_disagreement as controls_figure_quartile_disagreement w
         group=CONTROL_GROUP,
 
 
+# The verdict on the controls: every control of a group counts as a "top model" (statistics.top_k is the
+# group's size), since the controls are tied under Dice by construction and all of them carry the planted effect.
+use rule study_summary as controls_study_summary with:
+    input:
+        **CONTROL_STUDY_INPUTS,
+        code=script_code("analyze_study_summary.py"),
+    output:
+        summary=controls_report(f"{CR}/{{group}}/study_summary.csv", "../report/study_summary.rst",
+                                {"table": "study summary"}),
+        datasets=f"{CR}/{{group}}/study_datasets.csv",
+    params:
+        statistics=lambda w: {"top_k": len(CONTROL_MODELS[w.group])},
+        claim=LESION_COUNT_SETTINGS,
+    log:
+        f"{R}/logs/controls/{{group}}/study_summary.log",
+    benchmark:
+        f"{R}/benchmarks/controls/{{group}}/study_summary.tsv"
+    wildcard_constraints:
+        group=CONTROL_GROUP,
+
+
+use rule sanity_checks as controls_sanity_checks with:
+    input:
+        **CONTROL_STUDY_INPUTS,
+        provenance=control_tables("provenance.json"),
+        small=f"{CR}/{{group}}/small_lesion_metrics.csv",
+        code=script_code("analyze_sanity_checks.py"),
+    output:
+        table=controls_report(f"{CR}/{{group}}/sanity_checks.csv", "../report/sanity_checks.rst",
+                              {"table": "sanity checks"}),
+    log:
+        f"{R}/logs/controls/{{group}}/sanity_checks.log",
+    benchmark:
+        f"{R}/benchmarks/controls/{{group}}/sanity_checks.tsv"
+    wildcard_constraints:
+        group=CONTROL_GROUP,
+
+
+use rule claim_check as controls_claim_check with:
+    input:
+        summary=f"{CR}/{{group}}/study_summary.csv",
+        stratified=f"{CR}/{{group}}/size_stratified_metrics.csv",
+        robustness=f"{CR}/{{group}}/bootstrap_directional_robustness.csv",
+        sanity=f"{CR}/{{group}}/sanity_checks.csv",
+        code=script_code("analyze_claim_check.py"),
+    output:
+        table=controls_report(f"{CR}/{{group}}/claim_check.csv", "../report/claim_check.rst",
+                              {"table": "claim check (verdict)"}),
+    log:
+        f"{R}/logs/controls/{{group}}/claim_check.log",
+    benchmark:
+        f"{R}/benchmarks/controls/{{group}}/claim_check.tsv"
+    wildcard_constraints:
+        group=CONTROL_GROUP,
+
+
 CONTROL_TABLES = ["overall_metrics", "size_stratified_metrics", "small_lesion_metrics", "ranking_reversals",
-                  "ranking_reversal_summary", "bootstrap_directional_robustness"]
+                  "ranking_reversal_summary", "bootstrap_directional_robustness", "study_summary", "sanity_checks",
+                  "claim_check"]
 CONTROL_FIGURES = ["overall_vs_small_lesion_comparison", "quartile_disagreement"]
 
 if CONTROLS["enabled"]:
