@@ -76,7 +76,8 @@ def main() -> None:
             print(f"{name}: {len(names)} controls, {int(table.n_test_cases.iloc[0])} test cases, "
                   f"{int(table.n_lesions.iloc[0])} lesions: {seconds:.1f} s, {int(table.evaluations.sum())} Dice "
                   f"evaluations; Dice {table.dice.min():.4f}..{table.dice.max():.4f} "
-                  f"(target {settings.dice_target}, all within {settings.tolerance}: {bool(table.within_tolerance.all())})")
+                  f"(target {settings.dice_target}, all within {settings.tolerance}: "
+                  f"{bool(table.within_tolerance.all())})")
         name, _, table = rows[0]
         ev = config["datasets"][name]["evaluation"]
         t0 = time.perf_counter()

@@ -7,8 +7,18 @@ import pytest
 from scipy import ndimage
 
 from lesionbench.components import label_components
-from lesionbench.controls import (ControlBuilder, ControlError, ControlSettings, ControlSpec, Lesion,
-                                  ReferenceCase, build_dataset_controls, calibrate, control_specs, perturb)
+from lesionbench.controls import (
+    ControlBuilder,
+    ControlError,
+    ControlSettings,
+    ControlSpec,
+    Lesion,
+    ReferenceCase,
+    build_dataset_controls,
+    calibrate,
+    control_specs,
+    perturb,
+)
 from lesionbench.controls.build import core, dropped_lesions
 from lesionbench.controls.dataset import CALIBRATION_COLUMNS, gather_calibration
 from lesionbench.data.synthetic import irregular_blob

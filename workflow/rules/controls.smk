@@ -18,29 +18,22 @@ ALL_CONTROLS = CONTROL_MODELS["positive"] + CONTROL_MODELS["negative"]
 CONTROL_GROUP = "positive|negative"
 
 
-def control_tables(name):
-    """Input function: one metric-stage file (per_case.csv, per_lesion.csv, provenance.json) of every control
-    of a group, on every data set."""
-
-    def files(wildcards):
-        return expand(f"{CR}/metrics/{{dataset}}/{{model}}/seed{CONTROL_SEED}/{name}", dataset=DATASETS,
-                      model=CONTROL_MODELS[wildcards.group])
-
-    return files
-
-
+# Input functions: one metric-stage file (per_case.csv, per_lesion.csv, provenance.json) of every control of a
+# group ({group} wildcard), on every data set.
+CONTROL_FILES = {
+    name: (lambda name: lambda w: expand(f"{CR}/metrics/{{dataset}}/{{model}}/seed{CONTROL_SEED}/{name}",
+                                         dataset=DATASETS, model=CONTROL_MODELS[w.group]))(name)
+    for name in ("per_case.csv", "per_lesion.csv", "provenance.json")
+}
 CONTROL_STUDY_INPUTS = {
-    "per_case": control_tables("per_case.csv"),
-    "per_lesion": control_tables("per_lesion.csv"),
+    "per_case": CONTROL_FILES["per_case.csv"],
+    "per_lesion": CONTROL_FILES["per_lesion.csv"],
     "split": expand(f"{R}/data/{{dataset}}/split.csv", dataset=DATASETS),
     "lesions": expand(f"{R}/data/{{dataset}}/lesions.csv", dataset=DATASETS),
     "quartiles": expand(f"{R}/data/{{dataset}}/quartiles.csv", dataset=DATASETS),
 }
-
-
-def controls_report(path, caption, labels):
-    return report(path, caption=caption, category="Controls", subcategory="{group}",
-                  labels={**labels, "controls": "{group}"})
+# Where the report shows a control group's outputs (its labels add {"controls": "{group}"}).
+IN_CONTROLS = {"category": "Controls", "subcategory": "{group}"}
 
 
 rule controls_predictions:
@@ -104,8 +97,9 @@ use rule overall_metrics as controls_overall_metrics with:
         **CONTROL_STUDY_INPUTS,
         code=script_code("analyze_overall.py"),
     output:
-        table=controls_report(f"{CR}/{{group}}/overall_metrics.csv", "../report/overall_metrics.rst",
-                              {"table": "overall metrics"}),
+        table=report(f"{CR}/{{group}}/overall_metrics.csv", caption="../report/overall_metrics.rst",
+                     labels={"table": "overall metrics", "controls": "{group}"},
+                     **IN_CONTROLS),
     log:
         f"{R}/logs/controls/{{group}}/overall_metrics.log",
     benchmark:
@@ -119,10 +113,13 @@ use rule size_stratified_metrics as controls_size_stratified_metrics with:
         **CONTROL_STUDY_INPUTS,
         code=script_code("analyze_size_stratified.py"),
     output:
-        stratified=controls_report(f"{CR}/{{group}}/size_stratified_metrics.csv",
-                                   "../report/size_stratified_metrics.rst", {"table": "size-stratified metrics"}),
-        small=controls_report(f"{CR}/{{group}}/small_lesion_metrics.csv", "../report/small_lesion_metrics.rst",
-                              {"table": "small-lesion (Q1) metrics"}),
+        stratified=report(f"{CR}/{{group}}/size_stratified_metrics.csv",
+                          caption="../report/size_stratified_metrics.rst",
+                          labels={"table": "size-stratified metrics", "controls": "{group}"},
+                          **IN_CONTROLS),
+        small=report(f"{CR}/{{group}}/small_lesion_metrics.csv", caption="../report/small_lesion_metrics.rst",
+                     labels={"table": "small-lesion (Q1) metrics", "controls": "{group}"},
+                     **IN_CONTROLS),
     log:
         f"{R}/logs/controls/{{group}}/size_stratified_metrics.log",
     benchmark:
@@ -136,10 +133,12 @@ use rule ranking_reversals as controls_ranking_reversals with:
         **CONTROL_STUDY_INPUTS,
         code=script_code("analyze_ranking.py"),
     output:
-        ranking=controls_report(f"{CR}/{{group}}/ranking_reversals.csv", "../report/ranking_reversals.rst",
-                                {"table": "ranking reversals"}),
-        summary=controls_report(f"{CR}/{{group}}/ranking_reversal_summary.csv",
-                                "../report/ranking_reversal_summary.rst", {"table": "ranking reversal summary"}),
+        ranking=report(f"{CR}/{{group}}/ranking_reversals.csv", caption="../report/ranking_reversals.rst",
+                       labels={"table": "ranking reversals", "controls": "{group}"},
+                       **IN_CONTROLS),
+        summary=report(f"{CR}/{{group}}/ranking_reversal_summary.csv", caption="../report/ranking_reversal_summary.rst",
+                       labels={"table": "ranking reversal summary", "controls": "{group}"},
+                       **IN_CONTROLS),
     log:
         f"{R}/logs/controls/{{group}}/ranking_reversals.log",
     benchmark:
@@ -153,9 +152,10 @@ use rule bootstrap_directional_robustness as controls_bootstrap_directional_robu
         **CONTROL_STUDY_INPUTS,
         code=script_code("analyze_bootstrap.py"),
     output:
-        table=controls_report(f"{CR}/{{group}}/bootstrap_directional_robustness.csv",
-                              "../report/bootstrap_directional_robustness.rst",
-                              {"table": "bootstrap directional robustness"}),
+        table=report(f"{CR}/{{group}}/bootstrap_directional_robustness.csv",
+                     caption="../report/bootstrap_directional_robustness.rst",
+                     labels={"table": "bootstrap directional robustness", "controls": "{group}"},
+                     **IN_CONTROLS),
     log:
         f"{R}/logs/controls/{{group}}/bootstrap_directional_robustness.log",
     benchmark:
@@ -170,9 +170,10 @@ use rule figure_overall_vs_small_lesion as controls_figure_overall_vs_small_lesi
         small=f"{CR}/{{group}}/small_lesion_metrics.csv",
         code=script_code("figures_overall_vs_small.py"),
     output:
-        figure=controls_report(f"{FIGURES}/controls/{{group}}/overall_vs_small_lesion_comparison.png",
-                               "../report/overall_vs_small_lesion_comparison.rst",
-                               {"figure": "overall vs small-lesion spread"}),
+        figure=report(f"{FIGURES}/controls/{{group}}/overall_vs_small_lesion_comparison.png",
+                      caption="../report/overall_vs_small_lesion_comparison.rst",
+                      labels={"figure": "overall vs small-lesion spread", "controls": "{group}"},
+                      **IN_CONTROLS),
     log:
         f"{R}/logs/controls/{{group}}/figure_overall_vs_small_lesion.log",
     benchmark:
@@ -186,8 +187,10 @@ use rule figure_quartile_disagreement as controls_figure_quartile_disagreement w
         stratified=f"{CR}/{{group}}/size_stratified_metrics.csv",
         code=script_code("figures_quartile_disagreement.py"),
     output:
-        figure=controls_report(f"{FIGURES}/controls/{{group}}/quartile_disagreement.png",
-                               "../report/quartile_disagreement.rst", {"figure": "disagreement per size quartile"}),
+        figure=report(f"{FIGURES}/controls/{{group}}/quartile_disagreement.png",
+                      caption="../report/quartile_disagreement.rst",
+                      labels={"figure": "disagreement per size quartile", "controls": "{group}"},
+                      **IN_CONTROLS),
     log:
         f"{R}/logs/controls/{{group}}/figure_quartile_disagreement.log",
     benchmark:
@@ -203,8 +206,9 @@ use rule study_summary as controls_study_summary with:
         **CONTROL_STUDY_INPUTS,
         code=script_code("analyze_study_summary.py"),
     output:
-        summary=controls_report(f"{CR}/{{group}}/study_summary.csv", "../report/study_summary.rst",
-                                {"table": "study summary"}),
+        summary=report(f"{CR}/{{group}}/study_summary.csv", caption="../report/study_summary.rst",
+                       labels={"table": "study summary", "controls": "{group}"},
+                       **IN_CONTROLS),
         datasets=f"{CR}/{{group}}/study_datasets.csv",
     params:
         statistics=lambda w: {"top_k": len(CONTROL_MODELS[w.group])},
@@ -220,12 +224,13 @@ use rule study_summary as controls_study_summary with:
 use rule sanity_checks as controls_sanity_checks with:
     input:
         **CONTROL_STUDY_INPUTS,
-        provenance=control_tables("provenance.json"),
+        provenance=CONTROL_FILES["provenance.json"],
         small=f"{CR}/{{group}}/small_lesion_metrics.csv",
         code=script_code("analyze_sanity_checks.py"),
     output:
-        table=controls_report(f"{CR}/{{group}}/sanity_checks.csv", "../report/sanity_checks.rst",
-                              {"table": "sanity checks"}),
+        table=report(f"{CR}/{{group}}/sanity_checks.csv", caption="../report/sanity_checks.rst",
+                     labels={"table": "sanity checks", "controls": "{group}"},
+                     **IN_CONTROLS),
     log:
         f"{R}/logs/controls/{{group}}/sanity_checks.log",
     benchmark:
@@ -242,8 +247,9 @@ use rule claim_check as controls_claim_check with:
         sanity=f"{CR}/{{group}}/sanity_checks.csv",
         code=script_code("analyze_claim_check.py"),
     output:
-        table=controls_report(f"{CR}/{{group}}/claim_check.csv", "../report/claim_check.rst",
-                              {"table": "claim check (verdict)"}),
+        table=report(f"{CR}/{{group}}/claim_check.csv", caption="../report/claim_check.rst",
+                     labels={"table": "claim check (verdict)", "controls": "{group}"},
+                     **IN_CONTROLS),
     log:
         f"{R}/logs/controls/{{group}}/claim_check.log",
     benchmark:

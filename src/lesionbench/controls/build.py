@@ -87,7 +87,7 @@ def dropped_lesions(lesions: dict, drop_fraction: float, drop_seed: int, dataset
     if not 0.0 <= drop_fraction < 1.0:
         raise ControlError(f"drop_fraction must lie in [0, 1), got {drop_fraction!r}")
     keys = sorted(lesions)
-    n_drop = int(round(drop_fraction * len(keys)))
+    n_drop = round(drop_fraction * len(keys))
     if n_drop == 0:
         return set()
     weights = 1.0 / np.array([max(int(lesions[k]), 1) for k in keys], float)

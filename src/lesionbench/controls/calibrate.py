@@ -3,12 +3,13 @@
 The overall Dice of a control (mean case-level Dice over the test cases, ``ControlBuilder.mean_dice``) falls
 as its strength grows. ``calibrate`` brackets the target (strength 0 is the reference itself minus the shared
 drop; the upper end doubles from the finest voxel spacing until the Dice falls below the target) and then
-narrows the bracket by false position (Illinois variant), falling back to bisection. Only the cheap Dice is computed, never a boundary metric. Because masks are discrete
-the Dice is a step function of the strength (``perturbations.Lesion.tie`` makes the steps single voxels); the
-strength whose Dice is closest to the target is kept. On a data set where one voxel moves the overall Dice by
-more than twice the tolerance (a test case holding only a lesion of a few voxels), the target can fall inside
-such a step; the closest Dice is then kept with ``within_tolerance`` False and a warning, so the verdict on
-the controls, not a failed run, reports that they are not tied.
+narrows the bracket by false position (Illinois variant), falling back to bisection. Only the cheap Dice is
+computed, never a boundary metric. Because masks are discrete the Dice is a step function of the strength
+(``perturbations.Lesion.tie`` makes the steps single voxels); the strength whose Dice is closest to the target
+is kept. On a data set where one voxel moves the overall Dice by more than twice the tolerance (a test case
+holding only a lesion of a few voxels), the target can fall inside such a step; the closest Dice is then
+kept with ``within_tolerance`` False and a warning, so the verdict on the controls, not a failed run,
+reports that they are not tied.
 """
 
 from __future__ import annotations

@@ -23,22 +23,22 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..evaluation.folder import test_case_ids
 from ..io.atomic import atomic_dir
 from ..io.cases import load_case, read_meta
 from ..io.predictions import write_prediction
-from ..evaluation.folder import test_case_ids
 from ..io.tables import read_table
 from .build import ControlBuilder, ControlError, ControlSpec, ReferenceCase
 from .calibrate import calibrate
-from .perturbations import PERTURBATIONS, SEEDED
+from .perturbations import SEEDED
 
 log = logging.getLogger(__name__)
 
 NEGATIVE_NAMES = ("replicate_a", "replicate_b")
 CONTROL_SEED = 0  # the seed folder of every control's predictions and metric tables (controls do not train)
 CALIBRATION_COLUMNS = ["dataset", "control", "role", "perturbation", "seed", "strength_mm", "dice",
-                       "dice_target", "dice_error", "within_tolerance", "n_test_cases", "n_lesions", "n_dropped", "n_undetectable",
-                       "evaluations"]
+                       "dice_target", "dice_error", "within_tolerance", "n_test_cases", "n_lesions", "n_dropped",
+                       "n_undetectable", "evaluations"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class ControlSettings:
     negative: str
 
     @classmethod
-    def from_config(cls, block: dict) -> "ControlSettings":
+    def from_config(cls, block: dict) -> ControlSettings:
         try:
             return cls(dice_target=float(block["dice_target"]), tolerance=float(block["tolerance"]),
                        drop_fraction=float(block["drop_fraction"]), seed=int(block["seed"]),
