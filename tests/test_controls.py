@@ -247,11 +247,16 @@ def test_calibration_hits_the_target_dice(perturbation):
     assert cal.strength_mm > 0
 
 
-def test_calibration_refuses_an_unreachable_target():
+def test_calibration_flags_an_unreachable_target(caplog):
     cases = random_cases()
     builder = ControlBuilder("ds", cases, 0.5, 3, min_component_voxels=3)
-    with pytest.raises(ControlError, match="shared drop alone"):
-        calibrate(builder, ControlSpec("o", "offset", 1), 0.99, 0.002)
+    spec = ControlSpec("o", "offset", 1)
+    cal = calibrate(builder, spec, 0.99, 0.002)   # the shared drop alone is below 0.99
+    assert cal.strength_mm == 0.0 and not cal.within_tolerance
+    assert cal.dice == pytest.approx(builder.mean_dice(spec, 0.0)) and cal.dice < 0.99
+    assert "shared drop alone" in caplog.text
+    with pytest.raises(ControlError, match="dice_target"):
+        calibrate(builder, spec, 1.0, 0.002)
 
 
 # -- configuration and writing ------------------------------------------------------------------------

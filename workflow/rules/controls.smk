@@ -1,10 +1,11 @@
 # Controls stage (docs/controls.md): simulated models with known failure modes, built from each data set's
 # test references and calibrated to one overall Dice, then evaluated by the evaluate rule and analysed by the
-# analysis and figure rules of the study, reused here (`use rule`) with their own inputs and outputs. The
-# controls never enter the trained models' tables: their files live under results/controls/ and
-# figures/controls/, and the report shows them under "Controls".
+# analysis and figure rules of the study, reused here (`use rule`, figure rules keeping their figure_ prefix)
+# with their own inputs and outputs. The controls never enter the trained models' tables: their files live
+# under results/controls/ and figures/controls/, and the report shows them under "Controls".
 #   positive: one control per failure mode (controls.perturbations); the analysis must find the planted effect.
-#   negative: two replicates of one perturbation, same strength, different seeds; it must find nothing.
+#   negative: two replicates of one perturbation, each calibrated to the same Dice, different seeds; it must
+#   find nothing.
 
 CONTROLS = config["controls"]
 CR = f"{R}/controls"
@@ -164,7 +165,7 @@ use rule bootstrap_directional_robustness as controls_bootstrap_directional_robu
         group=CONTROL_GROUP,
 
 
-use rule figure_overall_vs_small_lesion as controls_figure_overall_vs_small_lesion with:
+use rule figure_overall_vs_small_lesion as figure_controls_overall_vs_small_lesion with:
     input:
         overall=f"{CR}/{{group}}/overall_metrics.csv",
         small=f"{CR}/{{group}}/small_lesion_metrics.csv",
@@ -182,7 +183,7 @@ use rule figure_overall_vs_small_lesion as controls_figure_overall_vs_small_lesi
         group=CONTROL_GROUP,
 
 
-use rule figure_quartile_disagreement as controls_figure_quartile_disagreement with:
+use rule figure_quartile_disagreement as figure_controls_quartile_disagreement with:
     input:
         stratified=f"{CR}/{{group}}/size_stratified_metrics.csv",
         code=script_code("figures_quartile_disagreement.py"),

@@ -17,11 +17,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import numpy as np
+
 from .build import ControlBuilder, ControlError, ControlSpec
 
 log = logging.getLogger(__name__)
 
-MAX_DOUBLINGS = 24
 MAX_BISECTIONS = 60
 
 
@@ -53,23 +54,26 @@ def calibrate(builder: ControlBuilder, spec: ControlSpec, target: float, toleran
         return builder.mean_dice(spec, s)
 
     lo, d_lo = 0.0, f(0.0)
-    if d_lo < target - tolerance:
-        raise ControlError(f"{where}: the shared drop alone gives overall Dice {d_lo:.4f}, below the target "
-                           f"{target}; lower controls.drop_fraction or raise controls.dice_target")
-    best = (abs(d_lo - target), lo, d_lo)
     if d_lo <= target:
-        return Calibration(lo, d_lo, evaluations, True)
-    step = min(min(c.spacing) for c in builder.cases)
-    hi, d_hi = step, f(step)
-    for _ in range(MAX_DOUBLINGS):
-        if d_hi <= target:
-            break
+        if d_lo < target - tolerance:
+            log.warning("%s: the shared drop alone gives overall Dice %.4f, below the target %s: the controls "
+                        "cannot be tied at this target (lower controls.drop_fraction or controls.dice_target)",
+                        where, d_lo, target)
+        return Calibration(lo, d_lo, evaluations, d_lo >= target - tolerance)
+    best = (abs(d_lo - target), lo, d_lo)
+    # a strength beyond the largest image extent changes nothing more (and would make huge crops)
+    ceiling = max(float(np.sqrt(sum((n * sp) ** 2 for n, sp in zip(c.mask.shape, c.spacing))))
+                  for c in builder.cases)
+    hi = min(min(c.spacing) for c in builder.cases)
+    d_hi = f(hi)
+    while d_hi > target and hi < ceiling:
         lo, d_lo = hi, d_hi
-        hi *= 2.0
+        hi = min(2.0 * hi, ceiling)
         d_hi = f(hi)
-    else:
-        raise ControlError(f"{where}: overall Dice is still {d_hi:.4f} at strength {hi:g} mm, above the target "
-                           f"{target}; this perturbation cannot lower the Dice of these lesions enough")
+    if d_hi > target:
+        log.warning("%s: overall Dice is still %.4f at strength %.4g mm (the image extent), above the target %s: "
+                    "this perturbation cannot lower the Dice of these lesions enough", where, d_hi, hi, target)
+        return Calibration(hi, d_hi, evaluations, abs(d_hi - target) <= tolerance)
     best = min(best, (abs(d_lo - target), lo, d_lo), (abs(d_hi - target), hi, d_hi))
     # Illinois false position on the bracket (the Dice falls smoothly between voxel steps, so it needs far
     # fewer evaluations than bisection); a plain halving whenever the interpolated point is not inside it.
