@@ -18,10 +18,18 @@ $(STAMP): envs/requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
+# Extra Snakemake arguments for `make run`, e.g. SNAKEMAKE_ARGS="--configfile config/full.yaml".
+SNAKEMAKE_ARGS ?=
+
+# After a kill (kill -9, power loss) `make run` resumes by itself: a lock left by a dead Snakemake is
+# removed (only when no Snakemake process holds it; lesionbench.runlock says which), and the profile's
+# rerun-incomplete re-runs the interrupted jobs; training continues from its last epoch.
 run: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" snakemake --workflow-profile workflow/profiles/laptop --cores $(CORES)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m lesionbench.runlock
 	PATH="$(abspath $(BIN)):$$PATH" snakemake --workflow-profile workflow/profiles/laptop --cores $(CORES) \
-		--report results/report.html
+		$(SNAKEMAKE_ARGS)
+	PATH="$(abspath $(BIN)):$$PATH" snakemake --workflow-profile workflow/profiles/laptop --cores $(CORES) \
+		$(SNAKEMAKE_ARGS) --report results/report.html
 
 # The suite without side effects on the machine. The SLURM test installs SLURM and MUNGE with apt and starts
 # their daemons, so it runs only when asked: `make test-cluster` (CI runs both).

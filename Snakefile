@@ -1,5 +1,8 @@
 # lesionbench: do segmentation models tied under Dice differ in boundary quality on small lesions?
 # Thin entry point: validate the config, include one rule file per stage, collect the final targets.
+import sys
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -12,6 +15,11 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
+# The library of this workflow copy checks the config (no torch import: this runs on every call).
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from lesionbench.config_check import check_config_keys, check_run_config
+
+check_config_keys(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml", workflow.configfiles)
 validate(config, "workflow/schemas/config.schema.yaml")
 
 

@@ -112,6 +112,10 @@ def test_settings_are_checked_and_read_from_config():
     assert (s.tolerance_mm, s.dilation_mm, s.penalty_mm, s.threshold, s.min_component_voxels) == (2, 0, None, 0.4, 3)
     with pytest.raises(EvaluationError, match="contour tolerance"):
         Settings(tolerance_mm=-1, dilation_mm=1)
+    with pytest.raises(EvaluationError, match=r"contour_tolerance_mm: .* > 0 mm, got 0\.0"):   # as the schema
+        Settings.from_config({"contour_tolerance_mm": 0, "lesion_dilation_mm": 1}, {}, None)
+    with pytest.raises(EvaluationError, match=r"lesion_dilation_mm: .* >= 0 mm, got -0\.5"):
+        Settings(tolerance_mm=1, dilation_mm=-0.5)
     with pytest.raises(EvaluationError, match="lesion_dilation_mm"):
         Settings.from_config({"contour_tolerance_mm": 2}, {}, None)
     with pytest.raises(EvaluationError, match="threshold"):

@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from lesionbench.metrics import case_metrics, evaluate_case, find_parts
-from lesionbench.metrics.lesionwise import dilate
+from lesionbench.metrics.matching import dilate
 
 
 def run(ref, pred, spacing=(1.0, 1.0), r=2.0, tau=1.0, **kw):
@@ -192,28 +192,29 @@ def test_lesion_ids_follow_the_labelling_order():
     assert [x["voxels"] for x in refs(rows)] == sizes.tolist()
 
 
-@pytest.mark.parametrize("per_chunk", [7, 2_000_000])
-def test_box_pairs_equal_all_pairs(monkeypatch, per_chunk):
-    from lesionbench.metrics import lesionwise
+@pytest.mark.parametrize("all_pairs_max, per_chunk", [(0, 1), (0, 7), (0, 2_000_000), (62_500, 2_000_000)])
+def test_box_pairs_equal_all_pairs(monkeypatch, all_pairs_max, per_chunk):
+    from lesionbench.metrics import boxes
 
-    monkeypatch.setattr(lesionwise, "_PAIRS_PER_CHUNK", per_chunk)
+    monkeypatch.setattr(boxes, "_ALL_PAIRS_MAX", all_pairs_max)
+    monkeypatch.setattr(boxes, "_PAIRS_PER_CHUNK", per_chunk)
     rng = np.random.default_rng(8)
     for t in range(150):
         nd = int(rng.integers(2, 4))
 
-        def boxes(n):
+        def random_boxes(n, nd=nd):
             lo = rng.integers(0, 50, (n, nd))
             ext = rng.integers(1, 6, (n, nd))
             if n and rng.random() < 0.3:
                 ext[rng.integers(n)] = rng.integers(20, 50, nd)   # one long box
             return lo, lo + ext
 
-        (la, ha), (lb, hb) = boxes(int(rng.integers(0, 40))), boxes(int(rng.integers(0, 40)))
+        (la, ha), (lb, hb) = random_boxes(int(rng.integers(0, 40))), random_boxes(int(rng.integers(0, 40)))
         spacing = rng.uniform(0.3, 3, nd)
         within = None if t % 2 else float(rng.uniform(0, 10))
-        a, b = lesionwise.box_pairs(la, ha, lb, hb, spacing, within)
+        a, b = boxes.box_pairs(la, ha, lb, hb, spacing, within)
         if within is None:
             ok = np.all((la[:, None] < hb[None]) & (lb[None] < ha[:, None]), axis=2)
         else:
-            ok = lesionwise.box_gaps(la[:, None], ha[:, None], lb[None], hb[None], spacing) <= within * (1 + 1e-9)
+            ok = boxes.box_gaps(la[:, None], ha[:, None], lb[None], hb[None], spacing) <= within * (1 + 1e-9)
         assert sorted(zip(a.tolist(), b.tolist())) == sorted(zip(*[x.tolist() for x in np.nonzero(ok)]))

@@ -1,4 +1,4 @@
-"""Case-level metrics on hand-computed cases (DESIGN section 3)."""
+"""Case-level metrics on hand-computed cases (docs/metrics.md)."""
 
 import math
 
@@ -7,8 +7,7 @@ import pytest
 from scipy import ndimage
 
 from lesionbench.metrics import border, case_metrics, default_penalty, evaluate_case
-from lesionbench.metrics.scores import segment_percentile
-from lesionbench.metrics.surface import within
+from lesionbench.metrics.surface import segment_percentile, within
 
 
 def shifted_box_distances(n, k, s0, ndim):
@@ -93,8 +92,11 @@ def test_single_voxels():
     assert s.hd95 == pytest.approx(dist) and s.asd == pytest.approx(dist)
     s = case_metrics(ref, pred, spacing, tolerance_mm=dist)
     assert (s.contour_f1, s.nsd) == (1.0, 1.0)
-    s = case_metrics(ref, ref, spacing, tolerance_mm=0.0)
+    s = case_metrics(ref, ref, spacing, tolerance_mm=1e-6)
     assert (s.dice, s.iou, s.hd95, s.asd, s.contour_f1, s.nsd) == (1.0, 1.0, 0.0, 0.0, 1.0, 1.0)
+    for bad in (0.0, -1.0, math.nan, math.inf):               # the schema's rule: tau > 0
+        with pytest.raises(ValueError, match=f"contour tolerance must be a finite number > 0 mm, got {bad!r}"):
+            case_metrics(ref, ref, spacing, tolerance_mm=bad)
 
 
 def test_border_touching_the_image_edge():

@@ -24,9 +24,10 @@ Constraints checked here, with an error naming the model (smp 0.6):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch is imported where a model is built: the config check runs on every Snakemake call
+    import torch
 
 FAMILIES: dict[str, str] = {
     "unet": "U-Net with a plain (non-residual) convolutional encoder",
@@ -38,6 +39,28 @@ FAMILIES: dict[str, str] = {
 MODEL_KEYS = ("arch", "encoder", "encoder_depth", "decoder_channels", "decoder_attention_type")
 PLAIN_ENCODER_PREFIXES = ("vgg",)
 RESIDUAL_ENCODER_MARKERS = ("resnet", "resnext", "res2net", "resnest", "regnet")
+
+
+# Encoder names segmentation-models-pytorch 0.6 registers (``smp.encoders.encoders``; tests/test_config_check.py
+# checks this list against the installed smp). Listed here so the config can be checked without importing
+# torch; ``tu-<name>`` encoders come from timm and are looked up there.
+_SMP_ENCODER_NAMES = """
+densenet121 densenet161 densenet169 densenet201 dpn107 dpn131 dpn68 dpn68b dpn92 dpn98
+efficientnet-b0 efficientnet-b1 efficientnet-b2 efficientnet-b3 efficientnet-b4 efficientnet-b5 efficientnet-b6
+efficientnet-b7 inceptionresnetv2 inceptionv4 mit_b0 mit_b1 mit_b2 mit_b3 mit_b4 mit_b5 mobilenet_v2
+mobileone_s0 mobileone_s1 mobileone_s2 mobileone_s3 mobileone_s4 resnet101 resnet152 resnet18 resnet34 resnet50
+resnext101_32x16d resnext101_32x32d resnext101_32x48d resnext101_32x4d resnext101_32x8d resnext50_32x4d
+se_resnet101 se_resnet152 se_resnet50 se_resnext101_32x4d se_resnext50_32x4d senet154
+timm-efficientnet-b0 timm-efficientnet-b1 timm-efficientnet-b2 timm-efficientnet-b3 timm-efficientnet-b4
+timm-efficientnet-b5 timm-efficientnet-b6 timm-efficientnet-b7 timm-efficientnet-b8 timm-efficientnet-l2
+timm-skresnet18 timm-skresnet34 timm-skresnext50_32x4d timm-tf_efficientnet_lite0 timm-tf_efficientnet_lite1
+timm-tf_efficientnet_lite2 timm-tf_efficientnet_lite3 timm-tf_efficientnet_lite4
+vgg11 vgg11_bn vgg13 vgg13_bn vgg16 vgg16_bn vgg19 vgg19_bn xception
+"""
+SMP_ENCODERS = frozenset(_SMP_ENCODER_NAMES.split())
+# Architectures smp.create_model knows (``smp.MODEL_ARCHITECTURES_MAPPING``, matched case-insensitively).
+_SMP_ARCHITECTURE_NAMES = "deeplabv3 deeplabv3plus dpt fpn linknet manet pan pspnet segformer unet unetplusplus upernet"
+SMP_ARCHITECTURES = frozenset(_SMP_ARCHITECTURE_NAMES.split())
 
 
 class ModelConfigError(ValueError):
@@ -72,6 +95,10 @@ def check_model_config(name: str, cfg: dict[str, Any]) -> dict[str, Any]:
     if any(w < 1 for w in c["decoder_channels"]):
         raise ModelConfigError(f"model {name!r}: decoder_channels must be positive, got {c['decoder_channels']}")
     bare = enc[3:] if enc.startswith("tu-") else enc
+    _check_encoder_name(name, c["encoder"])
+    if c["arch"].lower() not in SMP_ARCHITECTURES:
+        raise ModelConfigError(f"model {name!r}: arch {c['arch']!r} is not a segmentation-models-pytorch "
+                               f"architecture (known: {sorted(SMP_ARCHITECTURES)}; the families use Unet)")
     if name == "unet" and not bare.startswith(PLAIN_ENCODER_PREFIXES):
         raise ModelConfigError(f"model 'unet': encoder {c['encoder']!r} is not a plain (non-residual) encoder; "
                                f"use a VGG encoder such as vgg11_bn")
@@ -88,6 +115,22 @@ def check_model_config(name: str, cfg: dict[str, Any]) -> dict[str, Any]:
             raise ModelConfigError(f"model 'hybrid_transformer': a Mix Transformer encoder needs encoder_depth 5 "
                                    f"(all four transformer stages), got {depth}")
     return c
+
+
+def _check_encoder_name(name: str, encoder: str) -> None:
+    if encoder.startswith("tu-"):
+        import timm  # only for timm encoders: importing it costs a second or two
+
+        if not timm.is_model(encoder[3:]):
+            raise ModelConfigError(f"model {name!r}: encoder {encoder!r}: timm has no model {encoder[3:]!r}")
+        return
+    if encoder not in SMP_ENCODERS:
+        import difflib
+
+        close = difflib.get_close_matches(encoder, sorted(SMP_ENCODERS), n=3)
+        hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+        raise ModelConfigError(f"model {name!r}: unknown encoder {encoder!r}{hint}; the segmentation-models-pytorch "
+                               f"0.6 encoders are in docs/models.md (or use tu-<timm model>)")
 
 
 def input_divisor(cfg: dict[str, Any]) -> int:
@@ -107,6 +150,7 @@ def build_model(name: str, cfg: dict[str, Any], in_channels: int,
     """Build family ``name`` from its config entry: a ``torch.nn.Module`` mapping
     ``(N, in_channels, H, W)`` to one logit channel ``(N, 1, H, W)``."""
     import segmentation_models_pytorch as smp
+    import torch  # noqa: F401  (the module's annotations name it)
 
     c = check_model_config(name, cfg)
     if int(in_channels) < 1:

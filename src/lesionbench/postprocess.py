@@ -1,4 +1,4 @@
-"""Postprocessing applied to every prediction before any metric, identical for all models (DESIGN section 3).
+"""Postprocessing applied to every prediction before any metric, identical for all models (docs/metrics.md).
 
 Inference applies it when writing predictions; evaluation applies it again (it is idempotent), so
 predictions made by any other tool get exactly the same treatment.
@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from .components import label_components
 
 
 def binarize(prob_or_mask: np.ndarray, threshold: float) -> np.ndarray:
@@ -62,9 +63,7 @@ def postprocess(prob_or_mask: np.ndarray, threshold: float, min_component_voxels
                          f"got {min_component_voxels!r}")
     mask = binarize(array, threshold)
     if min_component_voxels > 1 and mask.any():
-        from .metrics.parts import label_full_connectivity
-
-        labels, n = label_full_connectivity(mask)
+        labels, n = label_components(mask)
         sizes = np.bincount(labels.ravel(), minlength=n + 1)
         if (sizes[1:] < min_component_voxels).any():
             keep = sizes >= int(min_component_voxels)

@@ -11,6 +11,8 @@ TRAINED_MODELS = sorted(config["models"])
 EXTERNAL_MODELS = dict(config.get("external_models") or {})
 MODELS = sorted(TRAINED_MODELS + list(EXTERNAL_MODELS))
 SEEDS = [int(s) for s in config["seeds"]]
+# Labels, model construction, input sizes and external folders: refused here, before any job runs.
+check_run_config(config, workflow.configfiles)
 SCRIPTS = str(Path(workflow.basedir) / "scripts")
 SRC = Path(workflow.basedir) / "src" / "lesionbench"
 

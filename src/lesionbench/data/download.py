@@ -59,16 +59,6 @@ def md5_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def human_size(n: int | None) -> str:
-    if n is None:
-        return "unknown size"
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n} bytes" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"  # pragma: no cover
-
-
 def check_file(path: str | os.PathLike, md5: str | None = None, size: int | None = None) -> Path:
     """Raise SourceError naming ``path`` unless it exists with the given size and MD5 (each if given)."""
     path = Path(path)

@@ -1,4 +1,4 @@
-"""Lesion enumeration and size quartiles (DESIGN section 2; docs/contracts.md ``lesions.csv``)."""
+"""Lesion enumeration and size quartiles (docs/contracts.md ``lesions.csv``)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,6 @@ prediction file is an error naming it. Metrics follow ``lesionbench.metrics`` (d
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
 from dataclasses import dataclass
@@ -21,6 +20,8 @@ from ..io.cases import load_case, read_meta
 from ..io.predictions import prediction_path, read_prediction
 from ..io.tables import read_table
 from ..metrics.case import CASE_COLUMNS, LESION_COLUMNS, evaluate_case
+from ..metrics.matching import check_dilation
+from ..metrics.surface import check_mm, check_tolerance
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +47,15 @@ class Settings:
     min_component_voxels: int = 0
 
     def __post_init__(self):
-        checks = [("contour tolerance", self.tolerance_mm, 0.0), ("lesion dilation", self.dilation_mm, 0.0)]
-        for name, value, low in checks:
-            if value is None or not (math.isfinite(float(value)) and float(value) >= low):
-                raise EvaluationError(f"{name} must be a finite number >= {low} mm, got {value!r}")
-        if self.penalty_mm is not None and not (math.isfinite(float(self.penalty_mm)) and self.penalty_mm > 0):
-            raise EvaluationError(f"distance penalty must be a positive number of mm or null, got {self.penalty_mm!r}")
+        checks = [("contour_tolerance_mm", check_tolerance, self.tolerance_mm),
+                  ("lesion_dilation_mm", check_dilation, self.dilation_mm)]
+        if self.penalty_mm is not None:
+            checks.append(("distance_penalty_mm", lambda v: check_mm(v, "distance penalty"), self.penalty_mm))
+        for key, check, value in checks:
+            try:
+                check(value)     # the metrics decide the valid ranges; the schema states the same
+            except ValueError as exc:
+                raise EvaluationError(f"{key}: {exc}") from None
         if not (0 < float(self.threshold) < 1):
             raise EvaluationError(f"postprocessing threshold must lie in (0, 1), got {self.threshold!r}")
         if int(self.min_component_voxels) != self.min_component_voxels or self.min_component_voxels < 0:

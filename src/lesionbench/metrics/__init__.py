@@ -1,10 +1,13 @@
-"""Segmentation metrics of the study (DESIGN section 3): one implementation, used for every model.
+"""Segmentation metrics of the study (docs/metrics.md): one implementation, used for every model.
 
 - ``surface``: borders, surface distances, HD95, ASD, contour F1, NSD, the default distance penalty;
 - ``overlap``: Dice and IoU;
 - ``scores``: every metric of one pair with the empty-mask rules (``Scores``, ``score``);
 - ``parts``: connected components as boxed crops (no full-volume labelling);
-- ``lesionwise``: BraTS 2023 lesion-wise matching on per-lesion crops;
+- ``boxes``: pairs of components whose boxes meet, and their shared voxel counts;
+- ``nearest``: nearest border points between components (exact k-d tree queries, many pairs at once);
+- ``matching``: BraTS 2023 merged lesions and hits;
+- ``lesionwise``: lesion-wise scores of merged lesions and false positives;
 - ``case``: one case end to end (``evaluate_case``) and plain two-mask metrics (``case_metrics``).
 """
 

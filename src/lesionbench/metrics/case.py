@@ -1,6 +1,6 @@
 """One case, end to end: ignore mask, postprocessing, case-level and lesion-wise metrics.
 
-Order of operations (DESIGN section 3), identical for every model:
+Order of operations (docs/metrics.md), identical for every model:
 
 1. Reference lesions are the connected components of the stored reference mask (full connectivity),
    numbered like ``label_components`` and ``lesions.csv``; a reference row reports the stored lesion's
@@ -23,9 +23,11 @@ import numpy as np
 
 from ..postprocess import binarize
 from . import surface
-from .lesionwise import LesionScores, Nearest, evaluate_lesions, nearest_borders, overlap_counts
+from .boxes import shared_voxel_counts
+from .lesionwise import LesionScores, evaluate_lesions
+from .nearest import Nearest, nearest_borders
 from .parts import Parts, find_parts
-from .scores import Scores, from_distances
+from .scores import Scores, empty_mask_scores, from_distances
 
 CASE_COLUMNS = ["ref_empty", "pred_empty", "ref_voxels", "pred_voxels", "dice", "iou", "hd95", "asd",
                 "contour_f1", "nsd", "n_ref_lesions", "n_hit_lesions", "n_fp_lesions"]
@@ -86,14 +88,14 @@ class CaseEvaluation:
 def case_scores(ref: Parts, pred: Parts, *, tolerance_mm: float, penalty_mm: float,
                 overlaps: dict | None = None, nearest: Nearest | None = None) -> Scores:
     """Case-level metrics between the union of ``ref`` and the union of ``pred`` components, with the
-    empty-mask rules (``nearest``: their ``lesionwise.nearest_borders``, computed if not given)."""
+    empty-mask rules (``overlaps``: their ``boxes.shared_voxel_counts``; ``nearest``: their
+    ``nearest.nearest_borders``; each computed if not given)."""
     n_ref, n_pred = int(ref.voxels.sum()), int(pred.voxels.sum())
-    if n_ref == 0 and n_pred == 0:
-        return Scores.perfect()
-    if n_ref == 0 or n_pred == 0:
-        return Scores.worst(penalty_mm)
+    empty = empty_mask_scores(n_ref, n_pred, penalty_mm)
+    if empty is not None:
+        return empty
     if overlaps is None:
-        overlaps = overlap_counts(ref, pred)
+        overlaps = shared_voxel_counts(ref, pred)
     if nearest is None:
         nearest = nearest_borders(ref, pred)
     return from_distances(n_ref, n_pred, int(sum(overlaps.values())), nearest.pred_to_ref, nearest.ref_to_pred,
@@ -101,13 +103,11 @@ def case_scores(ref: Parts, pred: Parts, *, tolerance_mm: float, penalty_mm: flo
 
 
 def _check(tolerance_mm, penalty_mm, shape, spacing) -> float:
-    if not (tolerance_mm >= 0 and np.isfinite(tolerance_mm)):
-        raise ValueError(f"contour tolerance must be a finite number >= 0 mm, got {tolerance_mm!r}")
+    """Checks tau; returns the penalty (the image extent diagonal when None)."""
+    surface.check_tolerance(tolerance_mm)
     if penalty_mm is None:
         return surface.default_penalty(shape, spacing)
-    if not (penalty_mm > 0 and np.isfinite(penalty_mm)):
-        raise ValueError(f"distance penalty must be a finite number > 0 mm, got {penalty_mm!r}")
-    return float(penalty_mm)
+    return surface.check_mm(penalty_mm, "distance penalty")
 
 
 def evaluate_case(reference: np.ndarray, prediction: np.ndarray, spacing, *, tolerance_mm: float,
@@ -134,7 +134,7 @@ def evaluate_case(reference: np.ndarray, prediction: np.ndarray, spacing, *, tol
     ref = stored.restrict(ignore)
     pred = find_parts(binarize(prediction, threshold), spacing, exclude=ignore,
                       min_voxels=int(min_component_voxels))
-    overlaps = overlap_counts(ref, pred)
+    overlaps = shared_voxel_counts(ref, pred)
     nearest = nearest_borders(ref, pred) if len(ref.points) and len(pred.points) else None
     scores = case_scores(ref, pred, tolerance_mm=tolerance_mm, penalty_mm=penalty_mm, overlaps=overlaps,
                          nearest=nearest)

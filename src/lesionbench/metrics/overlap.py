@@ -1,4 +1,4 @@
-"""Volume overlap (DESIGN section 3), from voxel counts."""
+"""Volume overlap (docs/metrics.md), from voxel counts."""
 
 from __future__ import annotations
 

@@ -25,12 +25,12 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
-import cc3d
 import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from ..components import FULL_CONNECTIVITY, label_components, largest_slice_areas
+from ..components import label_components, largest_slice_areas
+from .indexing import expand_ranges
 
 
 def make_tree(points: np.ndarray) -> cKDTree:
@@ -80,17 +80,12 @@ class Parts:
         s = self.starts
         return self.points[s[k]:s[k + 1]]
 
-    def points_of(self, indices) -> tuple[np.ndarray, np.ndarray]:
-        """Border points of the given components (in the given order, repeats allowed) and, for each point,
-        the position in ``indices`` it comes from."""
+    def point_indices(self, indices) -> tuple[np.ndarray, np.ndarray]:
+        """Positions in ``points`` of the border points of the given components (in the given order,
+        repeats allowed) and, for each, the position in ``indices`` it comes from."""
         indices = np.asarray(indices, np.int64)
         s = self.starts
-        counts = s[indices + 1] - s[indices]
-        if counts.sum() == 0:
-            return np.zeros((0, len(self.shape))), np.zeros(0, np.int64)
-        which = np.repeat(np.arange(len(indices)), counts)
-        offsets = np.repeat(s[indices] - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
-        return self.points[np.arange(counts.sum()) + offsets], which
+        return expand_ranges(s[indices], s[indices + 1] - s[indices])
 
     def tree(self) -> cKDTree:
         """Tree over all border points (built once)."""
@@ -143,20 +138,6 @@ class Parts:
         on = keep[self.owner]
         return Parts(self.shape, self.spacing, [self.masks[i] for i in idx], self.lo[idx], self.hi[idx],
                      self.voxels[idx], self.points[on], new[self.owner[on]])
-
-
-def label_full_connectivity(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """Full-connectivity labelling: the partition of ``label_components`` (labels 1..n, 0 = background);
-    the numbering may differ in 2D (``find_parts`` sets it with ``numbering_rule``).
-
-    The mask is handed to connected-components-3d as uint8: with bool input, version 4.1.1 labels some
-    background pixels of some 2D images (with labels up to beyond n) and fails on some small 3D shapes
-    such as (1, 1, 3).
-    """
-    fg = np.ascontiguousarray(mask, dtype=bool).view(np.uint8)
-    labels, n = cc3d.connected_components(fg, connectivity=FULL_CONNECTIVITY[mask.ndim], return_N=True,
-                                          out_dtype=np.uint32)
-    return labels, int(n)
 
 
 @functools.lru_cache(maxsize=None)
@@ -308,11 +289,11 @@ def find_parts(mask: np.ndarray, spacing, exclude: np.ndarray | None = None, min
             fg = fg & (np.asarray(exclude) == 0)
         compact, to_image = _compact_2d(fg)
         if compact is not None:
-            labels, n = label_full_connectivity(compact)
+            labels, n = label_components(compact)
             _collect(labels, n, to_image, shape, spacing, found)
     else:
         occupancy = mask.any(axis=-1)
-        regions, n_regions = label_full_connectivity(occupancy)
+        regions, n_regions = label_components(occupancy)
         for r, (sz, sy) in enumerate(ndimage.find_objects(regions, max_label=n_regions), start=1):
             rows = regions[sz, sy] == r
             sub = mask[sz, sy]
@@ -321,7 +302,7 @@ def find_parts(mask: np.ndarray, spacing, exclude: np.ndarray | None = None, min
             crop = (sub[:, :, x0:x1] != 0) & rows[:, :, None]
             if exclude is not None:
                 crop &= np.asarray(exclude)[sz, sy, x0:x1] == 0
-            labels, n = label_full_connectivity(crop)
+            labels, n = label_components(crop)
             _collect(labels, n, lambda idx, o=np.array([sz.start, sy.start, x0]): idx + o, shape, spacing, found)
     nd = mask.ndim
     order = np.zeros(0, np.int64)

@@ -1,10 +1,11 @@
-"""Train one model of one data set with one seed: the protocol of DESIGN section 5.
+"""Train one model of one data set with one seed: the protocol of docs/models.md.
 
 Outputs in ``out_dir`` (all written atomically):
 - ``best.pt``: weights of the epoch with the best validation Dice, plus what inference needs to rebuild
   the model (family, model config, in_channels, input size, divisor);
 - ``last.pt``: everything needed to resume, written after every epoch: model, optimizer, scheduler,
-  AMP scaler, RNG states, completed epochs, best Dice so far, early-stopping counter, the log so far;
+  AMP scaler, RNG states, completed epochs, best Dice so far, early-stopping counter, the log so far
+  (without the wall-clock seconds, so identical runs write byte-identical checkpoints);
 - ``train_log.csv``: ``epoch, train_loss, val_dice, lr, seconds`` (one row per completed epoch);
 - ``config.json``: the resolved training config, model config, data set, seed and device.
 
@@ -23,12 +24,15 @@ files), and are removed when training ends.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import math
 import os
+import pickle
 import shutil
 import sys
 import time
+import types
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +41,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from ..io.atomic import atomic_path, write_csv, write_json
+from ..io.atomic import atomic_path, write_bytes, write_csv, write_json
 from ..io.cases import load_case
 from ..models import build_model, check_input_size, check_model_config, input_divisor
 from .config import resolve_training_config
@@ -118,14 +122,35 @@ def validation_dice(model: torch.nn.Module, prepared: str | os.PathLike, case_id
     return 1.0 if total == 0 else 2.0 * inter / total
 
 
+class _ValuePickler(pickle.Pickler):
+    """A pickler without a memo ("fast" mode): each object is written by value, so the bytes depend only on
+    the values, never on which equal objects happen to be shared (a resumed run loads its optimizer's keys
+    from the checkpoint as new strings, an uninterrupted run shares interned ones). Checkpoints hold no
+    self-referencing objects, which fast mode cannot write."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fast = True
+
+
+_VALUE_PICKLE = types.ModuleType("lesionbench_value_pickle")
+_VALUE_PICKLE.Pickler = _ValuePickler  # type: ignore[attr-defined]  # what torch.save calls
+
+
 def _save(obj: Any, path: Path) -> None:
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(obj, tmp)
+    """``torch.save`` to memory, then an atomic write: identical states give byte-identical files.
+
+    Saving to a path would store that path's name (a random temporary one) inside the archive, and
+    pickle's memo would make the bytes depend on object identity (see :class:`_ValuePickler`). A full
+    disk or a read-only folder raises a :class:`~lesionbench.io.atomic.WriteError` naming ``path``."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer, pickle_module=_VALUE_PICKLE)
+    write_bytes(buffer.getvalue(), path)
 
 
 def _link_resume(path: Path) -> None:
     """Keep a second name for ``path`` in ``.resume/`` that outlives Snakemake's removal of declared outputs."""
-    with atomic_path(path.parent / RESUME_DIR / path.name, suffix=".pt") as tmp:
+    with atomic_path(path.parent / RESUME_DIR / path.name, suffix=path.suffix) as tmp:
         tmp.unlink()
         try:
             os.link(path, tmp)
@@ -139,6 +164,21 @@ def _restore(out_dir: Path, name: str) -> None:
     if not target.is_file() and saved.is_file():
         with atomic_path(target, suffix=".pt") as tmp:
             shutil.copyfile(saved, tmp)
+
+
+def _with_seconds(log_rows: list[dict], out_dir: Path) -> list[dict]:
+    """The log saved in ``last.pt`` (no wall-clock seconds, so identical runs write identical checkpoints)
+    with each epoch's seconds from the kept ``train_log.csv`` (NaN where it is gone)."""
+    seconds: dict[int, float] = {}
+    for path in (out_dir / RESUME_DIR / "train_log.csv", out_dir / "train_log.csv"):
+        if path.is_file():
+            try:
+                table = pd.read_csv(path)
+                seconds = dict(zip(table["epoch"].astype(int), table["seconds"].astype(float)))
+                break
+            except (ValueError, KeyError, OSError):
+                continue
+    return [{**r, "seconds": seconds.get(int(r["epoch"]), math.nan)} for r in log_rows]
 
 
 def _load_resumable(out_dir: Path, fingerprint: dict) -> dict | None:
@@ -235,7 +275,7 @@ def train(prepared: str | os.PathLike, split_csv: str | os.PathLike, out_dir: st
         if dev.type == "cuda" and state["rng"].get("cuda") is not None:
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         start, best, best_epoch = state["epoch"], state["best_dice"], state["best_epoch"]
-        bad, stopped, rows = state["bad_epochs"], state["stopped"], list(state["log"])
+        bad, stopped, rows = state["bad_epochs"], state["stopped"], _with_seconds(state["log"], out_dir)
     best_info = {"format": CHECKPOINT_FORMAT, "model_name": model_name, "model_config": model_cfg,
                  "in_channels": in_channels, "ndim": ndim, "input_size": cfg["input_size"],
                  "input_divisor": divisor, "dataset": dataset, "seed": int(seed)}
@@ -285,13 +325,14 @@ def train(prepared: str | os.PathLike, split_csv: str | os.PathLike, out_dir: st
         rows.append({"epoch": epoch + 1, "train_loss": total / steps, "val_dice": val, "lr": lr,
                      "seconds": round(time.perf_counter() - t0, 3)})
         write_csv(pd.DataFrame(rows, columns=LOG_COLUMNS), out_dir / "train_log.csv")
+        _link_resume(out_dir / "train_log.csv")
         _save({"format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "epoch": epoch + 1,
                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                "rng": {"torch": torch.get_rng_state(),
                        "cuda": torch.cuda.get_rng_state_all() if dev.type == "cuda" else None},
                "best_dice": best, "best_epoch": best_epoch, "bad_epochs": bad, "stopped": stopped,
-               "log": rows}, out_dir / "last.pt")
+               "log": [{k: v for k, v in r.items() if k != "seconds"} for r in rows]}, out_dir / "last.pt")
         _link_resume(out_dir / "last.pt")
         ran += 1
         log.info("%s epoch %d/%d: train_loss %.4f val_dice %.4f lr %.2e (%.1fs)%s", where, epoch + 1, epochs,

@@ -1,4 +1,4 @@
-"""Source adapters: one per kind of data set (DESIGN section 2).
+"""Source adapters: one per kind of data set (docs/datasets.md).
 
 An adapter is a module exposing two functions:
 

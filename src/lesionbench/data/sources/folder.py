@@ -7,8 +7,12 @@ Layout under the configured ``path``::
     split.csv                                   optional: case_id,split with split in {train,test}
 
 Mask values listed in ``labels.ignore`` become the ignore mask; values in ``labels.lesion`` are lesion (if
-``labels.lesion`` is not given, every non-zero value that is not ignored is lesion). An RGB(A) mask is read
-on its colour channels only (alpha never decides). 2D spacing comes from config ``spacing`` (default 1 mm
+``labels.lesion`` is not given, every non-zero value that is not ignored is lesion). When ``labels.lesion``
+is given, any other non-zero value is an error naming the mask and the values (never silently background);
+a value may not be both lesion and ignore. An RGB(A) mask is read on its colour channels only (alpha never
+decides): a pixel's value is its largest channel. A palette PNG mask is read by palette index, and refused
+when its palette contradicts that reading (lesionbench.io.images.read_label_raster). A case listed twice in
+``split.csv`` is an error. 2D spacing comes from config ``spacing`` (default 1 mm
 per pixel); 3D spacing from the NIfTI header. Volumes are stored slice axis first: (i, j, k) -> (k, i, j).
 """
 
@@ -19,7 +23,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ...io.images import NIFTI_SUFFIXES, RASTER_SUFFIXES, ImageReadError, is_nifti, read_nifti, read_raster, suffix_of
+from ...io.images import (
+    NIFTI_SUFFIXES,
+    RASTER_SUFFIXES,
+    ImageReadError,
+    is_nifti,
+    read_label_raster,
+    read_nifti,
+    read_raster,
+    suffix_of,
+)
 from . import RawCase, SourceError, SourceMissingError
 
 NIFTI_AXIS_ORDER = (2, 0, 1)  # prepared axis a <- file axis NIFTI_AXIS_ORDER[a]
@@ -61,6 +74,13 @@ def scan(root: str | Path) -> pd.DataFrame:
         bad = sorted(set(table["split"]) - {"train", "test"})
         if bad:
             raise SourceError(f"{split_file}: split values must be train or test, found {bad}")
+        repeated = table[table["case_id"].duplicated(keep=False)].sort_values("case_id", kind="stable")
+        if len(repeated):
+            listed = {c: sorted(set(g["split"])) for c, g in repeated.groupby("case_id", sort=True)}
+            conflicts = {c: v for c, v in listed.items() if len(v) > 1}
+            what = (f"with different splits: {dict(list(conflicts.items())[:10])}" if conflicts
+                    else f"more than once: {list(listed)[:10]}")
+            raise SourceError(f"{split_file}: lists cases {what}; keep one row per case_id")
         official = dict(zip(table["case_id"], table["split"]))
         unknown = sorted(set(official) - set(images))
         if unknown:
@@ -96,6 +116,19 @@ def binarize_labels(labels: np.ndarray, lesion: list[int] | None, ignore: list[i
     if np.issubdtype(labels.dtype, np.floating):
         if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
             raise SourceError(f"{where}: mask holds non-integer values; expected a label map")
+    both = sorted(set(lesion or ()) & set(ignore or ()))
+    if both:
+        raise SourceError(f"{where}: labels {both} are in both labels.lesion {list(lesion or [])} and "
+                          f"labels.ignore {list(ignore or [])}; a value is either lesion or ignored, remove it from one list")
+    if lesion:
+        known = {0, *lesion, *(ignore or ())}
+        values = np.unique(labels)
+        unknown = [v.item() for v in values if v.item() not in known]
+        if unknown:
+            raise SourceError(f"{where}: mask holds label values {unknown[:10]} that are neither background (0) "
+                              f"nor in labels.lesion {list(lesion)} or labels.ignore {list(ignore or [])} (values "
+                              f"found: {[v.item() for v in values[:20]]}); add each to labels.lesion or "
+                              f"labels.ignore of this data set in the config, or fix the mask")
     ignore_mask = np.isin(labels, ignore).astype(np.uint8) if ignore else None
     if lesion:
         mask = np.isin(labels, lesion)
@@ -137,8 +170,8 @@ def read_case(row: dict, ds_cfg: dict, raw_dir: Path) -> RawCase:
             spacing = tuple(spacing[a] for a in NIFTI_AXIS_ORDER)
             return RawCase(row["case_id"], image, mask, spacing, ign, affine, NIFTI_AXIS_ORDER,
                            source={"image": image_path.name, "mask": mask_path.name})
-        image = read_raster(image_path)
-        labels = read_raster(mask_path)
+        image = read_raster(image_path, palette="colour")
+        labels = read_label_raster(mask_path)
     except ImageReadError as exc:
         raise SourceError(str(exc)) from exc
     image = image[None] if image.ndim == 2 else np.moveaxis(image[..., :3], -1, 0)

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ...io.images import ImageReadError, nifti_spacing
 from .. import download
 from . import RawCase, SourceError, SourceMissingError
 
@@ -98,9 +99,10 @@ def _slabs(img, path: Path, shape: tuple[int, int, int], slab: int = SLAB):
 
 
 def _spacing(img, path: Path) -> tuple[float, float, float]:
-    zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
-    if len(zooms) != 3 or any(not (z > 0) for z in zooms):
-        raise SourceError(f"{path}: voxel sizes {zooms} in the header are not positive")
+    try:
+        zooms = nifti_spacing(img, path, 3)  # the stored pixdim: nibabel's load repairs 0 and negatives
+    except ImageReadError as exc:
+        raise SourceError(str(exc)) from exc
     return tuple(zooms[a] for a in NIFTI_AXIS_ORDER)
 
 
