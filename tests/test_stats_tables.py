@@ -100,13 +100,19 @@ def test_pipeline_writes_every_table_stably(tmp_path):
     _, p2 = written(tmp_path / "in", name="beta", seed=5, seeds=(0, 1))
     inputs = study_inputs({k: p1[k] + p2[k] for k in p1})
     stats = {"bootstrap_resamples": 100, "bootstrap_seed": 7, "confidence": 0.95, "top_k": 2}
+    claim = {"min_lesions": 10, "dice_tie": 0.01, "seed_sd_factor": 2.0, "min_boundary_spread_pct": 10.0,
+             "separation_ratio": 2.0, "min_sign_share": 0.9}
     out = tmp_path / "out"
-    files = [out / f for f in ("overall.csv", "strat.csv", "small.csv", "rank.csv", "summary.csv", "boot.csv")]
+    files = [out / f for f in ("overall.csv", "strat.csv", "small.csv", "rank.csv", "summary.csv", "boot.csv",
+                               "study.csv", "datasets.csv", "sanity.csv", "claim.csv")]
     for _ in range(2):
         pipeline.write_overall_metrics(inputs, files[0], stats)
-        pipeline.write_size_stratified(inputs, files[1], files[2], {"min_lesions": 10})
-        pipeline.write_ranking(inputs, files[3], files[4], {"min_lesions": 10})
-        pipeline.write_robustness(inputs, files[5], stats, {"min_lesions": 10})
+        pipeline.write_size_stratified(inputs, files[1], files[2], claim)
+        pipeline.write_ranking(inputs, files[3], files[4], claim)
+        pipeline.write_robustness(inputs, files[5], stats, claim)
+        pipeline.write_study_summary(inputs, files[6], files[7], stats, claim)
+        pipeline.write_sanity_checks(inputs, p1["provenance"] + p2["provenance"], files[2], files[8], claim)
+        pipeline.write_claim_check(files[6], files[1], files[5], files[8], files[9], claim)
         if _ == 0:
             first = [f.read_bytes() for f in files]
     assert [f.read_bytes() for f in files] == first
@@ -122,3 +128,10 @@ def test_pipeline_writes_every_table_stably(tmp_path):
     assert strat.dataset.unique().tolist() == ["alpha", "beta", "pooled"]
     boot = pd.read_csv(files[5])
     assert boot.top_k_pair.sum() == len(boot) // 3   # 1 of 3 pairs is within the top 2
+    sanity = pd.read_csv(files[8])
+    assert len(sanity) == 2 * 7
+    assert set(sanity.loc[sanity.check != "small_lesions", "status"]) == {"pass"}
+    verdict = pd.read_csv(files[9])
+    assert verdict.dataset.tolist() == ["alpha"] * 5 + ["beta"] * 5 + ["pooled"] * 5
+    with pytest.raises(StudyTableError, match=r"claim block lacks \['dice_tie'"):
+        pipeline.write_claim_check(files[6], files[1], files[5], files[8], files[9], {"min_lesions": 10})

@@ -62,22 +62,28 @@ def top_models(estimates: pd.DataFrame, dataset: str, top_k: int) -> list[str]:
     return order_models(dict(zip(d.model, d.value)), "dice")[:top_k]
 
 
-def _values(estimates: pd.DataFrame, dataset, lesion_set, stratum, metric, models) -> dict:
-    d = estimates[(estimates.dataset == dataset) & (estimates.lesion_set == lesion_set)
-                  & (estimates.stratum == stratum) & (estimates.metric == metric)].set_index("model")
+def _index(estimates: pd.DataFrame) -> dict:
+    """{(dataset, lesion_set, stratum, metric): rows indexed by model}: one grouping, then lookups."""
+    return {key: g.set_index("model") for key, g in
+            estimates.groupby(["dataset", "lesion_set", "stratum", "metric"], sort=False)}
+
+
+def _values(index: dict, dataset, lesion_set, stratum, metric, models) -> dict:
+    d = index[(dataset, lesion_set, stratum, metric)]
     return {m: d.loc[m] for m in models}
 
 
 def study_summary(estimates: pd.DataFrame, top_k: int) -> pd.DataFrame:
     """The study summary from ``aggregate.all_estimates`` (every data set and ``pooled``)."""
     rows = []
+    index = _index(estimates)
     for dataset in estimates["dataset"].unique():
         top = top_models(estimates, dataset, top_k)
         n_models = int(estimates.loc[estimates.dataset == dataset, "model"].nunique())
         for setting, stratum in SETTINGS.items():
             for lesion_set in ((ALL,) if stratum == "overall" else LESION_SETS):
-                dice = _values(estimates, dataset, lesion_set, stratum, "dice", top)
-                recall = _values(estimates, dataset, ALL, stratum, "lesion_recall", top)
+                dice = _values(index, dataset, lesion_set, stratum, "dice", top)
+                recall = _values(index, dataset, ALL, stratum, "lesion_recall", top)
                 if stratum == "overall":
                     n_les, insufficient = int(recall[top[0]].n_lesions), False
                 else:
@@ -91,7 +97,7 @@ def study_summary(estimates: pd.DataFrame, top_k: int) -> pd.DataFrame:
                     rows.append(row)   # no lesion of the set for some top model: counts only
                     continue
                 metric_values = {m: {k: float(v.value) for k, v in
-                                     _values(estimates, dataset, lesion_set, stratum, m, top).items()}
+                                     _values(index, dataset, lesion_set, stratum, m, top).items()}
                                  for m in BOUNDARY_METRICS}
                 taus = []
                 for metric in BOUNDARY_METRICS:
