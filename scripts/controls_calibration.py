@@ -3,5 +3,5 @@ from lesionbench.controls.dataset import gather_calibration
 from lesionbench.io.atomic import write_csv
 from lesionbench.runtime import rule_logging
 
-with rule_logging(snakemake.log[0]):  # noqa: F821
-    write_csv(gather_calibration(snakemake.input.tables), snakemake.output.table)  # noqa: F821
+with rule_logging(snakemake.log[0]):
+    write_csv(gather_calibration(snakemake.input.tables), snakemake.output.table)

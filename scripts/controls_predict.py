@@ -3,8 +3,8 @@ from lesionbench.controls import ControlSettings, build_dataset_controls
 from lesionbench.io.atomic import write_csv
 from lesionbench.runtime import rule_logging
 
-with rule_logging(snakemake.log[0]):  # noqa: F821 (snakemake injects this object)
-    sm = snakemake  # noqa: F821
+with rule_logging(snakemake.log[0]):
+    sm = snakemake
     settings = ControlSettings.from_config(sm.params.controls)
     folders = dict(zip(sm.params.names, sm.output.predictions))
     table = build_dataset_controls(sm.input.prepared, sm.input.split, folders, dataset=sm.wildcards.dataset,
