@@ -56,9 +56,9 @@ def calibrate(builder: ControlBuilder, spec: ControlSpec, target: float, toleran
     lo, d_lo = 0.0, f(0.0)
     if d_lo <= target:
         if d_lo < target - tolerance:
-            log.warning("%s: the shared drop alone gives overall Dice %.4f, below the target %s: the controls "
-                        "cannot be tied at this target (lower controls.drop_fraction or controls.dice_target)",
-                        where, d_lo, target)
+            log.warning("%s: at strength 0 (the shared drop and the lesions too small to survive postprocessing "
+                        "only) the overall Dice is already %.4f, below the target %s: the controls cannot be tied "
+                        "at this target (lower controls.drop_fraction or controls.dice_target)", where, d_lo, target)
         return Calibration(lo, d_lo, evaluations, d_lo >= target - tolerance)
     best = (abs(d_lo - target), lo, d_lo)
     # a strength beyond the largest image extent changes nothing more (and would make huge crops)
