@@ -39,6 +39,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/analyze.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/controls.smk"
+include: "workflow/rules/compare.smk"
 
 
 rule all:

@@ -4,7 +4,8 @@ from lesionbench.runtime import rule_logging
 
 with rule_logging(snakemake.log[0]):  # noqa: F821 (snakemake injects this object)
     sm = snakemake  # noqa: F821
-    settings = Settings.from_config(sm.params.evaluation, sm.params.postprocessing, sm.params.distance_penalty_mm)
+    settings = Settings.from_config(sm.params.evaluation, sm.params.postprocessing, sm.params.distance_penalty_mm,
+                                    **sm.params.reading)
     evaluate_to_files(sm.input.predictions, sm.input.prepared, sm.input.split, sm.output.per_case,
                       sm.output.per_lesion, dataset=sm.wildcards.dataset, model=sm.wildcards.model,
                       seed=int(sm.wildcards.seed), settings=settings, lesions_csv=sm.input.lesions,

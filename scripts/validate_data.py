@@ -5,4 +5,4 @@ from lesionbench.runtime import rule_logging
 with rule_logging(snakemake.log[0]):  # noqa: F821
     stage.validate(snakemake.wildcards.dataset, snakemake.input.prepared, snakemake.input.split,
                    snakemake.input.cases, snakemake.input.lesions, snakemake.input.quartiles,
-                   snakemake.output.report)
+                   snakemake.output.report, all_test=snakemake.params.all_test)

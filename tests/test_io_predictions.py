@@ -36,8 +36,72 @@ def test_2d_prediction_png_round_trip(tmp_path):
 
 def test_missing_or_misshapen_prediction_is_named(tmp_path):
     meta = {"case_id": "f1", "ndim": 2, "shape": [5, 7], "spacing": [1, 1]}
-    with pytest.raises(PredictionError, match="f1.png: prediction for test case 'f1' is missing"):
+    with pytest.raises(PredictionError, match=r"f1\.png: prediction for test case 'f1' is missing"):
         read_prediction(tmp_path, meta)
     write_prediction(np.zeros((5, 7)), meta, tmp_path)
     with pytest.raises(PredictionError, match=r"f1.png: shape \(5, 7\) does not match the reference \(6, 7\)"):
         read_prediction(tmp_path, {**meta, "shape": [6, 7]})
+
+
+def _soft_png(tmp_path):
+    """A softmax exported as an 8-bit PNG: grey levels 0..255, the lesion core above 128."""
+    yy, xx = np.mgrid[:9, :11]
+    prob = np.clip(1.2 - np.hypot(yy - 4, xx - 5) / 4, 0, 1)
+    from PIL import Image
+
+    Image.fromarray(np.round(prob * 255).astype(np.uint8)).save(tmp_path / "s1.png")
+    return {"case_id": "s1", "ndim": 2, "shape": [9, 11], "spacing": [1, 1]}, prob
+
+
+def test_soft_probability_png_refused(tmp_path):
+    meta, _ = _soft_png(tmp_path)
+    with pytest.raises(PredictionError, match=r"s1.png: prediction holds values \[0, .*\]; a prediction must hold "
+                                              r"0/1 or 0/255\. A probability map needs a threshold"):
+        read_prediction(tmp_path, meta)
+
+
+def test_soft_probability_png_read_with_a_threshold(tmp_path):
+    meta, prob = _soft_png(tmp_path)
+    stored = np.round(prob * 255).astype(np.uint8) / 255.0
+    np.testing.assert_array_equal(read_prediction(tmp_path, meta, threshold=0.5), stored >= 0.5)
+    assert 0 < (stored >= 0.5).sum() < stored.size
+
+
+def test_float_probability_nifti_needs_a_threshold_and_values_in_unit_range(tmp_path):
+    from lesionbench.io.images import write_nifti
+
+    meta = {**meta3d(), "axis_order": [2, 0, 1]}
+    prob = np.linspace(0, 1, 6 * 5 * 4).reshape(6, 5, 4).astype(np.float32)
+    write_nifti(prob, np.asarray(meta["affine"]), tmp_path / "v1.nii.gz")
+    with pytest.raises(PredictionError, match="fractional values"):
+        read_prediction(tmp_path, meta)
+    np.testing.assert_array_equal(read_prediction(tmp_path, meta, threshold=0.25),
+                                  np.transpose(prob, (2, 0, 1)) >= 0.25)
+    write_nifti(prob * 3, np.asarray(meta["affine"]), tmp_path / "v1.nii.gz")
+    with pytest.raises(PredictionError, match=r"outside \[0, 1\]"):
+        read_prediction(tmp_path, meta, threshold=0.5)
+
+
+def test_label_map_prediction_reads_lesion_labels_and_refuses_unknown_values(tmp_path):
+    from lesionbench.io.images import write_nifti
+
+    meta = meta3d()
+    labels = np.zeros((6, 5, 4), np.uint8)
+    labels[1:4, 1:3, 1] = 1   # organ
+    labels[2, 2, 1:3] = 2     # lesion
+    write_nifti(labels, np.asarray(meta["affine"]), tmp_path / "v1.nii.gz")
+    spec = {"lesion": [2], "ignore": None, "values": [1, 2]}
+    np.testing.assert_array_equal(read_prediction(tmp_path, meta, labels=spec),
+                                  np.transpose(labels == 2, (2, 0, 1)))
+    with pytest.raises(PredictionError, match=r"values \[0, 1, 2\]; a prediction must hold 0/1 or 0/255"):
+        read_prediction(tmp_path, meta)  # binary references: a label map is refused
+    with pytest.raises(PredictionError, match=r"0 and the label values \[2\]"):
+        read_prediction(tmp_path, meta, labels={"lesion": [2], "ignore": None, "values": [2]})
+
+
+def test_two_files_for_one_case_are_refused(tmp_path):
+    meta = {"case_id": "f1", "ndim": 2, "shape": [5, 7], "spacing": [1, 1]}
+    write_prediction(np.zeros((5, 7)), meta, tmp_path)
+    (tmp_path / "f1.tif").write_bytes((tmp_path / "f1.png").read_bytes())
+    with pytest.raises(PredictionError, match=r"two prediction files for case 'f1': f1\.png, f1\.tif"):
+        read_prediction(tmp_path, meta)

@@ -9,7 +9,8 @@ Two calls from the workflow (docs/reliability.md):
   may not be both lesion and ignore; every model entry must be buildable (its family's rules, an encoder
   segmentation-models-pytorch or timm knows, a known architecture) and take each data set's training
   ``input_size`` (divisible by its encoder stride); every ``external_models`` folder must exist for every
-  data set.
+  data set (and name ``{dataset}`` when there are several); there must be a model to evaluate, and an
+  evaluation-only data set (``split.all_test``) takes external models only.
 
 Both are cheap (no torch import; a few tens of milliseconds) because they run on every Snakemake call.
 """
@@ -65,6 +66,26 @@ def check_config_keys(config: dict, schema_path: str | os.PathLike, config_files
                           + "\nFix or remove these keys; every key is described in config/README.md.")
 
 
+def _model_set_problems(config: dict, datasets: dict) -> list[str]:
+    """Evaluation-only data sets (``split.all_test``) have no training cases, so only external models can be
+    scored on them; there must be some model; with several data sets each external folder needs ``{dataset}``."""
+    problems = []
+    trained = sorted(config.get("models") or {})
+    externals = config.get("external_models") or {}
+    evaluation_only = sorted(n for n, ds in datasets.items() if (ds.get("split") or {}).get("all_test"))
+    if not trained and not externals:
+        problems.append("no model to evaluate; configure `models` (trained here) or `external_models`")
+    if evaluation_only and trained:
+        problems.append(f"data sets {evaluation_only} are evaluation-only (split.all_test: every case is a test "
+                        f"case) but models {trained} would be trained on them; set `models: {{}}` and list "
+                        f"predictions under `external_models`, or give these data sets a train/val split")
+    shared = sorted(m for m, folder in externals.items() if "{dataset}" not in str(folder))
+    if len(datasets) > 1 and shared:
+        problems.append(f"external_models {shared} have no {{dataset}} placeholder in their folder, but "
+                        f"{len(datasets)} data sets are configured (each needs its own predictions)")
+    return problems
+
+
 def check_run_config(config: dict, config_files: Iterable = (), workdir: str | os.PathLike = ".") -> None:
     """Check what the schema cannot: label lists, model construction and input sizes, external folders."""
     from .models import ModelConfigError, check_input_size, check_model_config
@@ -98,6 +119,7 @@ def check_run_config(config: dict, config_files: Iterable = (), workdir: str | o
             except ModelConfigError as exc:
                 problems.append(f"data set {ds_name!r}: {exc}; set training.input_size (or "
                                 f"datasets.{ds_name}.training.input_size) to a multiple of it")
+    problems += _model_set_problems(config, datasets)
     for name, pattern in sorted((config.get("external_models") or {}).items()):
         for ds_name in sorted(datasets):
             folder = Path(workdir) / str(pattern).format(dataset=ds_name)

@@ -7,11 +7,25 @@ FIGURES = config["figures"]
 DATASETS = sorted(config["datasets"])
 TRAINED_MODELS = sorted(config["models"])
 # Predictions made by other tools, evaluated and compared exactly like a trained model: name -> folder
-# (with a `{dataset}` placeholder) holding one prediction file per test case (docs/contracts.md).
+# (a `{dataset}` placeholder is replaced by the data set name) holding one prediction file per test case
+# (docs/contracts.md).
 EXTERNAL_MODELS = dict(config.get("external_models") or {})
 MODELS = sorted(TRAINED_MODELS + list(EXTERNAL_MODELS))
+# Evaluation-only data sets (`split: {all_test: true}`, e.g. the `references` source that `lesionbench compare`
+# configures): every case is a test case, so nothing can be trained on them; only external models are scored.
+EVALUATION_ONLY = sorted(d for d in DATASETS if config["datasets"][d]["split"].get("all_test"))
+# The evaluation-only run of one data set (`lesionbench compare`) also writes summary.json and
+# metrics/{model}/ tables (workflow/rules/compare.smk).
+COMPARE_MODE = bool(EVALUATION_ONLY) and EVALUATION_ONLY == DATASETS and len(DATASETS) == 1
+# How prediction files are read (lesionbench.io.predictions): probability maps only when asked for.
+PREDICTION_READING = {
+    "probability_maps": config["evaluation"]["probability_maps"],
+    "missing_predictions": config["evaluation"]["missing_predictions"],
+}
+PREDICTION_THRESHOLD = config["postprocessing"]["threshold"] if PREDICTION_READING["probability_maps"] else None
 SEEDS = [int(s) for s in config["seeds"]]
-# Labels, model construction, input sizes and external folders: refused here, before any job runs.
+# Labels, model construction, input sizes, external folders and the model set of evaluation-only data
+# sets: refused here, before any job runs (lesionbench.config_check).
 check_run_config(config, workflow.configfiles)
 SCRIPTS = str(Path(workflow.basedir) / "scripts")
 SRC = Path(workflow.basedir) / "src" / "lesionbench"

@@ -2,7 +2,7 @@
 # The split is computed from the raw manifest (case ids only) so that `max_cases` selects cases before
 # the expensive preparation; each rule receives only the config keys it depends on (params trigger).
 
-ACQUIRE_KEYS = ("source", "path", "synthetic", "download", "labels", "spacing")
+ACQUIRE_KEYS = ("source", "path", "images", "synthetic", "download", "labels", "spacing")
 PREPARE_KEYS = ("source", "path", "synthetic", "labels", "spacing", "preprocessing")
 
 
@@ -93,6 +93,8 @@ rule validate_data:
         code=script_code("validate_data.py"),
     output:
         report=f"{R}/data/{{dataset}}/validation.json",
+    params:
+        all_test=lambda w: w.dataset in EVALUATION_ONLY,
     log:
         f"{R}/logs/validate_data/{{dataset}}.log",
     benchmark:
@@ -115,7 +117,8 @@ rule dataset_summary:
                        category="Data sets"),
     params:
         names=DATASETS,
-        datasets={n: {"modality": config["datasets"][n]["modality"]} for n in DATASETS},
+        datasets={n: {"modality": config["datasets"][n]["modality"], "all_test": n in EVALUATION_ONLY}
+                  for n in DATASETS},
     log:
         f"{R}/logs/dataset_summary.log",
     benchmark:

@@ -20,6 +20,7 @@ rule evaluate:
         evaluation=lambda w: config["datasets"][w.dataset]["evaluation"],
         postprocessing=config["postprocessing"],
         distance_penalty_mm=config["evaluation"].get("distance_penalty_mm"),
+        reading=PREDICTION_READING,
     log:
         f"{R}/logs/evaluate/{{dataset}}/{{model}}/seed{{seed}}.log",
     benchmark:

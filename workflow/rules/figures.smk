@@ -80,6 +80,7 @@ rule figure_qualitative_examples:
     params:
         prediction_keys=[[d, m] for d in DATASETS for m in MODELS],
         examples_per_dataset=2,
+        threshold=PREDICTION_THRESHOLD,
         dice_tolerance=0.05,
     log:
         f"{R}/logs/figures/qualitative_small_lesion_examples.log",
@@ -114,4 +115,4 @@ TARGETS += [
     f"{FIGURES}/quartile_disagreement.png",
     f"{FIGURES}/ranking_reversal_matrix.png",
     f"{FIGURES}/qualitative_small_lesion_examples.png",
-] + expand(f"{FIGURES}/training_curves_{{dataset}}.png", dataset=DATASETS)
+] + expand(f"{FIGURES}/training_curves_{{dataset}}.png", dataset=DATASETS if TRAINED_MODELS else [])

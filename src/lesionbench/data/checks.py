@@ -17,19 +17,20 @@ class ValidationError(ValueError):
 
 
 def validate_dataset(name: str, prepared: Path, split: pd.DataFrame, cases: pd.DataFrame,
-                     lesions: pd.DataFrame, quartiles: pd.DataFrame) -> dict:
+                     lesions: pd.DataFrame, quartiles: pd.DataFrame, all_test: bool = False) -> dict:
     """Check the prepared data set against its tables; return the counts that were verified.
 
     - every split case is prepared, loads, and has a binary mask of the image's shape (Case.check);
     - cases.csv lists exactly the split's cases with the same split names;
     - lesion counts recomputed from the saved masks equal lesions.csv, per case;
-    - every split is non-empty, the test split has lesions, and quartile edges are finite and ordered.
+    - every split is non-empty (only test for an evaluation-only data set, ``all_test``), the test split has
+      lesions, and quartile edges are finite and ordered.
     """
     problems: list[str] = []
     if sorted(split["case_id"]) != sorted(cases["case_id"]) or \
             dict(zip(split["case_id"], split["split"])) != dict(zip(cases["case_id"], cases["split"])):
         problems.append("cases.csv does not list the same cases and splits as split.csv")
-    for s in SPLITS:
+    for s in ("test",) if all_test else SPLITS:
         if not (split["split"] == s).any():
             problems.append(f"split {s!r} is empty")
     table_counts = lesions.groupby("case_id").size()
@@ -46,7 +47,8 @@ def validate_dataset(name: str, prepared: Path, split: pd.DataFrame, cases: pd.D
             problems.append(f"case {case_id!r}: mask has {recomputed} lesions but lesions.csv lists {listed}")
     test_lesions = int((lesions["split"] == "test").sum())
     if test_lesions == 0:
-        problems.append("the test split has no reference lesions")
+        problems.append("the test split has no reference lesions" if not all_test else
+                        "the reference masks hold no lesion at all (every voxel is background or ignored)")
     if len(quartiles) != 1:
         problems.append(f"quartiles.csv must have one row, has {len(quartiles)}")
     else:
@@ -84,6 +86,8 @@ def dataset_summary(names: list[str], datasets: dict, splits: dict, lesions: dic
         rows.append(row)
     table = pd.DataFrame(rows).sort_values("dataset").reset_index(drop=True)
     counts = table[[c for c in table.columns if c.startswith(("cases_", "lesions_"))]]
-    if counts.isna().any().any() or (table[[f"cases_{s}" for s in SPLITS]] <= 0).any().any():
+    empty = any(row[f"cases_{s}"] <= 0 for _, row in table.iterrows()
+                for s in (("test",) if datasets[row["dataset"]].get("all_test") else SPLITS))
+    if counts.isna().any().any() or empty:
         raise ValidationError("dataset summary is missing case counts for some split")
     return table

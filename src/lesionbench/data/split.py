@@ -7,6 +7,9 @@ sha256(f"{salt}/{purpose}/{case_id}") / 2**60, a uniform number in [0, 1).
 - val: among non-test cases, u(val) < val_fraction;
 - train: the rest.
 ``max_cases`` per split keeps the cases with the smallest u(select): a stable, data-independent subset.
+
+``all_test: true`` (evaluation-only data sets: reference masks and other tools' predictions, nothing trained)
+makes every case a test case; train and val are then empty by design.
 """
 
 from __future__ import annotations
@@ -40,6 +43,16 @@ def make_split(manifest: pd.DataFrame, split_cfg: dict, where: str = "manifest")
     if manifest["case_id"].duplicated().any():
         dup = sorted(manifest.loc[manifest["case_id"].duplicated(), "case_id"])[:5]
         raise SplitError(f"{where}: duplicate case ids {dup}")
+    if split_cfg.get("all_test"):
+        table = pd.DataFrame({"case_id": sorted(manifest["case_id"].astype(str)), "split": "test"})
+        limit = (split_cfg.get("max_cases") or {}).get("test")
+        if limit is not None and len(table) > limit:
+            salt = str(split_cfg.get("salt", "lesionbench"))
+            keep = sorted(table["case_id"], key=lambda c: unit_hash(salt, "select", c))[:limit]
+            table = table[table["case_id"].isin(keep)].reset_index(drop=True)
+        if table.empty:
+            raise SplitError(f"{where}: no cases to evaluate")
+        return table
     salt = str(split_cfg.get("salt", "lesionbench"))
     test_fraction = float(split_cfg.get("test_fraction", 0.3))
     val_fraction = float(split_cfg.get("val_fraction", 0.15))

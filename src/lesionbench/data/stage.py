@@ -52,6 +52,11 @@ def lesions(name: str, prepared_dir: Path, split_path: Path, lesions_path: Path,
     table = read_table(split_path, ["case_id", "split"])
     rows = lesion_mod.lesion_table(name, lambda c: load_case(prepared_dir, c, mmap=True, image=False).mask, table)
     test_sizes = rows.loc[rows["split"] == "test", "size_fraction"]
+    if test_sizes.empty:
+        raise lesion_mod.LesionError(
+            f"data set {name!r}: no reference lesion in any of the {int((table['split'] == 'test').sum())} test "
+            f"cases ({prepared_dir}; reference masks e.g. {_mask_files(prepared_dir, table)}): every voxel is "
+            f"background or ignored, so nothing can be evaluated; check the folder and the lesion labels")
     edges = lesion_mod.quartile_edges(test_sizes, dataset=name)
     write_csv(rows, lesions_path)
     write_csv(pd.DataFrame([edges])[lesion_mod.QUARTILE_COLUMNS], quartiles_path)
@@ -59,13 +64,21 @@ def lesions(name: str, prepared_dir: Path, split_path: Path, lesions_path: Path,
     return rows, edges
 
 
+def _mask_files(prepared_dir, table, n: int = 3) -> list[str]:
+    """The source mask files of the first few test cases (for error messages)."""
+    from ..io.cases import read_meta
+
+    ids = table.loc[table["split"] == "test", "case_id"].head(n)
+    return [str((read_meta(prepared_dir, c).get("source") or {}).get("mask", c)) for c in ids]
+
+
 def validate(name: str, prepared_dir: Path, split_path: Path, cases_path: Path, lesions_path: Path,
-             quartiles_path: Path, report_path: Path) -> dict:
+             quartiles_path: Path, report_path: Path, all_test: bool = False) -> dict:
     report = checks.validate_dataset(
         name, Path(prepared_dir), read_table(split_path, ["case_id", "split"]),
         read_table(cases_path, ["case_id", "split"]),
         read_table(lesions_path, lesion_mod.LESION_COLUMNS),
-        read_table(quartiles_path, lesion_mod.QUARTILE_COLUMNS))
+        read_table(quartiles_path, lesion_mod.QUARTILE_COLUMNS), all_test=all_test)
     write_json(report, report_path)
     log.info("%s: validation passed %s", name, report["cases"])
     return report

@@ -1,7 +1,10 @@
 """Evaluate a folder of predictions against the prepared references of a data set's test split.
 
-Writes ``per_case.csv`` and ``per_lesion.csv`` (docs/contracts.md). Every test case is evaluated; a missing
-prediction file is an error naming it. Metrics follow ``lesionbench.metrics`` (docs/metrics.md).
+Writes ``per_case.csv`` and ``per_lesion.csv`` (docs/contracts.md). Every test case is evaluated; missing
+prediction files are an error listing every one (or, with ``missing_as_empty``, scored as empty predictions
+and flagged ``missing_prediction``); files matching no test case are warned about and ignored. How a
+prediction file is read (binary, label map, probability map) is ``lesionbench.io.predictions``. Metrics
+follow ``lesionbench.metrics`` (docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import pandas as pd
 
 from ..io.atomic import write_csv
 from ..io.cases import load_case, read_meta
-from ..io.predictions import prediction_path, read_prediction
+from ..io.predictions import PredictionError, find_prediction, prediction_files, read_prediction
 from ..io.tables import read_table
 from ..metrics.case import CASE_COLUMNS, LESION_COLUMNS, evaluate_case
 from ..metrics.matching import check_dilation
@@ -26,7 +29,7 @@ from ..metrics.surface import check_mm, check_tolerance
 log = logging.getLogger(__name__)
 
 KEY_COLUMNS = ["dataset", "model", "seed", "case_id"]
-PER_CASE_COLUMNS = KEY_COLUMNS + CASE_COLUMNS
+PER_CASE_COLUMNS = KEY_COLUMNS + CASE_COLUMNS + ["missing_prediction"]
 PER_LESION_COLUMNS = KEY_COLUMNS + LESION_COLUMNS
 KIND_ORDER = {"reference": 0, "false_positive": 1}
 
@@ -38,13 +41,16 @@ class EvaluationError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     """Evaluation parameters: contour tolerance tau and lesion dilation r (mm, per data set), the distance
-    penalty (mm; None = image extent diagonal) and the postprocessing of predictions."""
+    penalty (mm; None = image extent diagonal), the postprocessing of predictions, whether prediction files
+    are probability maps (read as value >= threshold) and whether a missing prediction is scored as empty."""
 
     tolerance_mm: float
     dilation_mm: float
     penalty_mm: float | None = None
     threshold: float = 0.5
     min_component_voxels: int = 0
+    probability_maps: bool = False
+    missing_as_empty: bool = False
 
     def __post_init__(self):
         checks = [("contour_tolerance_mm", check_tolerance, self.tolerance_mm),
@@ -63,15 +69,19 @@ class Settings:
                                   f"got {self.min_component_voxels!r}")
 
     @classmethod
-    def from_config(cls, dataset_evaluation: dict, postprocessing: dict, distance_penalty_mm=None) -> "Settings":
+    def from_config(cls, dataset_evaluation: dict, postprocessing: dict, distance_penalty_mm=None, *,
+                    probability_maps: bool = False, missing_predictions: str = "error") -> "Settings":
         """From the data set's ``evaluation`` block, the ``postprocessing`` block and
-        ``evaluation.distance_penalty_mm`` of the pipeline config."""
+        ``evaluation.distance_penalty_mm`` / ``probability_maps`` / ``missing_predictions`` of the config."""
+        if missing_predictions not in ("error", "empty"):
+            raise EvaluationError(f"missing_predictions must be 'error' or 'empty', got {missing_predictions!r}")
         try:
             return cls(tolerance_mm=float(dataset_evaluation["contour_tolerance_mm"]),
                        dilation_mm=float(dataset_evaluation["lesion_dilation_mm"]),
                        penalty_mm=None if distance_penalty_mm is None else float(distance_penalty_mm),
                        threshold=float(postprocessing.get("threshold", 0.5)),
-                       min_component_voxels=int(postprocessing.get("min_component_voxels", 0)))
+                       min_component_voxels=int(postprocessing.get("min_component_voxels", 0)),
+                       probability_maps=bool(probability_maps), missing_as_empty=missing_predictions == "empty")
         except KeyError as exc:
             raise EvaluationError(f"evaluation settings lack {exc.args[0]!r}") from exc
 
@@ -116,6 +126,34 @@ def _check_lesions(ev, case_id: str, table: pd.DataFrame | None, where) -> None:
             f"same prepared masks")
 
 
+def prediction_paths(predictions: str | os.PathLike, metas: dict) -> tuple[dict, list[str]]:
+    """({case_id: prediction file}, [case ids without one]) for the cases of ``metas``; warns about files
+    that match no case (they are ignored) and refuses two files for one case."""
+    files = prediction_files(predictions)
+    paths, missing = {}, []
+    for cid, meta in metas.items():
+        if cid in files:
+            paths[cid] = find_prediction(predictions, meta, files)
+        else:
+            missing.append(cid)
+    extra = sorted(set(files) - set(metas))
+    if extra:
+        log.warning("%s: %d prediction file(s) match no test case and are ignored: %s", predictions, len(extra),
+                    ", ".join(p.name for c in extra for p in files[c]))
+    return paths, missing
+
+
+def shared_labels(metas) -> dict | None:
+    """The label settings predictions are read with: those recorded by the reference source (the same for
+    every case), with the label values found over all cases; None for binary references."""
+    found = [(m.get("source") or {}).get("labels") for m in metas]
+    recorded: list[dict] = [r for r in found if r]
+    if not recorded:
+        return None
+    values = sorted({int(v) for r in recorded for v in (r.get("values") or [])})
+    return {**recorded[0], "values": values}
+
+
 def evaluate_folder(predictions: str | os.PathLike, prepared: str | os.PathLike, case_ids: list[str], *,
                     dataset: str, model: str, seed: int, settings: Settings,
                     lesions: str | os.PathLike | pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -130,12 +168,16 @@ def evaluate_folder(predictions: str | os.PathLike, prepared: str | os.PathLike,
     if not prepared.is_dir():
         raise EvaluationError(f"{prepared}: prepared cases folder is missing")
     metas = {cid: read_meta(prepared, cid) for cid in case_ids}
-    missing = [str(prediction_path(predictions, meta)) for meta in metas.values()
-               if not prediction_path(predictions, meta).is_file()]
-    if missing:
-        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        raise EvaluationError(f"{len(missing)} of {len(case_ids)} test predictions are missing: "
-                              f"{', '.join(missing[:5])}{more}")
+    paths, missing = prediction_paths(predictions, metas)
+    if missing and not settings.missing_as_empty:
+        raise EvaluationError(f"{predictions}: {len(missing)} of {len(case_ids)} test predictions are missing "
+                              f"(cases {missing}); add them, or score them as empty predictions "
+                              f"(lesionbench compare --missing-as-empty; config evaluation.missing_predictions: empty)")
+    for cid in missing:
+        log.warning("%s: no prediction for case %r: scored as an empty prediction (missing_prediction = True)",
+                    predictions, cid)
+    labels = shared_labels(metas.values())
+    threshold = settings.threshold if settings.probability_maps else None
     where = lesions if not isinstance(lesions, pd.DataFrame) else "lesions.csv"
     table = lesions if isinstance(lesions, pd.DataFrame) or lesions is None else \
         _read_table(lesions, ["case_id", "lesion_id", "voxels"])
@@ -144,7 +186,13 @@ def evaluate_folder(predictions: str | os.PathLike, prepared: str | os.PathLike,
     case_rows, lesion_rows = [], []
     for n, cid in enumerate(case_ids, start=1):
         case = load_case(prepared, cid, image=False)
-        pred = read_prediction(predictions, metas[cid])
+        if cid in paths:
+            try:
+                pred = read_prediction(predictions, metas[cid], threshold=threshold, labels=labels, path=paths[cid])
+            except PredictionError as exc:
+                raise EvaluationError(f"case {cid!r}: {exc}") from exc
+        else:
+            pred = np.zeros(case.mask.shape, bool)
         try:
             ev = evaluate_case(case.mask, pred, case.spacing, ignore=case.ignore, tolerance_mm=settings.tolerance_mm,
                                dilation_mm=settings.dilation_mm, penalty_mm=settings.penalty_mm,
@@ -154,7 +202,7 @@ def evaluate_folder(predictions: str | os.PathLike, prepared: str | os.PathLike,
         _check_lesions(ev, cid, table, where)
         key = {"dataset": dataset, "model": model, "seed": int(seed), "case_id": cid}
         row = ev.case_row()
-        case_rows.append({**key, **row})
+        case_rows.append({**key, **row, "missing_prediction": cid not in paths})
         lesion_rows += [{**key, **r} for r in ev.lesion_rows()]
         log.info("%s %d/%d: Dice %.4f HD95 %.3f mm, %d/%d lesions hit, %d false positive", cid, n, len(case_ids),
                  row["dice"], row["hd95"], row["n_hit_lesions"], row["n_ref_lesions"], row["n_fp_lesions"])

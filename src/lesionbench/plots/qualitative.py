@@ -28,7 +28,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch, Rectangle
 
 from ..components import label_components
-from ..io.cases import load_case, read_meta
+from ..io.cases import list_cases, load_case, read_meta
 from ..io.predictions import read_prediction
 from ..stats.ranking import order_models
 from ..stats.strata import assign_quartile
@@ -139,8 +139,19 @@ def _contour(ax, mask, color, lw=1.6):
         ax.add_collection(LineCollection(segs, colors=color, linewidths=lw, capstyle="projecting"))
 
 
-def load_example_slice(example: Example, prepared: str | os.PathLike, predictions: dict):
-    """(image (C,H,W), reference, lesion, prediction A, prediction B (H,W) bool, spacing (dy,dx), slice or None)."""
+def _prediction_labels(prepared) -> dict | None:
+    """The label settings predictions of this data set are read with (as the evaluation reads them)."""
+    from ..evaluation.folder import shared_labels
+
+    return shared_labels(read_meta(prepared, c) for c in list_cases(prepared))
+
+
+def load_example_slice(example: Example, prepared: str | os.PathLike, predictions: dict,
+                       threshold: float | None = None):
+    """(image (C,H,W), reference, lesion, prediction A, prediction B (H,W) bool, spacing (dy,dx), slice or None).
+
+    ``threshold``: prediction files are probability maps read as value >= threshold (None: binary/label maps).
+    An image with no channel (a data set given as reference masks only) stays (0, H, W)."""
     meta = read_meta(prepared, example.case_id)
     case = load_case(prepared, example.case_id, mmap=True)
     labels, n = label_components(np.asarray(case.mask))
@@ -148,8 +159,9 @@ def load_example_slice(example: Example, prepared: str | os.PathLike, prediction
         raise FigureInputError(f"{prepared}/{example.case_id}: reference has {n} lesions, no lesion "
                                f"{example.lesion_id} (lesions.csv out of date?)")
     lesion = labels == example.lesion_id
-    pa = read_prediction(predictions[example.model_a], meta)
-    pb = read_prediction(predictions[example.model_b], meta)
+    label_map = _prediction_labels(prepared) if (meta.get("source") or {}).get("labels") else None
+    pa = read_prediction(predictions[example.model_a], meta, threshold=threshold, labels=label_map)
+    pb = read_prediction(predictions[example.model_b], meta, threshold=threshold, labels=label_map)
     ref = np.asarray(case.mask) > 0
     image = np.asarray(case.image)
     k = None
@@ -175,8 +187,10 @@ def _metric_text(model, m) -> str:
             f"contour F1 {m['contour_f1']:.2f}")
 
 
-def render_examples(examples: list[Example], sources: dict, path: str | os.PathLike) -> None:
-    """One row per example; ``sources``: {dataset: (prepared folder, {model: predictions folder})}."""
+def render_examples(examples: list[Example], sources: dict, path: str | os.PathLike,
+                    threshold: float | None = None) -> None:
+    """One row per example; ``sources``: {dataset: (prepared folder, {model: predictions folder})}. A case
+    without an image (reference masks only) is drawn on its reference mask."""
     if not examples:
         placeholder(path, "No qualitative example: no data set has two models that differ in HD95 on a Q1 "
                           "lesion both detect (see the rule's log)")
@@ -185,8 +199,8 @@ def render_examples(examples: list[Example], sources: dict, path: str | os.PathL
                              gridspec_kw={"width_ratios": [1, 1.15]})
     for row, ex in zip(axes, examples):
         prepared, predictions = sources[ex.dataset]
-        image, ref, lesion, pa, pb, (dy, dx), k = load_example_slice(ex, prepared, predictions)
-        shown, cmap = _display(image)
+        image, ref, lesion, pa, pb, (dy, dx), k = load_example_slice(ex, prepared, predictions, threshold)
+        shown, cmap = _display(image) if image.shape[0] else (0.35 * ref.astype(float), "gray")
         y0, y1, x0, x1 = _crop_box(lesion)
         ax = row[0]
         ax.imshow(shown, cmap=cmap, aspect=dy / dx, interpolation="nearest")
@@ -224,7 +238,7 @@ def render_examples(examples: list[Example], sources: dict, path: str | os.PathL
 
 def qualitative_figure(per_case_paths, per_lesion_paths, lesions_paths, quartiles_paths, prepared_dirs,
                        prediction_dirs, path: str | os.PathLike, n_examples: int = 2,
-                       dice_tolerance: float = 0.05) -> list[Example]:
+                       dice_tolerance: float = 0.05, threshold: float | None = None) -> list[Example]:
     """Choose and render the examples of every data set. Files are matched to data sets by the results
     layout: data/{dataset}/lesions.csv|quartiles.csv|prepared; ``prediction_dirs`` is either a mapping
     {(dataset, model): folder} (any folders, e.g. external predictions) or folders laid out as
@@ -260,5 +274,5 @@ def qualitative_figure(per_case_paths, per_lesion_paths, lesions_paths, quartile
                     raise FigureInputError(f"data set {dataset!r}: no predictions folder for model {model!r}")
         examples += chosen
     sources = {d: (prepared[d], predictions.get(d, {})) for d in prepared}
-    render_examples(examples, sources, path)
+    render_examples(examples, sources, path, threshold)
     return examples

@@ -51,6 +51,7 @@ ADAPTERS = {
     "wmh": "lesionbench.data.sources.wmh",
     "lits": "lesionbench.data.sources.lits",
     "idrid": "lesionbench.data.sources.idrid",
+    "references": "lesionbench.data.sources.references",
 }
 
 

@@ -1,0 +1,2 @@
+"""Evaluation-only runs: reference masks and other tools' predictions in, the whole study out
+(``lesionbench compare``, docs/contracts.md "Evaluate your own predictions")."""

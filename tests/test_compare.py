@@ -1,0 +1,616 @@
+"""`lesionbench compare`: reference and prediction folders as other tools leave them, through the command.
+
+End-to-end runs (nnU-Net v2 layout, PNG masks, one model, the study's own predictions) check the tables
+against the metric engine called directly on the same files; the bad inputs are checked before anything
+is written, or by the rule that reads the file, each naming the case and file.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from compare_fixtures import AFFINE, nnunet_fixture, png_fixture, volume_cases
+from conftest import ROOT, copy_workflow
+from lesionbench.cli import main as lesionbench
+from lesionbench.data import stage
+from lesionbench.data.lesions import LesionError
+from lesionbench.data.sources import SourceError
+from lesionbench.data.sources.references import discover
+from lesionbench.evaluation import PER_CASE_COLUMNS, PER_LESION_COLUMNS
+from lesionbench.io.images import write_nifti
+from lesionbench.metrics.case import evaluate_case
+
+CASE_METRICS = [
+    "dice",
+    "iou",
+    "hd95",
+    "asd",
+    "contour_f1",
+    "nsd",
+    "n_ref_lesions",
+    "n_hit_lesions",
+    "n_fp_lesions",
+    "ref_voxels",
+    "pred_voxels",
+]
+TABLES = [
+    "overall_metrics.csv",
+    "size_stratified_metrics.csv",
+    "small_lesion_metrics.csv",
+    "ranking_reversals.csv",
+    "ranking_reversal_summary.csv",
+    "bootstrap_directional_robustness.csv",
+    "dataset_summary.csv",
+]
+FIGURES = [
+    "overall_vs_small_lesion_comparison.png",
+    "quartile_disagreement.png",
+    "ranking_reversal_matrix.png",
+    "qualitative_small_lesion_examples.png",
+]
+
+
+def compare(*args) -> int:
+    return lesionbench(["compare", *map(str, args), "--cores", "2"])
+
+
+def nifti_prepared(path):
+    """A NIfTI mask in the prepared layout (slice axis first) and its spacing, read with nibabel alone."""
+    img = nib.load(str(path))
+    return np.transpose(np.asarray(img.dataobj), (2, 0, 1)), tuple(float(img.header.get_zooms()[a]) for a in (2, 0, 1))
+
+
+def expected_rows(ref, pred, spacing, **settings):
+    ev = evaluate_case(ref, pred, spacing, **settings)
+    return ev.case_row(), ev.lesion_rows()
+
+
+def check_tables(out, model, expected):
+    """metrics/<model>/ tables equal the metric engine's values on the same masks."""
+    per_case = pd.read_csv(out / "metrics" / model / "per_case.csv", dtype={"case_id": str})
+    per_lesion = pd.read_csv(out / "metrics" / model / "per_lesion.csv", dtype={"case_id": str})
+    assert list(per_case.columns) == PER_CASE_COLUMNS and list(per_lesion.columns) == PER_LESION_COLUMNS
+    assert sorted(per_case["case_id"]) == sorted(expected)
+    for cid, (row, lesion_rows) in expected.items():
+        got = per_case[per_case["case_id"] == cid].iloc[0]
+        for k in CASE_METRICS:
+            assert got[k] == pytest.approx(row[k], rel=1e-12, abs=1e-12), (model, cid, k)
+        assert not got["missing_prediction"]
+        lesions = per_lesion[per_lesion["case_id"] == cid]
+        assert len(lesions) == len(lesion_rows)
+        for r in lesion_rows:
+            mine = lesions[(lesions["kind"] == r["kind"]) & (lesions["lesion_id"] == r["lesion_id"])].iloc[0]
+            for k in ("voxels", "detected", "dice", "hd95", "asd", "contour_f1"):
+                assert mine[k] == pytest.approx(r[k], rel=1e-12, abs=1e-12), (model, cid, r["lesion_id"], k)
+    return per_case
+
+
+def check_summary(out, model, per_case):
+    summary = json.loads((out / "summary.json").read_text())["models"][model]
+    overall = pd.read_csv(out / "overall_metrics.csv")
+    overall = overall[overall["model"] == model].set_index("metric")["value"]
+    for m in ("dice", "iou", "hd95", "asd", "contour_f1", "nsd"):
+        assert summary["mean"][m] == pytest.approx(per_case[m].mean(), rel=1e-12)
+        assert summary["mean"][m] == pytest.approx(overall[m], rel=1e-12)
+    recall = per_case["n_hit_lesions"].sum() / per_case["n_ref_lesions"].sum()
+    assert summary["lesion_recall"] == pytest.approx(recall) == pytest.approx(overall["lesion_recall"])
+    assert summary["fp_per_case"] == pytest.approx(per_case["n_fp_lesions"].sum() / len(per_case))
+    assert summary["fp_per_case"] == pytest.approx(overall["fp_per_case"])
+    assert set(summary["cases"]) == set(per_case["case_id"])
+
+
+def check_outputs(out, models):
+    for name in TABLES:
+        table = pd.read_csv(out / name)
+        assert len(table) > 0 and not table.isna().any().any(), name
+    for name in FIGURES:
+        assert (out / "figures" / name).stat().st_size > 5_000, name
+    assert (out / "report.html").stat().st_size > 50_000
+    overall = pd.read_csv(out / "overall_metrics.csv")
+    assert set(overall["model"]) == set(models)
+    split = pd.read_csv(out / "data" / "reference" / "split.csv")
+    assert set(split["split"]) == {"test"}
+    assert not (out / "models").exists()  # nothing trained
+
+
+@pytest.mark.slow
+def test_nnunet_layout_end_to_end(tmp_path):
+    dataset, preds, refs = nnunet_fixture(tmp_path)
+    out = tmp_path / "out"
+    assert (
+        compare(
+            "--reference",
+            dataset,
+            "--predictions",
+            f"nnunet_3d={preds['nnunet_3d']}",
+            "--predictions",
+            f"nnunet_2d={preds['nnunet_2d']}",
+            "--images",
+            dataset / "imagesTs",
+            "--out",
+            out,
+        )
+        == 0
+    )
+    check_outputs(out, ["nnunet_3d", "nnunet_2d"])
+    for model, folder in preds.items():
+        expected = {}
+        for cid in refs:
+            ref, spacing = nifti_prepared(dataset / "labelsTs" / f"{cid}.nii.gz")
+            pred, _ = nifti_prepared(folder / f"{cid}.nii.gz")
+            assert spacing == pytest.approx((2.5, 0.8, 0.8))
+            expected[cid] = expected_rows(ref == 1, pred != 0, spacing, tolerance_mm=1.0, dilation_mm=2.0)
+        per_case = check_tables(out, model, expected)
+        check_summary(out, model, per_case)
+    # nnU-Net's json files beside the predictions are neither cases nor warned about
+    log = (out / "logs" / "evaluate" / "reference" / "nnunet_3d" / "seed0.log").read_text()
+    assert "match no test case" not in log
+
+
+@pytest.mark.slow
+def test_png_end_to_end_and_snakemake_on_the_written_config(tmp_path):
+    refs_dir, preds, refs = png_fixture(tmp_path)
+    out = tmp_path / "out"
+    assert (
+        compare(
+            "--reference",
+            refs_dir,
+            "--predictions",
+            f"model_a={preds['model_a']}",
+            "--predictions",
+            f"model_b={preds['model_b']}",
+            "--spacing",
+            0.5,
+            0.25,
+            "--tolerance-mm",
+            0.5,
+            "--dilation-mm",
+            1.0,
+            "--out",
+            out,
+        )
+        == 0
+    )
+    check_outputs(out, ["model_a", "model_b"])
+    for model, folder in preds.items():
+        expected = {
+            cid: expected_rows(
+                ref > 0,
+                np.asarray(Image.open(folder / f"{cid}.png")) > 0,
+                (0.5, 0.25),
+                tolerance_mm=0.5,
+                dilation_mm=1.0,
+            )
+            for cid, ref in refs.items()
+        }
+        check_summary(out, model, check_tables(out, model, expected))
+    # the written config alone, run by snakemake from another checkout copy, gives the same tables
+    work = copy_workflow(tmp_path / "wf")
+    again = tmp_path / "again"
+    env = dict(os.environ, PYTHONPATH=str(work / "src"))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--cores",
+            "2",
+            "--configfile",
+            str(out / "config.yaml"),
+            "--config",
+            f"results={again}",
+            f"figures={again / 'figures'}",
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    for name in [
+        "metrics/model_a/per_case.csv",
+        "metrics/model_b/per_lesion.csv",
+        "overall_metrics.csv",
+        "size_stratified_metrics.csv",
+        "ranking_reversals.csv",
+        "bootstrap_directional_robustness.csv",
+    ]:
+        pd.testing.assert_frame_equal(pd.read_csv(out / name), pd.read_csv(again / name), check_exact=True)
+    assert (
+        json.loads((out / "summary.json").read_text())["models"]
+        == json.loads((again / "summary.json").read_text())["models"]
+    )
+
+
+@pytest.mark.slow
+def test_one_prediction_folder_says_there_is_nothing_to_compare(tmp_path):
+    dataset, preds, _ = nnunet_fixture(tmp_path, n=3)
+    out = tmp_path / "out"
+    assert (
+        compare("--reference", dataset / "labelsTs", "--predictions", f"only={preds['nnunet_3d']}", "--out", out) == 0
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["models"]) == ["only"] and "nothing to compare" in summary["comparison"]
+    assert len(pd.read_csv(out / "bootstrap_directional_robustness.csv")) == 0  # no model pair
+    assert (out / "figures" / "ranking_reversal_matrix.png").is_file()
+    assert set(pd.read_csv(out / "overall_metrics.csv")["model"]) == {"only"}
+
+
+@pytest.mark.slow
+def test_values_equal_the_study_evaluation_of_trained_predictions(tiny_run, tmp_path):
+    """The study's own predictions of synthetic_ct (four trained models), given to lesionbench compare as
+    folders, score exactly as the study's evaluate rule scored them."""
+    run = tiny_run[0] / "results"
+    dataset = "synthetic_ct"
+    split = pd.read_csv(run / "data" / dataset / "split.csv", dtype={"case_id": str})
+    test_ids = sorted(split.loc[split["split"] == "test", "case_id"])
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    for cid in test_ids:
+        shutil.copy(run / "data" / dataset / "raw" / "masks" / f"{cid}.nii.gz", refs)
+    models = ["unet", "resunet", "attention_unet", "hybrid_transformer"]
+    args = []
+    for m in models:
+        args += ["--predictions", f"{m}_copy={run / 'predictions' / dataset / m / 'seed0'}"]
+    out = tmp_path / "out"
+    assert (
+        compare(
+            "--reference",
+            refs,
+            *args,
+            "--lesion-labels",
+            1,
+            "--ignore-labels",
+            2,
+            "--tolerance-mm",
+            2.0,
+            "--dilation-mm",
+            3.0,
+            "--min-component-voxels",
+            3,
+            "--out",
+            out,
+        )
+        == 0
+    )
+    for m in models:
+        study = pd.read_csv(run / "metrics" / dataset / m / "seed0" / "per_case.csv", dtype={"case_id": str})
+        ours = pd.read_csv(out / "metrics" / f"{m}_copy" / "per_case.csv", dtype={"case_id": str})
+        cols = [c for c in PER_CASE_COLUMNS if c not in ("dataset", "model")]
+        pd.testing.assert_frame_equal(study[cols], ours[cols], check_exact=True)
+        study_l = pd.read_csv(run / "metrics" / dataset / m / "seed0" / "per_lesion.csv", dtype={"case_id": str})
+        ours_l = pd.read_csv(out / "metrics" / f"{m}_copy" / "per_lesion.csv", dtype={"case_id": str})
+        cols = [c for c in PER_LESION_COLUMNS if c not in ("dataset", "model")]
+        pd.testing.assert_frame_equal(study_l[cols], ours_l[cols], check_exact=True)
+    lesions = pd.read_csv(run / "data" / dataset / "lesions.csv", dtype={"case_id": str})
+    ours = pd.read_csv(out / "data" / "reference" / "lesions.csv", dtype={"case_id": str})
+    test = lesions[lesions["split"] == "test"].reset_index(drop=True)
+    np.testing.assert_array_equal(test["voxels"], ours["voxels"])
+    np.testing.assert_array_equal(test["size_fraction"], ours["size_fraction"])
+
+
+# --- bad input: refused before anything is written -------------------------------------------------------
+
+
+def test_missing_cases_are_all_listed_and_nothing_is_written(tmp_path, capsys):
+    dataset, preds, _ = nnunet_fixture(tmp_path)
+    for cid in ("case_001", "case_003"):
+        (preds["nnunet_2d"] / f"{cid}.nii.gz").unlink()
+    out = tmp_path / "out"
+    assert (
+        compare(
+            "--reference",
+            dataset,
+            "--predictions",
+            f"a={preds['nnunet_3d']}",
+            "--predictions",
+            f"b={preds['nnunet_2d']}",
+            "--out",
+            out,
+        )
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert "2 of 4 reference cases have no prediction: ['case_001', 'case_003']" in err
+    assert str(preds["nnunet_2d"]) in err and "--missing-as-empty" in err
+    assert not out.exists()
+
+
+def test_duplicate_case_ids_are_refused(tmp_path, capsys):
+    refs_dir, preds, _ = png_fixture(tmp_path)
+    shutil.copy(preds["model_a"] / "img01.png", preds["model_a"] / "img01.tif")
+    assert compare("--reference", refs_dir, "--predictions", f"a={preds['model_a']}", "--out", tmp_path / "o") == 1
+    assert "two prediction files for case(s) img01 (img01.png, img01.tif)" in capsys.readouterr().err
+    shutil.copy(refs_dir / "img02.png", refs_dir / "img02.tif")
+    assert compare("--reference", refs_dir, "--predictions", f"b={preds['model_b']}", "--out", tmp_path / "o") == 1
+    assert "two files for case 'img02': img02.png, img02.tif" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_extra_prediction_files_are_warned_about_and_ignored(tmp_path, caplog):
+    from argparse import Namespace
+
+    from lesionbench.compare.command import check_inputs, parse_predictions
+
+    dataset, preds, _ = nnunet_fixture(tmp_path)
+    shutil.copy(preds["nnunet_3d"] / "case_000.nii.gz", preds["nnunet_3d"] / "case_999.nii.gz")
+    args = Namespace(reference=dataset, images=None, missing_as_empty=False)
+    warnings = check_inputs(args, parse_predictions([f"m={preds['nnunet_3d']}"]))
+    assert warnings == [f"{preds['nnunet_3d']} (m): 1 file(s) match no reference case and are ignored: case_999.nii.gz"]
+
+
+def test_bad_names_and_settings_are_refused(tmp_path, capsys):
+    refs_dir, preds, _ = png_fixture(tmp_path)
+    for args, message in [
+        (["--predictions", f"unet={preds['model_a']}"], "not one of"),
+        (["--predictions", f"a={preds['model_a']}", "--predictions", f"a={preds['model_b']}"], "given twice"),
+        (["--predictions", f"a={tmp_path / 'nowhere'}"], "folder not found"),
+        (["--predictions", f"a={preds['model_a']}", "--threshold", "1.5"], "--threshold must lie in (0, 1)"),
+    ]:
+        assert compare("--reference", refs_dir, *args, "--out", tmp_path / "o") == 1
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+# --- bad input found by the rules (the data stage and the evaluation read the files) -------------------------
+
+
+def _stage(tmp_path, ds_cfg):
+    """acquire -> split -> prepare -> lesions of an evaluation-only data set, as the rules run them."""
+    d = tmp_path / "results"
+    stage.acquire("reference", ds_cfg, d / "raw", d / "manifest.csv")
+    stage.split("reference", {"all_test": True}, d / "manifest.csv", d / "split.csv")
+    stage.prepare("reference", ds_cfg, d / "manifest.csv", d / "split.csv", d / "raw", d / "prepared", d / "cases.csv")
+    stage.lesions("reference", d / "prepared", d / "split.csv", d / "lesions.csv", d / "quartiles.csv")
+    return d
+
+
+def ref_config(path, **extra):
+    return {
+        "source": "references",
+        "path": str(path),
+        "split": {"all_test": True},
+        "preprocessing": {"normalization": "minmax", "resize": None},
+        **extra,
+    }
+
+
+def test_reference_folder_without_a_lesion_is_refused(tmp_path):
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    for cid in ("a", "b"):
+        write_nifti(np.zeros((8, 8, 3), np.uint8), AFFINE, refs / f"{cid}.nii.gz")
+    with pytest.raises(LesionError, match=r"no reference lesion in any of the 2 test cases .*a\.nii\.gz"):
+        _stage(tmp_path, ref_config(refs))
+
+
+def test_unknown_reference_label_values_are_refused(tmp_path):
+    dataset, _, refs = nnunet_fixture(tmp_path)
+    labels = refs["case_002"].copy()
+    labels[0, 0, 0] = 3
+    write_nifti(labels, AFFINE, dataset / "labelsTs" / "case_002.nii.gz")
+    with pytest.raises(
+        SourceError,
+        match=r"case_002.nii.gz \(case 'case_002'\): unknown label values \[3\]; "
+        r"the data set's labels are \[0, 1\]",
+    ):
+        _stage(tmp_path, ref_config(dataset))
+
+
+def test_unreadable_reference_is_named(tmp_path):
+    dataset, _, _ = nnunet_fixture(tmp_path)
+    (dataset / "labelsTs" / "case_001.nii.gz").write_bytes(b"not a nifti")
+    with pytest.raises(SourceError, match=r"case 'case_001'.*case_001.nii.gz: cannot read NIfTI"):
+        _stage(tmp_path, ref_config(dataset))
+
+
+def _evaluate(tmp_path, results, predictions, **settings):
+    from lesionbench.evaluation import Settings, evaluate_to_files
+
+    return evaluate_to_files(
+        predictions,
+        results / "prepared",
+        results / "split.csv",
+        tmp_path / "pc.csv",
+        tmp_path / "pl.csv",
+        dataset="reference",
+        model="m",
+        seed=0,
+        settings=Settings(tolerance_mm=1.0, dilation_mm=2.0, **settings),
+        lesions_csv=results / "lesions.csv",
+    )
+
+
+def test_prediction_geometry_and_content_errors_name_case_and_files(tmp_path):
+    from lesionbench.evaluation import EvaluationError
+
+    dataset, preds, refs = nnunet_fixture(tmp_path)
+    results = _stage(tmp_path, ref_config(dataset))
+    folder = preds["nnunet_3d"]
+    ref_file = dataset / "labelsTs" / "case_001.nii.gz"
+    cases = [
+        (
+            lambda: write_nifti(refs["case_001"][:, :, :5], AFFINE, folder / "case_001.nii.gz"),
+            r"case 'case_001': .*case_001.nii.gz: shape \(5, 28, 24\) does not match the reference \(6, 28, 24\)",
+        ),
+        (
+            lambda: write_nifti(refs["case_001"], AFFINE @ np.diag([1.5, 1, 1, 1]), folder / "case_001.nii.gz"),
+            r"case_001.nii.gz: affine \[\[-1.2, 0.0, 0.0, 12.0\].*does not match the reference .*case_001.nii.gz "
+            r"affine \[\[-0.8, 0.0, 0.0, 12.0\]",
+        ),
+        (lambda: (folder / "case_001.nii.gz").write_bytes(b"garbage"), r"case_001.nii.gz: cannot read NIfTI"),
+        (
+            lambda: write_nifti(refs["case_001"] * 7, AFFINE, folder / "case_001.nii.gz"),
+            r"case_001.nii.gz: prediction holds values \[0, 7\]; a prediction must hold 0 and the label values \[1\]",
+        ),
+    ]
+    for break_it, message in cases:
+        break_it()
+        with pytest.raises(EvaluationError, match=message):
+            _evaluate(tmp_path, results, folder)
+        assert not (tmp_path / "pc.csv").exists()
+    assert str(ref_file)  # the reference file is named in the affine message above
+
+
+def test_missing_as_empty_scores_and_flags_the_case(tmp_path, caplog):
+    dataset, preds, _ = nnunet_fixture(tmp_path)
+    results = _stage(tmp_path, ref_config(dataset))
+    (preds["nnunet_3d"] / "case_002.nii.gz").unlink()
+    per_case, _ = _evaluate(tmp_path, results, preds["nnunet_3d"], missing_as_empty=True)
+    row = per_case.set_index("case_id").loc["case_002"]
+    assert bool(row["missing_prediction"]) and bool(row["pred_empty"]) and row["dice"] == 0.0
+    assert row["n_hit_lesions"] == 0 and row["n_fp_lesions"] == 0
+    assert not per_case.set_index("case_id").drop("case_002")["missing_prediction"].any()
+    assert "no prediction for case 'case_002'" in caplog.text
+
+
+# --- layouts ---------------------------------------------------------------------------------------------------
+
+
+def test_layouts_are_discovered(tmp_path):
+    dataset, _, refs = nnunet_fixture(tmp_path)
+    layout = discover(dataset)
+    assert layout.kind == "nnunet" and layout.masks_dir.name == "labelsTs" and sorted(layout.masks) == sorted(refs)
+    assert discover(dataset / "labelsTs").kind == "nnunet"
+    (dataset / "labelsTs").rename(dataset / "labelsTr")
+    assert discover(dataset).masks_dir.name == "labelsTr"
+    # Medical Segmentation Decathlon: labels keyed by value, masks in labelsTr, macOS "._" files skipped
+    msd = tmp_path / "Task03_Liver"
+    (msd / "labelsTr").mkdir(parents=True)
+    (msd / "dataset.json").write_text(
+        json.dumps(
+            {"name": "Liver", "labels": {"0": "background", "1": "liver", "2": "cancer"}, "training": [], "test": []}
+        )
+    )
+    for cid, labels in volume_cases(2).items():
+        write_nifti(labels * 2, AFFINE, msd / "labelsTr" / f"liver_{cid[-1]}.nii.gz")
+    (msd / "labelsTr" / "._liver_0.nii.gz").write_bytes(b"\x00")
+    layout = discover(msd)
+    assert (layout.kind, sorted(layout.masks), layout.label_values) == ("msd", ["liver_0", "liver_1"], [1, 2])
+    # nnU-Net's ignore label and region-based labels
+    data = {
+        "labels": {"background": 0, "whole": [1, 2], "core": [2], "ignore": 3},
+        "file_ending": ".png",
+        "channel_names": {"0": "x"},
+        "numTraining": 1,
+    }
+    (dataset / "dataset.json").write_text(json.dumps(data))
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(dataset / "labelsTr" / "p1.png")
+    layout = discover(dataset)
+    assert (layout.label_values, layout.ignore_labels, sorted(layout.masks)) == ([1, 2, 3], [3], ["p1"])
+
+
+def test_msd_label_map_reads_lesion_labels_for_references_and_predictions(tmp_path):
+    """LiTS-like: 1 = liver, 2 = tumour; --lesion-labels 2 scores tumours only, in references and
+    predictions alike (a prediction holding the liver label is read as background there)."""
+    msd = tmp_path / "Task03_Liver"
+    (msd / "labelsTr").mkdir(parents=True)
+    (msd / "dataset.json").write_text(
+        json.dumps({"labels": {"0": "background", "1": "liver", "2": "cancer"}, "training": []})
+    )
+    pred_dir = tmp_path / "pred"
+    pred_dir.mkdir()
+    cases = volume_cases(2, seed=3)
+    for cid, tumour in cases.items():
+        liver = np.zeros_like(tumour)
+        liver[2:-2, 2:-2, :] = 1
+        labels = np.where(tumour > 0, 2, liver).astype(np.uint8)
+        write_nifti(labels, AFFINE, msd / "labelsTr" / f"{cid}.nii.gz")
+        write_nifti(np.where(np.roll(tumour, 1, 0) > 0, 2, liver).astype(np.uint8), AFFINE, pred_dir / f"{cid}.nii.gz")
+    results = _stage(tmp_path, ref_config(msd, labels={"lesion": [2]}))
+    per_case, _ = _evaluate(tmp_path, results, pred_dir)
+    for cid, tumour in cases.items():
+        ref = np.transpose(tumour, (2, 0, 1)) > 0
+        pred = np.transpose(np.roll(tumour, 1, 0), (2, 0, 1)) > 0
+        row = evaluate_case(ref, pred, (2.5, 0.8, 0.8), tolerance_mm=1.0, dilation_mm=2.0).case_row()
+        got = per_case.set_index("case_id").loc[cid]
+        assert got["dice"] == pytest.approx(row["dice"]) and got["hd95"] == pytest.approx(row["hd95"])
+
+
+def test_compare_config_passes_the_schema_and_lint(tmp_path):
+    """The config the command writes is valid on its own, and the workflow in compare mode lints clean."""
+    from argparse import Namespace
+
+    import yaml
+
+    from lesionbench.compare.command import build_config, parse_predictions
+
+    refs_dir, preds, _ = png_fixture(tmp_path)
+    args = Namespace(
+        out=tmp_path / "out",
+        reference=refs_dir,
+        images=None,
+        spacing=[0.5, 0.5],
+        lesion_labels=None,
+        ignore_labels=[2],
+        tolerance_mm=1.0,
+        dilation_mm=2.0,
+        threshold=0.4,
+        min_component_voxels=0,
+        penalty_mm=None,
+        missing_as_empty=True,
+    )
+    config = build_config(args, parse_predictions([f"a={preds['model_a']}"]))
+    assert config["evaluation"] == {
+        "distance_penalty_mm": None,
+        "probability_maps": True,
+        "missing_predictions": "empty",
+    }
+    assert config["datasets"]["reference"]["labels"] == {"ignore": [2]}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint", "--configfile", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT / "src")),
+    )
+    assert proc.returncode == 0 and "Congratulations" in proc.stdout + proc.stderr, proc.stderr[-3000:]
+    # an evaluation-only data set has no training cases: a trained model on it is refused at config time
+    config["models"] = {"unet": {"encoder": "vgg11_bn"}}
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--snakefile", str(ROOT / "Snakefile"), "--configfile", str(path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT / "src")),
+    )
+    assert proc.returncode != 0
+    assert (
+        "are evaluation-only (split.all_test: every case is a test case) but models ['unet']"
+        in proc.stdout + proc.stderr
+    )
+
+
+def test_lesionbench_command_dispatches_its_subcommands(capsys):
+    assert lesionbench([]) == 2 and "compare" in capsys.readouterr().out
+    assert lesionbench(["frobnicate"]) == 2 and "unknown command 'frobnicate'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        lesionbench(["evaluate", "--help"])
+    assert stop.value.code == 0 and "--prepared" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as stop:
+        lesionbench(["compare", "--help"])
+    assert stop.value.code == 0 and "--missing-as-empty" in capsys.readouterr().out
+
+
+def test_snakemake_command_uses_the_named_profile_and_cores(tmp_path):
+    from lesionbench.compare.command import CompareError, snakemake_command
+
+    cmd = snakemake_command(ROOT, tmp_path / "config.yaml", tmp_path, None, "laptop")
+    assert cmd[cmd.index("--workflow-profile") + 1] == str(ROOT / "workflow" / "profiles" / "laptop")
+    assert "--cores" not in cmd  # the profile decides
+    cmd = snakemake_command(ROOT, tmp_path / "config.yaml", tmp_path, 3, None)
+    assert cmd[cmd.index("--cores") + 1] == "3" and cmd[cmd.index("--directory") + 1] == str(tmp_path)
+    with pytest.raises(CompareError, match="no such profile"):
+        snakemake_command(ROOT, tmp_path / "config.yaml", tmp_path, None, "nowhere")
