@@ -264,7 +264,8 @@ CONTROL_TABLES = ["overall_metrics", "size_stratified_metrics", "small_lesion_me
                   "claim_check"]
 CONTROL_FIGURES = ["overall_vs_small_lesion_comparison", "quartile_disagreement"]
 
-if CONTROLS["enabled"]:
+# The evaluation-only run (`lesionbench compare`) scores the given predictions only: no controls there.
+if CONTROLS["enabled"] and not COMPARE_MODE:
     TARGETS += [f"{CR}/calibration.csv"]
     TARGETS += expand(f"{CR}/{{group}}/{{table}}.csv", group=list(CONTROL_MODELS), table=CONTROL_TABLES)
     TARGETS += expand(f"{FIGURES}/controls/{{group}}/{{figure}}.png", group=list(CONTROL_MODELS),
