@@ -4,8 +4,8 @@ Workload: 3 data sets of realistic size (60, 80 and 100 test cases, about 4 refe
 4 models (6 pairs), 8 statistics (6 metrics, lesion recall, FP per case) x 5 strata (overall, Q1..Q4) on
 lesion set `all` plus 6 metrics x 4 quartiles on `detected` and `common` (the pairwise table covers `all`
 and `common`), 10,000 resamples. Also timed: the one pass that builds the per-case sums of every lesion set,
-and the point estimates of every table from them. The naive loop runs on the first data set with fewer resamples and is extrapolated; both
-give the same numbers on shared weights (checked here too).
+and the point estimates of every table from them. The naive loop runs on the first data set with fewer
+resamples and is extrapolated; both give the same numbers on shared weights (checked here too).
 
     .venv/bin/python benchmarks/bootstrap_speed.py [--resamples 10000] [--naive-resamples 50]
 """

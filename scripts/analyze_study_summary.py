@@ -2,7 +2,7 @@
 from lesionbench.runtime import rule_logging
 from lesionbench.stats import pipeline
 
-with rule_logging(snakemake.log[0]):  # noqa: F821
-    sm = snakemake  # noqa: F821
+with rule_logging(snakemake.log[0]):
+    sm = snakemake
     pipeline.write_study_summary(pipeline.StudyInputs.from_snakemake(sm.input), sm.output.summary,
                                  sm.output.datasets, sm.params.statistics, sm.params.claim)

@@ -2,10 +2,8 @@
 
 import json
 
-from lesionbench.evaluation import Settings, evaluate_to_files
-from lesionbench.evaluation import provenance
+from lesionbench.evaluation import Settings, evaluate_to_files, provenance
 from lesionbench.metrics import surface
-
 from test_evaluation import make_dataset, write_predictions
 
 

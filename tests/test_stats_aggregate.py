@@ -86,7 +86,8 @@ def test_point_estimates_by_hand():
     assert value(est, **b, stratum="Q2", metric="fp_per_case") == pytest.approx(1 / 3)
     assert value(est, **b, stratum="Q1", metric="fp_per_case") == 0.0
     assert value(est, **b, stratum="overall", metric="lesion_recall") == 1.0
-    row = est[(est.model == "alpha") & (est.lesion_set == "all") & (est.stratum == "Q1") & (est.metric == "dice")].iloc[0]
+    row = est[(est.model == "alpha") & (est.lesion_set == "all") & (est.stratum == "Q1")
+              & (est.metric == "dice")].iloc[0]
     assert (row.size_low, row.size_high, row.n_lesions, row.n_cases) == (0.001, 0.00175, 1, 3)
     assert row.seed_sd == 0.0 and row.n_seeds == 1
 

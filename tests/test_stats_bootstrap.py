@@ -108,6 +108,8 @@ def test_sign_share_and_top_k_flags():
     assert (dice.dice_rank_a < dice.dice_rank_b).all()
     # sign share agrees with the resamples it summarises
     _, samples = bootstrap.resample_dataset(sums, 500, 3)
+    _, subset = bootstrap.resample_dataset(sums, 500, 3, np.array([KEY_INDEX[("all", "overall", "dice")]]))
+    np.testing.assert_array_equal(subset[:, :, 0], samples[:, :, KEY_INDEX[("all", "overall", "dice")]])
     models = list(sums.models)
     r = dice.iloc[0]
     k = KEY_INDEX[("all", "overall", "dice")]

@@ -1,7 +1,6 @@
 """The verdict on the five expected findings: every state of every finding on hand-made tables."""
 
 import pandas as pd
-import pytest
 
 from lesionbench.stats import claim
 from lesionbench.stats.sanity import CHECKS
@@ -75,7 +74,8 @@ def test_dice_tie_states():
     assert verdicts(s=summary(dice_spread=0.05)).loc["dice_tie", "verdict"] == "not_supported"
     # several seeds: a 0.03 spread within 2 x seed SD 0.02 is a tie; with one seed it is not
     assert verdicts(s=summary(dice_spread=0.03, n_seeds=3, dice_seed_sd=0.02)).loc["dice_tie", "verdict"] == "supported"
-    assert verdicts(s=summary(dice_spread=0.03, n_seeds=3, dice_seed_sd=0.01)).loc["dice_tie", "verdict"] == "not_supported"
+    noisy = summary(dice_spread=0.03, n_seeds=3, dice_seed_sd=0.01)
+    assert verdicts(s=noisy).loc["dice_tie", "verdict"] == "not_supported"
     v = verdicts(san=sanity(failed=("metric_code",)))
     assert v.loc["dice_tie", "verdict"] == "inconclusive"
     assert "failed sanity check(s): metric_code (verdict would be supported)" in v.loc["dice_tie", "reason"]
@@ -107,7 +107,8 @@ def test_ranking_change_states():
 
 
 def test_smallest_quartile_states():
-    assert verdicts(st=stratified((5.0, 50.0, 10.0, 5.0))).loc["smallest_quartile_strongest", "verdict"] == "not_supported"
+    q2_strongest = stratified((5.0, 50.0, 10.0, 5.0))
+    assert verdicts(st=q2_strongest).loc["smallest_quartile_strongest", "verdict"] == "not_supported"
     v = verdicts(st=stratified(counts=(20, 3, 20, 20)))
     assert v.loc["smallest_quartile_strongest", "verdict"] == "inconclusive"
     assert "too few common lesions in Q2" in v.loc["smallest_quartile_strongest", "reason"]

@@ -1,9 +1,9 @@
 """The seven sanity checks: all pass on consistent inputs, and each fails on a crafted defect."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from lesionbench.evaluation import Settings
 from lesionbench.io.atomic import write_csv
@@ -94,10 +94,11 @@ def test_small_lesion_counts(tmp_path):
 
 def test_other_connectivity_and_border_function_fail(tmp_path):
     paths, small = inputs(tmp_path)
-    record = json.loads(open(paths["provenance"][0]).read())
+    sidecar = Path(paths["provenance"][0])
+    record = json.loads(sidecar.read_text())
     record["settings"]["connectivity"] = {"2d": 4, "3d": 6}
     record["settings"]["border_function"] = "somewhere.else.border"
-    open(paths["provenance"][0], "w").write(json.dumps(record))
+    sidecar.write_text(json.dumps(record))
     t = run(paths, small)
     assert t.loc["connectivity", "status"] == "fail" and "a/seed0" in t.loc["connectivity", "figures"]
     assert t.loc["borders", "status"] == "fail" and "2 distinct in the study" in t.loc["borders", "figures"]

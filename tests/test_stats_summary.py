@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 
 from lesionbench.stats import aggregate, provenance, strata, summary, synthetic
-
-from test_stats_lesion_sets import A, B, LESIONS
+from test_stats_lesion_sets import LESIONS, A, B
 
 
 def hand():
@@ -54,7 +53,6 @@ def test_summary_rows_by_hand():
 
 
 def test_summary_keeps_a_row_without_common_lesions():
-    _, sums = hand()
     b_misses_q1 = [dict(r, detected=False) if r["lesion_id"] == 1 and r["case_id"] == "c1" else r for r in B]
     data = synthetic.dataset_from_rows("hand", ["c1", "c2"], LESIONS, {("a", 0): {"c1": {}, "c2": {}},
                                                                        ("b", 0): {"c1": {}, "c2": {}}},

@@ -7,7 +7,8 @@
   imports, transitively (``lesionbench.code_closure``), each hashed as ``relative path NUL bytes NUL``
   in sorted path order; ``metric_code_files`` lists those paths;
 - ``settings``: the evaluation settings that change a metric value (contour tolerance, lesion dilation radius,
-  distance penalty rule, postprocessing threshold and smallest component) and the fixed definitions the code
+  distance penalty rule, postprocessing threshold and smallest component, probability-map reading, missing
+  predictions scored as empty) and the fixed definitions the code
   uses (connectivity, border function, HD95 definition); ``settings_sha256`` is the SHA-256 of their
   canonical JSON (sorted keys).
 
@@ -56,6 +57,9 @@ def settings_record(settings) -> dict:
         "distance_penalty": PENALTY_DIAGONAL if settings.penalty_mm is None else float(settings.penalty_mm),
         "threshold": float(settings.threshold),
         "min_component_voxels": int(settings.min_component_voxels),
+        # how prediction files were read and a missing one scored (evaluation-only runs)
+        "probability_maps": bool(getattr(settings, "probability_maps", False)),
+        "missing_as_empty": bool(getattr(settings, "missing_as_empty", False)),
         "connectivity": {f"{ndim}d": int(n) for ndim, n in sorted(FULL_CONNECTIVITY.items())},
         "border_function": f"{surface.border.__module__}.{surface.border.__qualname__}",
         "hd95": HD95_DEFINITION,

@@ -13,8 +13,20 @@ import numpy as np
 import pandas as pd
 
 from ..stats.tables import LESION_SETS, POOLED, QUARTILES
-from .style import (DATASET_MARKERS, METRIC_LABELS, METRIC_SHORT, PALETTE, STRATUM_LABELS, lesion_set_rows,
-                    metric_label, model_colors, placeholder, plt, require_columns, save)
+from .style import (
+    DATASET_MARKERS,
+    METRIC_LABELS,
+    METRIC_SHORT,
+    PALETTE,
+    STRATUM_LABELS,
+    lesion_set_rows,
+    metric_label,
+    model_colors,
+    placeholder,
+    plt,
+    require_columns,
+    save,
+)
 
 ALL, _, COMMON = LESION_SETS
 

@@ -112,5 +112,12 @@ def ranking_estimates(sums_by_dataset: dict, min_lesions: int = DEFAULT_MIN_LESI
     return est[est["lesion_set"].isin((ALL, "common"))].reset_index(drop=True)
 
 
-__all__ = ["point_estimates", "all_estimates", "size_stratified_metrics", "small_lesion_metrics",
-           "ranking_estimates", "is_lesion_level", "seed_values"]
+__all__ = [
+    "all_estimates",
+    "is_lesion_level",
+    "point_estimates",
+    "ranking_estimates",
+    "seed_values",
+    "size_stratified_metrics",
+    "small_lesion_metrics",
+]

@@ -86,14 +86,18 @@ def _signs(x: np.ndarray, tol: np.ndarray) -> np.ndarray:
     return np.where(np.abs(x) <= tol, 0, np.sign(x))
 
 
-def resample_dataset(sums: CaseSums, resamples: int, bootstrap_seed: int):
-    """(observed (n_models, n_keys), resampled (B, n_models, n_keys)) of one data set, seeds averaged."""
+def resample_dataset(sums: CaseSums, resamples: int, bootstrap_seed: int, keys=None):
+    """(observed (n_models, n_keys), resampled (B, n_models, n_keys)) of one data set, seeds averaged.
+    ``keys``: indices into ``KEYS`` to compute (default all); the outputs' last axis follows them. The
+    weights do not depend on ``keys``, so every subset sees the same resamples."""
     weights = weight_matrix(sums.n_cases, resamples, dataset_rng(bootstrap_seed, sums.dataset))
-    observed = seed_average(point_statistics(sums.num, sums.den), seed_axis=1)
-    return observed, ratio_statistics(sums.num, sums.den, weights)
+    num, den = (sums.num, sums.den) if keys is None else (sums.num[..., keys], sums.den[..., keys])
+    observed = seed_average(point_statistics(num, den), seed_axis=1)
+    return observed, ratio_statistics(num, den, weights)
 
 
 def dice_order(observed: np.ndarray, models) -> list[str]:
+    """Models best first by overall Dice; ``observed``: (n_models, n_keys) over every key of ``KEYS``."""
     col = KEY_INDEX[(ALL, "overall", "dice")]
     return order_models({m: observed[i, col] for i, m in enumerate(models)}, "dice")
 
@@ -110,12 +114,12 @@ def pairwise_robustness(sums: CaseSums, resamples: int, bootstrap_seed: int, con
     difference (model_a - model_b, model_a ranked higher by overall Dice), the share of resamples whose
     difference has the observed sign, and the percentile CI of the difference. ``n_lesions`` is the count of
     the set's lesions in the stratum (flagged below ``min_lesions``, lesion-level rows only)."""
-    observed, samples = resample_dataset(sums, resamples, bootstrap_seed)
-    models = list(sums.models)
-    order = dice_order(observed, models)
     paired = key_indices(PAIRED_SETS)   # `detected` differs by model: not a paired comparison
     keys = [KEYS[k] for k in paired]
-    observed, samples = observed[:, paired], samples[:, :, paired]
+    observed, samples = resample_dataset(sums, resamples, bootstrap_seed, paired)
+    models = list(sums.models)
+    dice = keys.index((ALL, "overall", "dice"))
+    order = order_models({m: observed[i, dice] for i, m in enumerate(models)}, "dice")
     rank = {m: i + 1 for i, m in enumerate(order)}
     pairs = [(order[i], order[j]) for i in range(len(order)) for j in range(i + 1, len(order))]
     if not pairs:
@@ -188,15 +192,16 @@ def naive_bootstrap(tables: DatasetTables, weights: np.ndarray) -> np.ndarray:
             pc = tables.per_case[(tables.per_case.model == model) & (tables.per_case.seed == seed)]
             pl = tables.per_lesion[(tables.per_lesion.model == model) & (tables.per_lesion.seed == seed)]
             case_rows = {c: row for c, row in zip(pc.case_id, pc[list(CASE_METRICS)].to_numpy(float))}
-            lesions = {c: [] for c in cases}
-            fps = {c: [] for c in cases}
+            lesions: dict[str, list] = {c: [] for c in cases}
+            fps: dict[str, list] = {c: [] for c in cases}
             for row in pl.itertuples():
+                case = str(row.case_id)
                 if row.kind == "reference":
                     q = int(assign_quartile([ref_size[(row.case_id, row.lesion_id)]], e["q25"], e["q50"], e["q75"])[0])
-                    lesions[row.case_id].append((q, bool(row.detected), (row.case_id, row.lesion_id) in common,
+                    lesions[case].append((q, bool(row.detected), (row.case_id, row.lesion_id) in common,
                                                  [getattr(row, m) for m in CASE_METRICS]))
                 else:
-                    fps[row.case_id].append(int(assign_quartile([row.size_fraction], e["q25"], e["q50"], e["q75"])[0]))
+                    fps[case].append(int(assign_quartile([row.size_fraction], e["q25"], e["q50"], e["q75"])[0]))
             seeds.append((case_rows, lesions, fps))
         per_model.append(seeds)
 

@@ -30,6 +30,8 @@ and 3, top models not tied under Dice (finding 1 not supported: the claim is abo
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -63,7 +65,8 @@ def _fmt(x: float) -> str:
     return "inf" if np.isinf(x) else f"{x:.4g}"
 
 
-def _row(summary: pd.DataFrame, dataset: str, setting: str, lesion_set: str) -> pd.Series | None:
+def _row(summary: pd.DataFrame, dataset: str, setting: str, lesion_set: str) -> Any:
+    """The summary row of a data set, setting and lesion set (a pandas Series), or None."""
     s = summary[(summary.dataset == dataset) & (summary.setting == setting) & (summary.lesion_set == lesion_set)]
     return s.iloc[0] if len(s) else None
 
@@ -117,14 +120,17 @@ def claim_check(summary: pd.DataFrame, stratified: pd.DataFrame, robustness: pd.
         bound = max(tie, sd_factor * float(overall.dice_seed_sd)) if n_seeds > 1 else tie
         crit = (f"all-cases Dice spread of the top models <= {_fmt(tie)}"
                 + (f" or <= {_fmt(sd_factor)} x their largest seed SD" if n_seeds > 1 else " (one seed)"))
-        obs = f"Dice spread {_fmt(overall.dice_spread)}, largest seed SD {_fmt(overall.dice_seed_sd)}, {n_seeds} seed(s)"
+        obs = (f"Dice spread {_fmt(overall.dice_spread)}, largest seed SD {_fmt(overall.dice_seed_sd)}, "
+               f"{n_seeds} seed(s)")
         tied = float(overall.dice_spread) <= bound
-        results["dice_tie"] = ("all", "supported" if tied else "not_supported", crit, obs,
-                               "" if tied else f"the top models are {_fmt(overall.dice_spread)} apart in Dice (> {_fmt(bound)})")
+        apart = f"the top models are {_fmt(overall.dice_spread)} apart in Dice (> {_fmt(bound)})"
+        results["dice_tie"] = ("all", "supported" if tied else "not_supported", crit, obs, "" if tied else apart)
 
         q1_ok = q1 is not None and int(q1.n_lesions) >= min_lesions and not pd.isna(q1.dice_spread)
-        q1_reason = (f"too few common Q1 lesions ({0 if q1 is None else int(q1.n_lesions)} < {min_lesions})"
-                     if not q1_ok else "")
+        n_q1 = 0 if q1 is None else int(q1.n_lesions)
+        n_q4 = 0 if q4 is None else int(q4.n_lesions)
+        q1_count = f"{n_q1} common Q1 lesions"
+        q1_reason = f"too few common Q1 lesions ({n_q1} < {min_lesions})" if not q1_ok else ""
 
         # 2. Q1 separation
         crit = (f"common-Q1 relative spread of HD95 or ASD >= {_fmt(min_spread)}% and >= {_fmt(ratio)} x its "
@@ -132,16 +138,17 @@ def claim_check(summary: pd.DataFrame, stratified: pd.DataFrame, robustness: pd.
         if q1_ok:
             obs = "; ".join(f"{m.upper()} {_fmt(q1[f'{m}_spread_pct'])}% on common Q1 vs "
                             f"{_fmt(overall[f'{m}_spread_pct'])}% over all cases" for m in ("hd95", "asd"))
-            met = any(q1[f"{m}_spread_pct"] >= min_spread and q1[f"{m}_spread_pct"] >= ratio * overall[f"{m}_spread_pct"]
-                      for m in ("hd95", "asd"))
-            verdict, reason = ("supported", "") if met else ("not_supported", "neither HD95 nor ASD meets the criterion")
+            met = any(q1[f"{m}_spread_pct"] >= min_spread
+                      and q1[f"{m}_spread_pct"] >= ratio * overall[f"{m}_spread_pct"] for m in ("hd95", "asd"))
+            verdict, reason = (("supported", "") if met
+                               else ("not_supported", "neither HD95 nor ASD meets the criterion"))
         else:
-            obs, verdict, reason = f"{0 if q1 is None else int(q1.n_lesions)} common Q1 lesions", "inconclusive", q1_reason
+            obs, verdict, reason = q1_count, "inconclusive", q1_reason
         results["q1_boundary_separation"] = (COMMON, verdict, crit, obs, reason)
 
         # 3. ranking change
         crit = ("on common Q1 lesions the top models' order under HD95, ASD or contour F1 differs from their "
-                f"overall-Dice order" + ("" if dataset == POOLED else
+                "overall-Dice order" + ("" if dataset == POOLED else
                                          f", with a reversed pair of bootstrap sign share >= {_fmt(min_share)}"))
         if q1_ok:
             changed = [m for m in BOUNDARY if str(q1[f"{m}_agrees_with_dice"]) != "True"]
@@ -165,7 +172,7 @@ def claim_check(summary: pd.DataFrame, stratified: pd.DataFrame, robustness: pd.
                     reason = ("the reversal is not robust under case resampling"
                               + (" and one seed only: seed noise unmeasured" if n_seeds == 1 else ""))
         else:
-            obs, verdict, reason = f"{0 if q1 is None else int(q1.n_lesions)} common Q1 lesions", "inconclusive", q1_reason
+            obs, verdict, reason = q1_count, "inconclusive", q1_reason
         results["ranking_change"] = (COMMON, verdict, crit, obs, reason)
 
         # 4. strongest in the smallest quartile
@@ -192,10 +199,9 @@ def claim_check(summary: pd.DataFrame, stratified: pd.DataFrame, robustness: pd.
             better = float(q4.mean_kendall_tau) > float(q1.mean_kendall_tau)
             verdict, reason = ("supported", "") if better else ("not_supported", "Q4 does not align better than Q1")
         else:
-            obs = (f"{0 if q1 is None else int(q1.n_lesions)} common Q1, {0 if q4 is None else int(q4.n_lesions)} "
-                   f"common Q4 lesions")
+            obs = f"{n_q1} common Q1, {n_q4} common Q4 lesions"
             verdict = "inconclusive"
-            reason = q1_reason or f"too few common Q4 lesions ({0 if q4 is None else int(q4.n_lesions)} < {min_lesions})"
+            reason = q1_reason or f"too few common Q4 lesions ({n_q4} < {min_lesions})"
         results["large_lesions_align"] = (COMMON, verdict, crit, obs, reason)
 
         for finding, (lesion_set, verdict, crit, obs, reason) in results.items():

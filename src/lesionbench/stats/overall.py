@@ -4,11 +4,13 @@ bootstrap (the same resamples as the pairwise robustness table)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .aggregate import point_estimates
 from .bootstrap import percentile_ci, resample_dataset
 from .strata import ALL, KEY_INDEX
+from .tables import METRICS
 from .tables import sort_rows
 
 OVERALL_COLUMNS = ["dataset", "model", "metric", "higher_is_better", "value", "ci_low", "ci_high", "seed_sd",
@@ -22,11 +24,12 @@ def overall_metrics(sums_by_dataset: dict, resamples: int, bootstrap_seed: int, 
         sums = sums_by_dataset[dataset]
         est = point_estimates(sums)
         est = est[(est["lesion_set"] == ALL) & (est["stratum"] == "overall")]
-        _, samples = resample_dataset(sums, resamples, bootstrap_seed)
-        low, high, _ = percentile_ci(samples, confidence)          # (M, K)
+        keys = np.array([KEY_INDEX[(ALL, "overall", m)] for m in METRICS])   # this table's statistics only
+        _, samples = resample_dataset(sums, resamples, bootstrap_seed, keys)
+        low, high, _ = percentile_ci(samples, confidence)          # (M, len(METRICS))
         models = list(sums.models)
         for r in est.itertuples(index=False):
-            k = KEY_INDEX[(ALL, "overall", r.metric)]
+            k = METRICS.index(str(r.metric))
             m = models.index(r.model)
             rows.append({
                 "dataset": dataset, "model": r.model, "metric": r.metric, "higher_is_better": r.higher_is_better,

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..io.atomic import write_csv
-from .aggregate import (OPTIONAL_COLUMNS, all_estimates, ranking_estimates, size_stratified_metrics,
-                        small_lesion_metrics)
+from .aggregate import OPTIONAL_COLUMNS, all_estimates, ranking_estimates, size_stratified_metrics, small_lesion_metrics
 from .bootstrap import directional_robustness
 from .claim import claim_check
 from .overall import overall_metrics
@@ -36,7 +35,7 @@ class StudyInputs:
     quartiles: list = field(default_factory=list)
 
     @classmethod
-    def from_snakemake(cls, inputs) -> "StudyInputs":
+    def from_snakemake(cls, inputs) -> StudyInputs:
         return cls(*(list(getattr(inputs, name)) for name in ("per_case", "per_lesion", "split", "lesions",
                                                              "quartiles")))
 

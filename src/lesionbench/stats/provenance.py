@@ -97,5 +97,11 @@ def write_study_provenance(provenance_paths, config: dict, path, code_dir=CODE_D
     return record
 
 
-__all__ = ["study_provenance", "write_study_provenance", "package_versions", "git_state", "config_hash",
-           "metric_settings"]
+__all__ = [
+    "config_hash",
+    "git_state",
+    "metric_settings",
+    "package_versions",
+    "study_provenance",
+    "write_study_provenance",
+]

@@ -27,6 +27,7 @@ import json
 import os
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,8 +35,15 @@ from scipy import ndimage
 
 from ..components import FULL_CONNECTIVITY
 from ..metrics import surface
-from .tables import (StudyTableError, dataset_of, read_metric_table, read_quartiles, read_reference_lesions,
-                     read_split, read_table)
+from .tables import (
+    StudyTableError,
+    dataset_of,
+    read_metric_table,
+    read_quartiles,
+    read_reference_lesions,
+    read_split,
+    read_table,
+)
 
 CHECKS = ("quartiles", "metric_code", "small_lesions", "postprocessing", "connectivity", "completeness", "borders")
 STATUSES = ("pass", "warn", "fail")
@@ -76,7 +84,7 @@ def check_quartiles(sizes: np.ndarray, edges: dict, q1_upper_used) -> tuple[str,
     return ("pass" if ok else "fail"), figures
 
 
-def _majority_split(records: list[dict], key) -> tuple[object, list[dict]]:
+def _majority_split(records: list[dict], key) -> tuple[Any, list[dict]]:
     counts = Counter(key(r) for r in records)
     common, _ = counts.most_common(1)[0]
     return common, [r for r in records if key(r) != common]
@@ -118,8 +126,9 @@ def check_postprocessing(records: list[dict], all_records: list[dict]) -> tuple[
     study = Counter(pp(r) for r in all_records)
     common, _ = study.most_common(1)[0]
     odd = [r for r in records if pp(r) != common]
-    figures = (f"threshold {common[0]}, min_component_voxels {common[1]} in {len(all_records) - sum(pp(r) != common for r in all_records)}"
-               f" of {len(all_records)} tables of the study")
+    agree = sum(pp(r) == common for r in all_records)
+    figures = (f"threshold {common[0]}, min_component_voxels {common[1]} in {agree} of {len(all_records)} tables "
+               f"of the study")
     if odd:
         figures += "; differs: " + ", ".join(f"{_run(r)} (threshold {pp(r)[0]}, min_component_voxels {pp(r)[1]})"
                                              for r in odd)
@@ -216,7 +225,9 @@ def sanity_checks(per_case_paths, per_lesion_paths, split_paths, lesions_paths, 
     for kind, paths in (("split", split_paths), ("lesions", lesions_paths), ("quartiles", quartiles_paths)):
         for p in paths:
             per_ds.setdefault(dataset_of(p), {})[kind] = p
-    cases, lesions, records = {}, {}, {}
+    cases: dict[str, list] = {}
+    lesions: dict[str, dict] = {}
+    records: dict[str, list] = {}
     for p in per_case_paths:
         df = read_metric_table(p, "case")
         cases.setdefault(df["dataset"].iloc[0], []).append(df)
@@ -247,7 +258,8 @@ def sanity_checks(per_case_paths, per_lesion_paths, split_paths, lesions_paths, 
         # lesions under the ignore mask everywhere are not part of the evaluated set
         evaluated = set()
         for pl in pls.values():
-            evaluated |= set(zip(pl.loc[pl.kind == "reference", "case_id"], pl.loc[pl.kind == "reference", "lesion_id"]))
+            ref_rows = pl[pl.kind == "reference"]
+            evaluated |= set(zip(ref_rows["case_id"], ref_rows["lesion_id"]))
         evaluated_ref = ref[[p in evaluated for p in zip(ref.case_id, ref.lesion_id)]] if evaluated else ref
         n_q1, n_common = _q1_counts(evaluated_ref, edges, pls, runs)
         results = {
