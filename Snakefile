@@ -38,6 +38,7 @@ include: "workflow/rules/predict.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/analyze.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/controls.smk"
 include: "workflow/rules/compare.smk"
 
 
