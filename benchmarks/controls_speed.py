@@ -39,14 +39,25 @@ def prepare_default_data(config: dict, root: Path) -> None:
         folder = root / name
         stage.acquire(name, ds, folder / "raw", folder / "raw_manifest.csv")
         stage.split(name, ds["split"], folder / "raw_manifest.csv", folder / "split.csv")
-        stage.prepare(name, ds, folder / "raw_manifest.csv", folder / "split.csv", folder / "raw",
-                      folder / "prepared", folder / "cases.csv")
+        stage.prepare(
+            name,
+            ds,
+            folder / "raw_manifest.csv",
+            folder / "split.csv",
+            folder / "raw",
+            folder / "prepared",
+            folder / "cases.csv",
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=None,
-                        help="a results/data folder holding the default data sets (default: generate them)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="a results/data folder holding the default data sets (default: generate them)",
+    )
     parser.add_argument("--config", type=Path, default=ROOT / "config" / "config.yaml")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -67,27 +78,43 @@ def main() -> None:
         for name in sorted(config["datasets"]):
             out = {n: Path(tmp) / "controls" / name / n / "seed0" for n in names}
             t0 = time.perf_counter()
-            table = build_dataset_controls(data / name / "prepared", data / name / "split.csv", out, dataset=name,
-                                           settings=settings, min_component_voxels=int(post["min_component_voxels"]),
-                                           threshold=float(post["threshold"]))
+            table = build_dataset_controls(
+                data / name / "prepared",
+                data / name / "split.csv",
+                out,
+                dataset=name,
+                settings=settings,
+                min_component_voxels=int(post["min_component_voxels"]),
+                threshold=float(post["threshold"]),
+            )
             seconds = time.perf_counter() - t0
             total += seconds
             rows.append((name, seconds, table))
-            print(f"{name}: {len(names)} controls, {int(table.n_test_cases.iloc[0])} test cases, "
-                  f"{int(table.n_lesions.iloc[0])} lesions: {seconds:.1f} s, {int(table.evaluations.sum())} Dice "
-                  f"evaluations; Dice {table.dice.min():.4f}..{table.dice.max():.4f} "
-                  f"(target {settings.dice_target}, all within {settings.tolerance}: "
-                  f"{bool(table.within_tolerance.all())})")
+            print(
+                f"{name}: {len(names)} controls, {int(table.n_test_cases.iloc[0])} test cases, "
+                f"{int(table.n_lesions.iloc[0])} lesions: {seconds:.1f} s, {int(table.evaluations.sum())} Dice "
+                f"evaluations; Dice {table.dice.min():.4f}..{table.dice.max():.4f} "
+                f"(target {settings.dice_target}, all within {settings.tolerance}: "
+                f"{bool(table.within_tolerance.all())})"
+            )
         name, _, table = rows[0]
         ev = config["datasets"][name]["evaluation"]
         t0 = time.perf_counter()
-        evaluate_folder(Path(tmp) / "controls" / name / names[0] / "seed0", data / name / "prepared",
-                        test_case_ids(data / name / "split.csv"), dataset=name, model=names[0], seed=0,
-                        settings=Settings.from_config(ev, post))
+        evaluate_folder(
+            Path(tmp) / "controls" / name / names[0] / "seed0",
+            data / name / "prepared",
+            test_case_ids(data / name / "split.csv"),
+            dataset=name,
+            model=names[0],
+            seed=0,
+            settings=Settings.from_config(ev, post),
+        )
         full = time.perf_counter() - t0
         per_eval = rows[0][1] / max(int(table.evaluations.sum()), 1)
-        print(f"side by side on {name}: one calibration step (all lesions perturbed, cheap Dice) "
-              f"{per_eval * 1e3:.0f} ms vs one full metric evaluation of one control {full * 1e3:.0f} ms")
+        print(
+            f"side by side on {name}: one calibration step (all lesions perturbed, cheap Dice) "
+            f"{per_eval * 1e3:.0f} ms vs one full metric evaluation of one control {full * 1e3:.0f} ms"
+        )
         print(f"controls of {len(rows)} data sets built and calibrated in {total:.1f} s (budget {BUDGET_S:.0f} s)")
         if total >= BUDGET_S:
             raise SystemExit(f"controls took {total:.1f} s, budget is {BUDGET_S:.0f} s")

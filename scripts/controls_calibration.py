@@ -1,4 +1,5 @@
 """Rule controls_calibration: the calibrated strength and Dice of every control of every data set, one table."""
+
 from lesionbench.controls.dataset import gather_calibration
 from lesionbench.io.atomic import write_csv
 from lesionbench.runtime import rule_logging

@@ -31,7 +31,7 @@ from lesionbench.metrics.case import case_metrics, evaluate_case
 def disk(shape, centre, radius, spacing=(1.0, 1.0)):
     grid = np.indices(shape, dtype=float)
     d2 = sum(((g - c) * s) ** 2 for g, c, s in zip(grid, centre, spacing))
-    return d2 <= radius ** 2
+    return d2 <= radius**2
 
 
 def east(ndim=2):
@@ -41,6 +41,7 @@ def east(ndim=2):
 
 
 # -- perturbations: closed-form geometry --------------------------------------------------------------
+
 
 def test_zero_strength_is_the_reference():
     lesion = Lesion(disk((21, 21), (10, 10), 6), (1.0, 1.0))
@@ -107,8 +108,8 @@ def test_smoothing_blows_a_tiny_lesion_up_to_the_blur_size():
 
 def test_protrusions_removes_a_thin_spike_and_keeps_the_body():
     mask = np.zeros((31, 41), bool)
-    mask[8:23, 5:20] = True         # 15 x 15 body
-    mask[15, 20:36] = True          # 1-voxel-wide spike, 16 long
+    mask[8:23, 5:20] = True  # 15 x 15 body
+    mask[15, 20:36] = True  # 1-voxel-wide spike, 16 long
     out = perturb(Lesion(mask, (1.0, 1.0)), "protrusions", 1.5, east())
     assert not out[15, 22:36].any()
     assert out[10:21, 7:18].all()
@@ -132,7 +133,7 @@ def test_undersegmentation_cuts_a_cap_of_the_given_depth_on_one_side():
     mask = disk((41, 41), (20, 20), 10)
     out = perturb(Lesion(mask, (1.0, 1.0)), "undersegmentation", 4.0, east())
     cols = np.flatnonzero(out.any(axis=0))
-    assert cols.max() == 20 + 10 - 4 and cols.min() == 10   # extreme point x = 30, plane at 26; west side exact
+    assert cols.max() == 20 + 10 - 4 and cols.min() == 10  # extreme point x = 30, plane at 26; west side exact
     np.testing.assert_array_equal(out[:, :27], mask[:, :27])
     assert not out[:, 27:].any()
     hd95 = case_metrics(mask, out, (1.0, 1.0), tolerance_mm=1.0).hd95
@@ -151,13 +152,14 @@ def test_perturbation_inputs_are_checked():
 
 # -- the shared detection behaviour -------------------------------------------------------------------
 
+
 def test_dropped_lesions_are_deterministic_and_mostly_small():
     lesions = {(f"c{i}", 1): (1000 if i % 2 else 3) for i in range(40)}
     a = dropped_lesions(lesions, 0.25, 7, "ds")
     assert a == dropped_lesions(lesions, 0.25, 7, "ds") and len(a) == 10
     assert a != dropped_lesions(lesions, 0.25, 8, "ds")
     small = sum(lesions[k] == 3 for k in a)
-    assert small >= 9   # weight 1/voxels: a 3-voxel lesion is 333 times as likely as a 1000-voxel one
+    assert small >= 9  # weight 1/voxels: a 3-voxel lesion is 333 times as likely as a 1000-voxel one
     assert dropped_lesions(lesions, 0.0, 7, "ds") == set()
     with pytest.raises(ControlError, match="drop_fraction"):
         dropped_lesions(lesions, 1.0, 7, "ds")
@@ -197,14 +199,13 @@ def test_every_control_drops_the_same_lesions_and_detects_all_others():
         spec = ControlSpec(perturbation, perturbation, 11)
         preds = builder.predictions(spec, 2.5)
         for case, pred in zip(cases, preds):
-            ev = evaluate_case(case.mask, pred, case.spacing, tolerance_mm=1.0, dilation_mm=2.0,
-                               min_component_voxels=3)
+            ev = evaluate_case(case.mask, pred, case.spacing, tolerance_mm=1.0, dilation_mm=2.0, min_component_voxels=3)
             labels, _ = label_components(case.mask)
             for row in ev.lesion_rows():
                 if row["kind"] != "reference":
                     continue
                 if (case.case_id, row["lesion_id"]) in builder.dropped:
-                    assert not pred[labels == row["lesion_id"]].any()   # dropped: nothing predicted on it
+                    assert not pred[labels == row["lesion_id"]].any()  # dropped: nothing predicted on it
                 elif row["voxels"] >= 3:
                     assert row["detected"], (perturbation, case.case_id, row["lesion_id"])
 
@@ -214,8 +215,12 @@ def test_case_dice_is_the_evaluation_dice():
     builder = ControlBuilder("ds", cases, 0.1, 3, min_component_voxels=3)
     preds = builder.predictions(ControlSpec("f", "fragmentation", 1), 1.2)
     ours = builder.case_dice(preds)
-    theirs = [evaluate_case(c.mask, p, c.spacing, ignore=c.ignore, tolerance_mm=1.0, dilation_mm=2.0,
-                            min_component_voxels=3).scores.dice for c, p in zip(cases, preds)]
+    theirs = [
+        evaluate_case(
+            c.mask, p, c.spacing, ignore=c.ignore, tolerance_mm=1.0, dilation_mm=2.0, min_component_voxels=3
+        ).scores.dice
+        for c, p in zip(cases, preds)
+    ]
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
     assert ours[-1] == 1.0  # the case without lesions: both empty
 
@@ -230,13 +235,13 @@ def test_controls_are_deterministic_and_seeded():
     other = a.predictions(ControlSpec("offset", "offset", 6), 1.7)
     assert any((x != y).any() for x, y in zip(a.predictions(spec, 1.7), other))
     # seed-free perturbations do not depend on the seed
-    for x, y in zip(a.predictions(ControlSpec("s", "smoothing", 5), 1.7),
-                    a.predictions(ControlSpec("s", "smoothing", 6), 1.7)):
+    for x, y in zip(
+        a.predictions(ControlSpec("s", "smoothing", 5), 1.7), a.predictions(ControlSpec("s", "smoothing", 6), 1.7)
+    ):
         np.testing.assert_array_equal(x, y)
 
 
-@pytest.mark.parametrize("perturbation", ["offset", "smoothing", "protrusions", "fragmentation",
-                                          "undersegmentation"])
+@pytest.mark.parametrize("perturbation", ["offset", "smoothing", "protrusions", "fragmentation", "undersegmentation"])
 def test_calibration_hits_the_target_dice(perturbation):
     cases = random_cases(n_cases=8, seed=1)
     builder = ControlBuilder("ds", cases, 0.1, 3, min_component_voxels=3)
@@ -251,7 +256,7 @@ def test_calibration_flags_an_unreachable_target(caplog):
     cases = random_cases()
     builder = ControlBuilder("ds", cases, 0.5, 3, min_component_voxels=3)
     spec = ControlSpec("o", "offset", 1)
-    cal = calibrate(builder, spec, 0.99, 0.002)   # the shared drop alone is below 0.99
+    cal = calibrate(builder, spec, 0.99, 0.002)  # the shared drop alone is below 0.99
     assert cal.strength_mm == 0.0 and not cal.within_tolerance
     assert cal.dice == pytest.approx(builder.mean_dice(spec, 0.0)) and cal.dice < 0.99
     assert "at strength 0" in caplog.text and "below the target" in caplog.text
@@ -261,15 +266,27 @@ def test_calibration_flags_an_unreachable_target(caplog):
 
 # -- configuration and writing ------------------------------------------------------------------------
 
-SETTINGS = ControlSettings(dice_target=0.85, tolerance=0.002, drop_fraction=0.1, seed=4,
-                           perturbations=("offset", "smoothing", "protrusions", "fragmentation",
-                                          "undersegmentation"), negative="offset")
+SETTINGS = ControlSettings(
+    dice_target=0.85,
+    tolerance=0.002,
+    drop_fraction=0.1,
+    seed=4,
+    perturbations=("offset", "smoothing", "protrusions", "fragmentation", "undersegmentation"),
+    negative="offset",
+)
 
 
 def test_control_specs_positive_then_negative_pair():
     specs = control_specs(SETTINGS)
-    assert [s.name for s in specs] == ["offset", "smoothing", "protrusions", "fragmentation", "undersegmentation",
-                                       "replicate_a", "replicate_b"]
+    assert [s.name for s in specs] == [
+        "offset",
+        "smoothing",
+        "protrusions",
+        "fragmentation",
+        "undersegmentation",
+        "replicate_a",
+        "replicate_b",
+    ]
     assert [s.seed for s in specs[-2:]] == [5, 6] and {s.perturbation for s in specs[-2:]} == {"offset"}
     with pytest.raises(ControlError, match="depends on its seed"):
         control_specs(ControlSettings(**{**SETTINGS.__dict__, "negative": "smoothing"}))
@@ -279,29 +296,43 @@ def test_build_dataset_controls_writes_predictions_and_calibration(tmp_path):
     cases = random_cases(n_cases=5, seed=2)
     prepared = tmp_path / "prepared"
     for c in cases:
-        save_case(Case(c.case_id, np.zeros((1,) + c.mask.shape, np.float32), c.mask.astype(np.uint8), c.spacing,
-                       dataset="ds"), prepared)
+        save_case(
+            Case(
+                c.case_id, np.zeros((1,) + c.mask.shape, np.float32), c.mask.astype(np.uint8), c.spacing, dataset="ds"
+            ),
+            prepared,
+        )
     split = tmp_path / "split.csv"
-    write_csv(pd.DataFrame({"case_id": [c.case_id for c in cases] + ["train0"],
-                            "split": ["test"] * len(cases) + ["train"]}), split)
+    write_csv(
+        pd.DataFrame({"case_id": [c.case_id for c in cases] + ["train0"], "split": ["test"] * len(cases) + ["train"]}),
+        split,
+    )
     names = [s.name for s in control_specs(SETTINGS)]
     outputs = {n: tmp_path / "controls" / n / "seed0" for n in names}
-    table = build_dataset_controls(prepared, split, outputs, dataset="ds", settings=SETTINGS,
-                                   min_component_voxels=3, threshold=0.5)
+    table = build_dataset_controls(
+        prepared, split, outputs, dataset="ds", settings=SETTINGS, min_component_voxels=3, threshold=0.5
+    )
     assert list(table.columns) == CALIBRATION_COLUMNS and list(table.control) == names
     assert (table.dice - 0.85).abs().max() <= 0.002 and table.within_tolerance.all()
     assert set(table.role) == {"positive", "negative"}
     from lesionbench.io.cases import read_meta
+
     builder = ControlBuilder("ds", cases, 0.1, 4, min_component_voxels=3)
     for row in table.itertuples():
         spec = next(s for s in control_specs(SETTINGS) if s.name == row.control)
         expected = builder.predictions(spec, row.strength_mm)
         for case, exp in zip(cases, expected):
-            np.testing.assert_array_equal(read_prediction(outputs[row.control], read_meta(prepared, case.case_id)),
-                                          exp)
+            np.testing.assert_array_equal(read_prediction(outputs[row.control], read_meta(prepared, case.case_id)), exp)
     write_csv(table, tmp_path / "a.csv")
     gathered = gather_calibration([tmp_path / "a.csv"])
     assert list(gathered.control[:5]) == sorted(names[:5]) and list(gathered.role[-2:]) == ["negative"] * 2
     with pytest.raises(ControlError, match="configured controls"):
-        build_dataset_controls(prepared, split, {"offset": tmp_path / "x"}, dataset="ds", settings=SETTINGS,
-                               min_component_voxels=3, threshold=0.5)
+        build_dataset_controls(
+            prepared,
+            split,
+            {"offset": tmp_path / "x"},
+            dataset="ds",
+            settings=SETTINGS,
+            min_component_voxels=3,
+            threshold=0.5,
+        )

@@ -54,22 +54,53 @@ def controls_run(tmp_path_factory):
     workdir = copy_workflow(base / "lesionbench")
     make_folder_dataset(base / "blobs")
     config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
-    config["datasets"] = {"blobs": {
-        "source": "folder", "modality": "2D test blobs", "path": str(base / "blobs"),
-        "split": {"test_fraction": 0.3, "val_fraction": 0.2, "salt": "blobs"},
-        "preprocessing": {"normalization": "zscore", "resize": None},
-        "evaluation": {"contour_tolerance_mm": 1.0, "lesion_dilation_mm": 2.0}}}
+    config["datasets"] = {
+        "blobs": {
+            "source": "folder",
+            "modality": "2D test blobs",
+            "path": str(base / "blobs"),
+            "split": {"test_fraction": 0.3, "val_fraction": 0.2, "salt": "blobs"},
+            "preprocessing": {"normalization": "zscore", "resize": None},
+            "evaluation": {"contour_tolerance_mm": 1.0, "lesion_dilation_mm": 2.0},
+        }
+    }
     config["statistics"]["bootstrap_resamples"] = 500
     (workdir / "controls.yaml").write_text(yaml.safe_dump(config))
     groups = ("positive", "negative")
-    targets = ["results/controls/calibration.csv"] + [f"results/controls/{g}/{t}.csv" for g in groups for t in (
-        "overall_metrics", "size_stratified_metrics", "bootstrap_directional_robustness", "study_summary",
-        "claim_check")]
-    env = dict(os.environ, PYTHONPATH=str(workdir / "src"),
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile",
-                           str(workdir / "controls.yaml"), "--", *targets], cwd=workdir, env=env,
-                          capture_output=True, text=True, timeout=1500)
+    targets = ["results/controls/calibration.csv"] + [
+        f"results/controls/{g}/{t}.csv"
+        for g in groups
+        for t in (
+            "overall_metrics",
+            "size_stratified_metrics",
+            "bootstrap_directional_robustness",
+            "study_summary",
+            "claim_check",
+        )
+    ]
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(workdir / "src"),
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--cores",
+            "2",
+            "--configfile",
+            str(workdir / "controls.yaml"),
+            "--",
+            *targets,
+        ],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-6000:]
     assert "rule train" not in proc.stdout + proc.stderr  # the controls need no trained model
     return workdir / "results" / "controls"
@@ -105,8 +136,7 @@ def test_expected_hd95_order_reverses_from_large_to_small_lesions(controls_run):
     assert q1["smoothing"] > max(q1["fragmentation"], q1["undersegmentation"], q1["protrusions"]) + 0.5, q1
     # large lesions: the localized errors (deep crack edges, a cut cap) have the largest worst-case distance,
     # the smoothed boundary the smallest
-    assert min(q4["fragmentation"], q4["undersegmentation"]) > max(q4["smoothing"], q4["offset"],
-                                                                   q4["protrusions"]), q4
+    assert min(q4["fragmentation"], q4["undersegmentation"]) > max(q4["smoothing"], q4["offset"], q4["protrusions"]), q4
     assert q4.idxmin() == "smoothing", q4
     # so smoothing and fragmentation swap places between Q4 and Q1
     assert q4["smoothing"] < q4["fragmentation"] and q1["smoothing"] > q1["fragmentation"]

@@ -22,8 +22,13 @@ CONTROL_GROUP = "positive|negative"
 # Input functions: one metric-stage file (per_case.csv, per_lesion.csv, provenance.json) of every control of a
 # group ({group} wildcard), on every data set.
 CONTROL_FILES = {
-    name: (lambda name: lambda w: expand(f"{CR}/metrics/{{dataset}}/{{model}}/seed{CONTROL_SEED}/{name}",
-                                         dataset=DATASETS, model=CONTROL_MODELS[w.group]))(name)
+    name: (
+        lambda name: lambda w: expand(
+            f"{CR}/metrics/{{dataset}}/{{model}}/seed{CONTROL_SEED}/{name}",
+            dataset=DATASETS,
+            model=CONTROL_MODELS[w.group],
+        )
+    )(name)
     for name in ("per_case.csv", "per_lesion.csv", "provenance.json")
 }
 CONTROL_STUDY_INPUTS = {
@@ -45,16 +50,16 @@ rule controls_predictions:
     output:
         predictions=[directory(f"{CR}/predictions/{{dataset}}/{name}/seed{CONTROL_SEED}") for name in ALL_CONTROLS],
         calibration=f"{CR}/calibration/{{dataset}}.csv",
-    params:
-        names=ALL_CONTROLS,
-        controls={k: v for k, v in CONTROLS.items() if k != "enabled"},
-        postprocessing=config["postprocessing"],
     log:
         f"{R}/logs/controls/predictions/{{dataset}}.log",
     benchmark:
         f"{R}/benchmarks/controls/predictions/{{dataset}}.tsv"
     conda:
         "../../envs/lesionbench.yaml"
+    params:
+        names=ALL_CONTROLS,
+        controls={k: v for k, v in CONTROLS.items() if k != "enabled"},
+        postprocessing=config["postprocessing"],
     script:
         "../../scripts/controls_predict.py"
 
@@ -64,8 +69,13 @@ rule controls_calibration:
         tables=expand(f"{CR}/calibration/{{dataset}}.csv", dataset=DATASETS),
         code=script_code("controls_calibration.py"),
     output:
-        table=report(f"{CR}/calibration.csv", caption="../report/controls_calibration.rst", category="Controls",
-                     subcategory="calibration", labels={"table": "calibrated strengths"}),
+        table=report(
+            f"{CR}/calibration.csv",
+            caption="../report/controls_calibration.rst",
+            category="Controls",
+            subcategory="calibration",
+            labels={"table": "calibrated strengths"},
+        ),
     log:
         f"{R}/logs/controls/calibration.log",
     benchmark:
@@ -98,9 +108,12 @@ use rule overall_metrics as controls_overall_metrics with:
         **CONTROL_STUDY_INPUTS,
         code=script_code("analyze_overall.py"),
     output:
-        table=report(f"{CR}/{{group}}/overall_metrics.csv", caption="../report/overall_metrics.rst",
-                     labels={"table": "overall metrics", "controls": "{group}"},
-                     **IN_CONTROLS),
+        table=report(
+            f"{CR}/{{group}}/overall_metrics.csv",
+            caption="../report/overall_metrics.rst",
+            labels={"table": "overall metrics", "controls": "{group}"},
+            **IN_CONTROLS,
+        ),
     log:
         f"{R}/logs/controls/{{group}}/overall_metrics.log",
     benchmark:
@@ -114,13 +127,18 @@ use rule size_stratified_metrics as controls_size_stratified_metrics with:
         **CONTROL_STUDY_INPUTS,
         code=script_code("analyze_size_stratified.py"),
     output:
-        stratified=report(f"{CR}/{{group}}/size_stratified_metrics.csv",
-                          caption="../report/size_stratified_metrics.rst",
-                          labels={"table": "size-stratified metrics", "controls": "{group}"},
-                          **IN_CONTROLS),
-        small=report(f"{CR}/{{group}}/small_lesion_metrics.csv", caption="../report/small_lesion_metrics.rst",
-                     labels={"table": "small-lesion (Q1) metrics", "controls": "{group}"},
-                     **IN_CONTROLS),
+        stratified=report(
+            f"{CR}/{{group}}/size_stratified_metrics.csv",
+            caption="../report/size_stratified_metrics.rst",
+            labels={"table": "size-stratified metrics", "controls": "{group}"},
+            **IN_CONTROLS,
+        ),
+        small=report(
+            f"{CR}/{{group}}/small_lesion_metrics.csv",
+            caption="../report/small_lesion_metrics.rst",
+            labels={"table": "small-lesion (Q1) metrics", "controls": "{group}"},
+            **IN_CONTROLS,
+        ),
     log:
         f"{R}/logs/controls/{{group}}/size_stratified_metrics.log",
     benchmark:
@@ -134,12 +152,18 @@ use rule ranking_reversals as controls_ranking_reversals with:
         **CONTROL_STUDY_INPUTS,
         code=script_code("analyze_ranking.py"),
     output:
-        ranking=report(f"{CR}/{{group}}/ranking_reversals.csv", caption="../report/ranking_reversals.rst",
-                       labels={"table": "ranking reversals", "controls": "{group}"},
-                       **IN_CONTROLS),
-        summary=report(f"{CR}/{{group}}/ranking_reversal_summary.csv", caption="../report/ranking_reversal_summary.rst",
-                       labels={"table": "ranking reversal summary", "controls": "{group}"},
-                       **IN_CONTROLS),
+        ranking=report(
+            f"{CR}/{{group}}/ranking_reversals.csv",
+            caption="../report/ranking_reversals.rst",
+            labels={"table": "ranking reversals", "controls": "{group}"},
+            **IN_CONTROLS,
+        ),
+        summary=report(
+            f"{CR}/{{group}}/ranking_reversal_summary.csv",
+            caption="../report/ranking_reversal_summary.rst",
+            labels={"table": "ranking reversal summary", "controls": "{group}"},
+            **IN_CONTROLS,
+        ),
     log:
         f"{R}/logs/controls/{{group}}/ranking_reversals.log",
     benchmark:
@@ -153,10 +177,12 @@ use rule bootstrap_directional_robustness as controls_bootstrap_directional_robu
         **CONTROL_STUDY_INPUTS,
         code=script_code("analyze_bootstrap.py"),
     output:
-        table=report(f"{CR}/{{group}}/bootstrap_directional_robustness.csv",
-                     caption="../report/bootstrap_directional_robustness.rst",
-                     labels={"table": "bootstrap directional robustness", "controls": "{group}"},
-                     **IN_CONTROLS),
+        table=report(
+            f"{CR}/{{group}}/bootstrap_directional_robustness.csv",
+            caption="../report/bootstrap_directional_robustness.rst",
+            labels={"table": "bootstrap directional robustness", "controls": "{group}"},
+            **IN_CONTROLS,
+        ),
     log:
         f"{R}/logs/controls/{{group}}/bootstrap_directional_robustness.log",
     benchmark:
@@ -171,10 +197,12 @@ use rule figure_overall_vs_small_lesion as figure_controls_overall_vs_small_lesi
         small=f"{CR}/{{group}}/small_lesion_metrics.csv",
         code=script_code("figures_overall_vs_small.py"),
     output:
-        figure=report(f"{FIGURES}/controls/{{group}}/overall_vs_small_lesion_comparison.png",
-                      caption="../report/overall_vs_small_lesion_comparison.rst",
-                      labels={"figure": "overall vs small-lesion spread", "controls": "{group}"},
-                      **IN_CONTROLS),
+        figure=report(
+            f"{FIGURES}/controls/{{group}}/overall_vs_small_lesion_comparison.png",
+            caption="../report/overall_vs_small_lesion_comparison.rst",
+            labels={"figure": "overall vs small-lesion spread", "controls": "{group}"},
+            **IN_CONTROLS,
+        ),
     log:
         f"{R}/logs/controls/{{group}}/figure_overall_vs_small_lesion.log",
     benchmark:
@@ -188,10 +216,12 @@ use rule figure_quartile_disagreement as figure_controls_quartile_disagreement w
         stratified=f"{CR}/{{group}}/size_stratified_metrics.csv",
         code=script_code("figures_quartile_disagreement.py"),
     output:
-        figure=report(f"{FIGURES}/controls/{{group}}/quartile_disagreement.png",
-                      caption="../report/quartile_disagreement.rst",
-                      labels={"figure": "disagreement per size quartile", "controls": "{group}"},
-                      **IN_CONTROLS),
+        figure=report(
+            f"{FIGURES}/controls/{{group}}/quartile_disagreement.png",
+            caption="../report/quartile_disagreement.rst",
+            labels={"figure": "disagreement per size quartile", "controls": "{group}"},
+            **IN_CONTROLS,
+        ),
     log:
         f"{R}/logs/controls/{{group}}/figure_quartile_disagreement.log",
     benchmark:
@@ -207,19 +237,22 @@ use rule study_summary as controls_study_summary with:
         **CONTROL_STUDY_INPUTS,
         code=script_code("analyze_study_summary.py"),
     output:
-        summary=report(f"{CR}/{{group}}/study_summary.csv", caption="../report/study_summary.rst",
-                       labels={"table": "study summary", "controls": "{group}"},
-                       **IN_CONTROLS),
+        summary=report(
+            f"{CR}/{{group}}/study_summary.csv",
+            caption="../report/study_summary.rst",
+            labels={"table": "study summary", "controls": "{group}"},
+            **IN_CONTROLS,
+        ),
         datasets=f"{CR}/{{group}}/study_datasets.csv",
-    params:
-        statistics=lambda w: {"top_k": len(CONTROL_MODELS[w.group])},
-        claim=LESION_COUNT_SETTINGS,
     log:
         f"{R}/logs/controls/{{group}}/study_summary.log",
     benchmark:
         f"{R}/benchmarks/controls/{{group}}/study_summary.tsv"
     wildcard_constraints:
         group=CONTROL_GROUP,
+    params:
+        statistics=lambda w: {"top_k": len(CONTROL_MODELS[w.group])},
+        claim=LESION_COUNT_SETTINGS,
 
 
 use rule sanity_checks as controls_sanity_checks with:
@@ -229,9 +262,12 @@ use rule sanity_checks as controls_sanity_checks with:
         small=f"{CR}/{{group}}/small_lesion_metrics.csv",
         code=script_code("analyze_sanity_checks.py"),
     output:
-        table=report(f"{CR}/{{group}}/sanity_checks.csv", caption="../report/sanity_checks.rst",
-                     labels={"table": "sanity checks", "controls": "{group}"},
-                     **IN_CONTROLS),
+        table=report(
+            f"{CR}/{{group}}/sanity_checks.csv",
+            caption="../report/sanity_checks.rst",
+            labels={"table": "sanity checks", "controls": "{group}"},
+            **IN_CONTROLS,
+        ),
     log:
         f"{R}/logs/controls/{{group}}/sanity_checks.log",
     benchmark:
@@ -248,9 +284,12 @@ use rule claim_check as controls_claim_check with:
         sanity=f"{CR}/{{group}}/sanity_checks.csv",
         code=script_code("analyze_claim_check.py"),
     output:
-        table=report(f"{CR}/{{group}}/claim_check.csv", caption="../report/claim_check.rst",
-                     labels={"table": "claim check (verdict)", "controls": "{group}"},
-                     **IN_CONTROLS),
+        table=report(
+            f"{CR}/{{group}}/claim_check.csv",
+            caption="../report/claim_check.rst",
+            labels={"table": "claim check (verdict)", "controls": "{group}"},
+            **IN_CONTROLS,
+        ),
     log:
         f"{R}/logs/controls/{{group}}/claim_check.log",
     benchmark:
@@ -259,14 +298,23 @@ use rule claim_check as controls_claim_check with:
         group=CONTROL_GROUP,
 
 
-CONTROL_TABLES = ["overall_metrics", "size_stratified_metrics", "small_lesion_metrics", "ranking_reversals",
-                  "ranking_reversal_summary", "bootstrap_directional_robustness", "study_summary", "sanity_checks",
-                  "claim_check"]
+CONTROL_TABLES = [
+    "overall_metrics",
+    "size_stratified_metrics",
+    "small_lesion_metrics",
+    "ranking_reversals",
+    "ranking_reversal_summary",
+    "bootstrap_directional_robustness",
+    "study_summary",
+    "sanity_checks",
+    "claim_check",
+]
 CONTROL_FIGURES = ["overall_vs_small_lesion_comparison", "quartile_disagreement"]
 
 # The evaluation-only run (`lesionbench compare`) scores the given predictions only: no controls there.
 if CONTROLS["enabled"] and not COMPARE_MODE:
     TARGETS += [f"{CR}/calibration.csv"]
     TARGETS += expand(f"{CR}/{{group}}/{{table}}.csv", group=list(CONTROL_MODELS), table=CONTROL_TABLES)
-    TARGETS += expand(f"{FIGURES}/controls/{{group}}/{{figure}}.png", group=list(CONTROL_MODELS),
-                      figure=CONTROL_FIGURES)
+    TARGETS += expand(
+        f"{FIGURES}/controls/{{group}}/{{figure}}.png", group=list(CONTROL_MODELS), figure=CONTROL_FIGURES
+    )

@@ -11,6 +11,19 @@ from .calibrate import Calibration, calibrate
 from .dataset import ControlSettings, build_dataset_controls, control_names, control_specs
 from .perturbations import PERTURBATIONS, SEEDED, Lesion, perturb
 
-__all__ = ["PERTURBATIONS", "SEEDED", "Calibration", "ControlBuilder", "ControlError", "ControlSettings",
-           "ControlSpec", "Lesion", "ReferenceCase", "build_dataset_controls", "calibrate", "control_names",
-           "control_specs", "perturb"]
+__all__ = [
+    "PERTURBATIONS",
+    "SEEDED",
+    "Calibration",
+    "ControlBuilder",
+    "ControlError",
+    "ControlSettings",
+    "ControlSpec",
+    "Lesion",
+    "ReferenceCase",
+    "build_dataset_controls",
+    "calibrate",
+    "control_names",
+    "control_specs",
+    "perturb",
+]

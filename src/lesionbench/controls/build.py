@@ -51,8 +51,10 @@ class ControlSpec:
 
     def __post_init__(self):
         if self.perturbation not in PERTURBATIONS:
-            raise ControlError(f"control {self.name!r}: unknown perturbation {self.perturbation!r}; expected one "
-                               f"of {', '.join(PERTURBATIONS)}")
+            raise ControlError(
+                f"control {self.name!r}: unknown perturbation {self.perturbation!r}; expected one "
+                f"of {', '.join(PERTURBATIONS)}"
+            )
 
 
 @dataclass
@@ -69,8 +71,10 @@ class ReferenceCase:
         self.ignore = None if self.ignore is None else np.asarray(self.ignore) != 0
         self.spacing = tuple(float(s) for s in self.spacing)
         if self.mask.ndim not in (2, 3) or len(self.spacing) != self.mask.ndim:
-            raise ControlError(f"case {self.case_id!r}: mask shape {self.mask.shape} and spacing {self.spacing} "
-                               f"do not describe a 2D or 3D image")
+            raise ControlError(
+                f"case {self.case_id!r}: mask shape {self.mask.shape} and spacing {self.spacing} "
+                f"do not describe a 2D or 3D image"
+            )
         if self.ignore is not None and self.ignore.shape != self.mask.shape:
             raise ControlError(f"case {self.case_id!r}: ignore shape {self.ignore.shape} != mask {self.mask.shape}")
 
@@ -130,9 +134,9 @@ def core(mask: np.ndarray, depth: np.ndarray, n: int) -> np.ndarray:
 class _LesionCrop:
     case_index: int
     lesion_id: int
-    lo: np.ndarray            # crop origin in the image (may be negative: the crop extends past the edge)
+    lo: np.ndarray  # crop origin in the image (may be negative: the crop extends past the edge)
     lesion: Lesion
-    inside: np.ndarray        # crop voxels that lie in the image and outside the ignore mask
+    inside: np.ndarray  # crop voxels that lie in the image and outside the ignore mask
     margin: int
     evaluable_voxels: int
 
@@ -167,7 +171,7 @@ class ControlBuilder:
                 found.append((ci, lid, labels))
         self.n_lesions = len(sizes)
         self.dropped = dropped_lesions(sizes, self.drop_fraction, self.drop_seed, self.dataset)
-        self.unchanged = []   # (case_index, lesion mask in the image) of lesions too small to detect
+        self.unchanged = []  # (case_index, lesion mask in the image) of lesions too small to detect
         for ci, lid, labels in found:
             if (self.cases[ci].case_id, lid) in self.dropped:
                 continue
@@ -177,8 +181,14 @@ class ControlBuilder:
             if c.evaluable_voxels < max(int(self.min_component_voxels), 1):
                 self.unchanged.append((c.case_index, c))
         self._crops = keep
-        log.info("%s: %d test cases, %d test lesions, %d dropped by every control, %d too small to detect",
-                 self.dataset, len(self.cases), self.n_lesions, len(self.dropped), len(self.unchanged))
+        log.info(
+            "%s: %d test cases, %d test lesions, %d dropped by every control, %d too small to detect",
+            self.dataset,
+            len(self.cases),
+            self.n_lesions,
+            len(self.dropped),
+            len(self.unchanged),
+        )
 
     # -- crops -------------------------------------------------------------------------------------------
 
@@ -195,8 +205,9 @@ class ControlBuilder:
         crop[dst] = lesion_mask[src]
         inside[dst] = True if case.ignore is None else ~case.ignore[src]
         tie[dst] = self._tie_field(ci)[src]
-        return _LesionCrop(ci, lid, lo, Lesion(crop, case.spacing, tie), inside, margin,
-                           int(np.count_nonzero(crop & inside)))
+        return _LesionCrop(
+            ci, lid, lo, Lesion(crop, case.spacing, tie), inside, margin, int(np.count_nonzero(crop & inside))
+        )
 
     def _tie_field(self, ci: int) -> np.ndarray:
         """Uniform [0, 1) per voxel of case ``ci``, seeded by its case id (``perturbations.Lesion.tie``); a
@@ -214,8 +225,10 @@ class ControlBuilder:
         """(image slices, crop slices) of the part of the crop box [lo, hi) inside an image of ``shape``."""
         a = np.maximum(lo, 0)
         b = np.minimum(hi, shape)
-        return (tuple(slice(int(x), int(y)) for x, y in zip(a, b)),
-                tuple(slice(int(x - l), int(y - l)) for x, y, l in zip(a, b, lo)))
+        return (
+            tuple(slice(int(x), int(y)) for x, y in zip(a, b)),
+            tuple(slice(int(x - l), int(y - l)) for x, y, l in zip(a, b, lo)),
+        )
 
     def _crop_for(self, k: int, perturbation: str, strength: float) -> _LesionCrop:
         c = self._crops[k]
@@ -234,8 +247,7 @@ class ControlBuilder:
         key = (seed, c.case_index, c.lesion_id)
         u = self._directions.get(key)
         if u is None:
-            u = in_plane_direction(c.lesion.mask.ndim, lesion_rng(seed, self.cases[c.case_index].case_id,
-                                                                  c.lesion_id))
+            u = in_plane_direction(c.lesion.mask.ndim, lesion_rng(seed, self.cases[c.case_index].case_id, c.lesion_id))
             self._directions[key] = u
         return u
 

@@ -56,14 +56,18 @@ def calibrate(builder: ControlBuilder, spec: ControlSpec, target: float, toleran
     lo, d_lo = 0.0, f(0.0)
     if d_lo <= target:
         if d_lo < target - tolerance:
-            log.warning("%s: at strength 0 (the shared drop and the lesions too small to survive postprocessing "
-                        "only) the overall Dice is already %.4f, below the target %s: the controls cannot be tied "
-                        "at this target (lower controls.drop_fraction or controls.dice_target)", where, d_lo, target)
+            log.warning(
+                "%s: at strength 0 (the shared drop and the lesions too small to survive postprocessing "
+                "only) the overall Dice is already %.4f, below the target %s: the controls cannot be tied "
+                "at this target (lower controls.drop_fraction or controls.dice_target)",
+                where,
+                d_lo,
+                target,
+            )
         return Calibration(lo, d_lo, evaluations, d_lo >= target - tolerance)
     best = (abs(d_lo - target), lo, d_lo)
     # a strength beyond the largest image extent changes nothing more (and would make huge crops)
-    ceiling = max(float(np.sqrt(sum((n * sp) ** 2 for n, sp in zip(c.mask.shape, c.spacing))))
-                  for c in builder.cases)
+    ceiling = max(float(np.sqrt(sum((n * sp) ** 2 for n, sp in zip(c.mask.shape, c.spacing)))) for c in builder.cases)
     hi = min(min(c.spacing) for c in builder.cases)
     d_hi = f(hi)
     while d_hi > target and hi < ceiling:
@@ -71,8 +75,14 @@ def calibrate(builder: ControlBuilder, spec: ControlSpec, target: float, toleran
         hi = min(2.0 * hi, ceiling)
         d_hi = f(hi)
     if d_hi > target:
-        log.warning("%s: overall Dice is still %.4f at strength %.4g mm (the image extent), above the target %s: "
-                    "this perturbation cannot lower the Dice of these lesions enough", where, d_hi, hi, target)
+        log.warning(
+            "%s: overall Dice is still %.4f at strength %.4g mm (the image extent), above the target %s: "
+            "this perturbation cannot lower the Dice of these lesions enough",
+            where,
+            d_hi,
+            hi,
+            target,
+        )
         return Calibration(hi, d_hi, evaluations, abs(d_hi - target) <= tolerance)
     best = min(best, (abs(d_lo - target), lo, d_lo), (abs(d_hi - target), hi, d_hi))
     # Illinois false position on the bracket (the Dice falls smoothly between voxel steps, so it needs far
@@ -89,7 +99,7 @@ def calibrate(builder: ControlBuilder, spec: ControlSpec, target: float, toleran
         best = min(best, (abs(d_mid - target), mid, d_mid))
         if d_mid > target:
             lo, d_lo = mid, d_mid
-            if side == -1:   # the same end moved twice: halve the other end's weight (Illinois)
+            if side == -1:  # the same end moved twice: halve the other end's weight (Illinois)
                 d_hi = target + 0.5 * (d_hi - target)
             side = -1
         else:
@@ -101,10 +111,24 @@ def calibrate(builder: ControlBuilder, spec: ControlSpec, target: float, toleran
             break
     error, strength, dice = best
     if error > tolerance:
-        log.warning("%s: the closest overall Dice is %.4f at strength %.6g mm, %.4f from the target %s (tolerance "
-                    "%s): one voxel moves this data set's overall Dice by more than the tolerance (a test case "
-                    "with only a few lesion voxels)", where, dice, strength, error, target, tolerance)
+        log.warning(
+            "%s: the closest overall Dice is %.4f at strength %.6g mm, %.4f from the target %s (tolerance "
+            "%s): one voxel moves this data set's overall Dice by more than the tolerance (a test case "
+            "with only a few lesion voxels)",
+            where,
+            dice,
+            strength,
+            error,
+            target,
+            tolerance,
+        )
     else:
-        log.info("%s: strength %.4f mm gives overall Dice %.4f (target %.3f, %d evaluations)", where, strength,
-                 dice, target, evaluations)
+        log.info(
+            "%s: strength %.4f mm gives overall Dice %.4f (target %.3f, %d evaluations)",
+            where,
+            strength,
+            dice,
+            target,
+            evaluations,
+        )
     return Calibration(strength, dice, evaluations, error <= tolerance)

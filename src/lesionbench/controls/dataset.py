@@ -36,9 +36,23 @@ log = logging.getLogger(__name__)
 
 NEGATIVE_NAMES = ("replicate_a", "replicate_b")
 CONTROL_SEED = 0  # the seed folder of every control's predictions and metric tables (controls do not train)
-CALIBRATION_COLUMNS = ["dataset", "control", "role", "perturbation", "seed", "strength_mm", "dice",
-                       "dice_target", "dice_error", "within_tolerance", "n_test_cases", "n_lesions", "n_dropped",
-                       "n_undetectable", "evaluations"]
+CALIBRATION_COLUMNS = [
+    "dataset",
+    "control",
+    "role",
+    "perturbation",
+    "seed",
+    "strength_mm",
+    "dice",
+    "dice_target",
+    "dice_error",
+    "within_tolerance",
+    "n_test_cases",
+    "n_lesions",
+    "n_dropped",
+    "n_undetectable",
+    "evaluations",
+]
 
 
 @dataclass(frozen=True)
@@ -55,9 +69,14 @@ class ControlSettings:
     @classmethod
     def from_config(cls, block: dict) -> ControlSettings:
         try:
-            return cls(dice_target=float(block["dice_target"]), tolerance=float(block["tolerance"]),
-                       drop_fraction=float(block["drop_fraction"]), seed=int(block["seed"]),
-                       perturbations=tuple(block["perturbations"]), negative=str(block["negative"]))
+            return cls(
+                dice_target=float(block["dice_target"]),
+                tolerance=float(block["tolerance"]),
+                drop_fraction=float(block["drop_fraction"]),
+                seed=int(block["seed"]),
+                perturbations=tuple(block["perturbations"]),
+                negative=str(block["negative"]),
+            )
         except KeyError as exc:
             raise ControlError(f"config controls block lacks {exc.args[0]!r}") from None
 
@@ -67,11 +86,15 @@ def control_specs(settings: ControlSettings) -> list[ControlSpec]:
     if len(set(settings.perturbations)) != len(settings.perturbations) or not settings.perturbations:
         raise ControlError(f"controls.perturbations must list distinct perturbations, got {settings.perturbations}")
     if settings.negative not in SEEDED:
-        raise ControlError(f"controls.negative must be a perturbation that depends on its seed ({', '.join(SEEDED)}), "
-                           f"got {settings.negative!r}: replicates of a seed-free perturbation would be identical")
+        raise ControlError(
+            f"controls.negative must be a perturbation that depends on its seed ({', '.join(SEEDED)}), "
+            f"got {settings.negative!r}: replicates of a seed-free perturbation would be identical"
+        )
     specs = [ControlSpec(p, p, settings.seed, "positive") for p in settings.perturbations]
-    specs += [ControlSpec(name, settings.negative, settings.seed + i, "negative")
-              for i, name in enumerate(NEGATIVE_NAMES, start=1)]
+    specs += [
+        ControlSpec(name, settings.negative, settings.seed + i, "negative")
+        for i, name in enumerate(NEGATIVE_NAMES, start=1)
+    ]
     return specs
 
 
@@ -86,9 +109,16 @@ def calibrate_controls(builder: ControlBuilder, specs: list[ControlSpec], settin
     return {spec.name: calibrate(builder, spec, settings.dice_target, settings.tolerance) for spec in specs}
 
 
-def build_dataset_controls(prepared: str | os.PathLike, split_csv: str | os.PathLike, outputs: dict, *,
-                           dataset: str, settings: ControlSettings, min_component_voxels: int,
-                           threshold: float) -> pd.DataFrame:
+def build_dataset_controls(
+    prepared: str | os.PathLike,
+    split_csv: str | os.PathLike,
+    outputs: dict,
+    *,
+    dataset: str,
+    settings: ControlSettings,
+    min_component_voxels: int,
+    threshold: float,
+) -> pd.DataFrame:
     """Calibrate every control of a data set and write its predictions.
 
     ``outputs`` maps each control name to its predictions folder (written atomically, whole or not at all).
@@ -98,16 +128,24 @@ def build_dataset_controls(prepared: str | os.PathLike, split_csv: str | os.Path
     specs = control_specs(settings)
     names = [s.name for s in specs]
     if sorted(outputs) != sorted(names):
-        raise ControlError(f"data set {dataset!r}: output folders are given for controls {sorted(outputs)}, but the "
-                           f"configured controls are {names}")
+        raise ControlError(
+            f"data set {dataset!r}: output folders are given for controls {sorted(outputs)}, but the "
+            f"configured controls are {names}"
+        )
     ids = test_case_ids(split_csv)
     cases, metas = [], []
     for cid in ids:
         case = load_case(prepared, cid, image=False)
         cases.append(ReferenceCase(cid, case.mask, case.spacing, case.ignore))
         metas.append(read_meta(prepared, cid))
-    builder = ControlBuilder(dataset, cases, settings.drop_fraction, settings.seed,
-                             min_component_voxels=min_component_voxels, threshold=threshold)
+    builder = ControlBuilder(
+        dataset,
+        cases,
+        settings.drop_fraction,
+        settings.seed,
+        min_component_voxels=min_component_voxels,
+        threshold=threshold,
+    )
     calibrated = calibrate_controls(builder, specs, settings)
     rows = []
     for spec in specs:
@@ -115,12 +153,25 @@ def build_dataset_controls(prepared: str | os.PathLike, split_csv: str | os.Path
         with atomic_dir(Path(outputs[spec.name])) as tmp:
             for meta, pred in zip(metas, builder.predictions(spec, cal.strength_mm)):
                 write_prediction(pred, meta, tmp)
-        rows.append({"dataset": dataset, "control": spec.name, "role": spec.role, "perturbation": spec.perturbation,
-                     "seed": spec.seed, "strength_mm": cal.strength_mm, "dice": cal.dice,
-                     "dice_target": settings.dice_target, "dice_error": cal.dice - settings.dice_target,
-                     "within_tolerance": cal.within_tolerance, "n_test_cases": len(cases),
-                     "n_lesions": builder.n_lesions, "n_dropped": len(builder.dropped),
-                     "n_undetectable": len(builder.unchanged), "evaluations": cal.evaluations})
+        rows.append(
+            {
+                "dataset": dataset,
+                "control": spec.name,
+                "role": spec.role,
+                "perturbation": spec.perturbation,
+                "seed": spec.seed,
+                "strength_mm": cal.strength_mm,
+                "dice": cal.dice,
+                "dice_target": settings.dice_target,
+                "dice_error": cal.dice - settings.dice_target,
+                "within_tolerance": cal.within_tolerance,
+                "n_test_cases": len(cases),
+                "n_lesions": builder.n_lesions,
+                "n_dropped": len(builder.dropped),
+                "n_undetectable": len(builder.unchanged),
+                "evaluations": cal.evaluations,
+            }
+        )
     log.info("%s: %d controls calibrated and written in %.1f s", dataset, len(specs), time.monotonic() - start)
     return pd.DataFrame(rows, columns=CALIBRATION_COLUMNS)
 
@@ -131,5 +182,6 @@ def gather_calibration(paths) -> pd.DataFrame:
     if not frames:
         raise ControlError("no calibration tables to gather")
     table = pd.concat(frames, ignore_index=True)[CALIBRATION_COLUMNS]
-    return table.sort_values(["dataset", "role", "control"], ascending=[True, False, True], kind="stable") \
-        .reset_index(drop=True)
+    return table.sort_values(["dataset", "role", "control"], ascending=[True, False, True], kind="stable").reset_index(
+        drop=True
+    )

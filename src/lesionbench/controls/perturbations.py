@@ -38,7 +38,7 @@ the case id and the lesion id, so a lesion's perturbation does not depend on any
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 
 import numpy as np
 from scipy import ndimage
@@ -52,8 +52,7 @@ SEEDED = ("offset", "fragmentation", "undersegmentation")
 
 def lesion_rng(seed: int, case_id: str, lesion_id: int) -> np.random.Generator:
     """The random generator of one lesion under one control seed (order-independent)."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(str(case_id).encode()),
-                                                        int(lesion_id)]))
+    return np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(str(case_id).encode()), int(lesion_id)]))
 
 
 def in_plane_direction(ndim: int, rng: np.random.Generator) -> np.ndarray:
@@ -71,8 +70,9 @@ class Lesion:
     ``mask`` is the crop (background on every side, at least ``margin`` voxels); ``spacing`` mm per axis;
     ``depth`` is, inside the lesion, the distance (mm) of each voxel centre to the nearest background voxel
     centre (0 outside); ``reach`` is, outside, the distance to the nearest lesion voxel centre (0 inside);
-    ``centroid`` is in mm (crop coordinates). ``tie`` (values in [0, 1), default all 0) breaks ties at the
-    threshold of every perturbation: a voxel's threshold is moved by ``tie x TIE`` (``TIE`` = 1e-6 mm for
+    ``centroid`` is in mm (crop coordinates). The ``tie_field`` argument (values in [0, 1), default all 0)
+    breaks ties at the threshold of every perturbation: a voxel's threshold is moved by ``tie_field x TIE``,
+    kept as ``tie`` (``TIE`` = 1e-6 mm for
     distances, 1e-6 for blurred indicators), far below any physical scale, so voxels that would flip at exactly
     the same strength (a straight face moved along an axis) flip one at a time and the Dice of a data set
     moves in one-voxel steps. Nothing here depends on a control's seed, so one ``Lesion`` serves every control.
@@ -80,13 +80,14 @@ class Lesion:
 
     mask: np.ndarray
     spacing: tuple[float, ...]
-    tie: np.ndarray | None = None
+    tie_field: InitVar[np.ndarray | None] = None
+    tie: np.ndarray = field(init=False)
     depth: np.ndarray = field(init=False, repr=False)
     reach: np.ndarray = field(init=False, repr=False)
     centroid: np.ndarray = field(init=False)
     _cache: dict = field(default_factory=dict, repr=False)
 
-    def __post_init__(self):
+    def __post_init__(self, tie_field: np.ndarray | None):
         self.mask = np.asarray(self.mask, bool)
         if not self.mask.any():
             raise ValueError("a lesion crop must hold at least one voxel")
@@ -94,7 +95,7 @@ class Lesion:
             raise ValueError("a lesion crop needs background on every side (pad it by at least one voxel)")
         sp = tuple(float(s) for s in self.spacing)
         self.spacing = sp
-        self.tie = np.zeros(self.mask.shape) if self.tie is None else np.asarray(self.tie, float) * TIE
+        self.tie = np.zeros(self.mask.shape) if tie_field is None else np.asarray(tie_field, float) * TIE
         if self.tie.shape != self.mask.shape:
             raise ValueError(f"tie-break field shape {self.tie.shape} != crop shape {self.mask.shape}")
         self.depth = ndimage.distance_transform_edt(self.mask, sampling=sp)
@@ -110,8 +111,7 @@ class Lesion:
         """Voxel centre coordinates in mm, shape (ndim, *crop shape) (cached)."""
         c = self._cache.get("coords")
         if c is None:
-            c = np.stack(np.meshgrid(*[np.arange(n) * s for n, s in zip(self.mask.shape, self.spacing)],
-                                     indexing="ij"))
+            c = np.stack(np.meshgrid(*[np.arange(n) * s for n, s in zip(self.mask.shape, self.spacing)], indexing="ij"))
             self._cache["coords"] = c
         return c
 
@@ -184,8 +184,13 @@ def undersegmentation(lesion: Lesion, s: float, u: np.ndarray) -> np.ndarray:
     return lesion.mask & (along <= along[lesion.mask].max() - s + lesion.tie)
 
 
-FUNCTIONS = {"offset": offset, "smoothing": smoothing, "protrusions": protrusions,
-             "fragmentation": fragmentation, "undersegmentation": undersegmentation}
+FUNCTIONS = {
+    "offset": offset,
+    "smoothing": smoothing,
+    "protrusions": protrusions,
+    "fragmentation": fragmentation,
+    "undersegmentation": undersegmentation,
+}
 
 
 def perturb(lesion: Lesion, perturbation: str, strength_mm: float, direction: np.ndarray) -> np.ndarray:
@@ -194,8 +199,7 @@ def perturb(lesion: Lesion, perturbation: str, strength_mm: float, direction: np
     try:
         fn = FUNCTIONS[perturbation]
     except KeyError:
-        raise ValueError(f"unknown perturbation {perturbation!r}; expected one of {', '.join(PERTURBATIONS)}") \
-            from None
+        raise ValueError(f"unknown perturbation {perturbation!r}; expected one of {', '.join(PERTURBATIONS)}") from None
     if not (np.isfinite(strength_mm) and strength_mm >= 0):
         raise ValueError(f"perturbation strength must be a finite number >= 0 mm, got {strength_mm!r}")
     return fn(lesion, float(strength_mm), np.asarray(direction, float))
