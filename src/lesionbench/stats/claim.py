@@ -9,7 +9,9 @@ criterion written in the row. Thresholds come from the ``claim:`` config block (
    their Dice. Otherwise not_supported.
 2. ``q1_boundary_separation`` (boundary metrics separate them more in Q1): on the ``common`` Q1 lesions, the
    relative spread ((max - min) / min) of HD95 or of ASD is at least ``claim.min_boundary_spread_pct`` and
-   at least ``claim.separation_ratio`` x the same metric's all-cases relative spread.
+   at least ``claim.separation_ratio`` x the same metric's all-cases relative spread, and (per data set) the
+   pair defining that spread (best vs worst of the top models) has a bootstrap sign share >=
+   ``claim.min_sign_share``; a spread that noise could make is inconclusive.
 3. ``ranking_change`` (model ranking changes across metrics): on the ``common`` Q1 lesions the top models'
    order under HD95, ASD or contour F1 differs from their overall-Dice order, and (per data set) at least
    one reversed pair has a bootstrap sign share >= ``claim.min_sign_share`` (pooled rows have no bootstrap:
@@ -17,10 +19,12 @@ criterion written in the row. Thresholds come from the ``claim:`` config block (
    sign share is inconclusive.
 4. ``smallest_quartile_strongest`` (disagreement strongest in the smallest quartile): on the ``common``
    lesions, the mean of the HD95 and ASD relative spreads of the top models is largest in Q1 of Q1..Q4
-   (every quartile needs ``claim.min_lesions`` common lesions).
+   (every quartile needs ``claim.min_lesions`` common lesions). Supported only where finding 2 is: without an
+   established Q1 separation, the largest spread in Q1 is the noise of the fewest-pixel lesions.
 5. ``large_lesions_align`` (larger lesions align better with Dice): on the ``common`` lesions, the mean
    Kendall tau between the top models' overall-Dice order and their HD95/ASD/contour-F1 orders is higher
-   in Q4 than in Q1.
+   in Q4 than in Q1. Supported only where finding 3 is: among tied models, orders that differ by noise alone
+   make either quartile "align better" half of the time.
 
 Inconclusive instead of a verdict, with the reason: a failed sanity check the finding depends on
 (``DEPENDS_ON``); a stratum whose ``common`` lesions are fewer than ``claim.min_lesions``; for findings 2
@@ -109,6 +113,35 @@ def _quartile_disagreement(stratified: pd.DataFrame, dataset: str, models: list[
     return out, counts
 
 
+def _extreme_pair_share(
+    stratified: pd.DataFrame, robustness: pd.DataFrame, dataset: str, models: list[str], metric: str
+) -> float:
+    """Bootstrap sign share of the pair that defines a metric's common-Q1 spread among ``models``: the one
+    with the lowest and the one with the highest value (NaN when the pair has no robustness row)."""
+    d = stratified[
+        (stratified.dataset == dataset)
+        & (stratified.lesion_set == COMMON)
+        & (stratified.quartile == "Q1")
+        & (stratified.metric == metric)
+        & stratified.model.isin(models)
+    ]
+    if len(d) < 2 or d["value"].isna().any():
+        return float("nan")
+    values, names = d["value"].to_numpy(float), d["model"].to_numpy()
+    low, high = names[np.argmin(values)], names[np.argmax(values)]  # first on ties, as idxmin/idxmax
+    r = robustness[
+        (robustness.dataset == dataset)
+        & (robustness.lesion_set == COMMON)
+        & (robustness.stratum == "Q1")
+        & (robustness.metric == metric)
+        & (
+            ((robustness.model_a == low) & (robustness.model_b == high))
+            | ((robustness.model_a == high) & (robustness.model_b == low))
+        )
+    ]
+    return float(r["sign_share"].iloc[0]) if len(r) else float("nan")
+
+
 def _failed_checks(sanity: pd.DataFrame, dataset: str, finding: str) -> tuple[list[str], list[str]]:
     rows = sanity if dataset == POOLED else sanity[sanity.dataset == dataset]
     rows = rows[rows.check.isin(DEPENDS_ON[finding])]
@@ -158,6 +191,7 @@ def claim_check(
         crit = (
             f"common-Q1 relative spread of HD95 or ASD >= {_fmt(min_spread)}% and >= {_fmt(ratio)} x its "
             f"all-cases relative spread"
+            + ("" if dataset == POOLED else f", its best-vs-worst pair with bootstrap sign share >= {_fmt(min_share)}")
         )
         if q1_ok:
             obs = "; ".join(
@@ -165,13 +199,22 @@ def claim_check(
                 f"{_fmt(overall[f'{m}_spread_pct'])}% over all cases"
                 for m in ("hd95", "asd")
             )
-            met = any(
-                q1[f"{m}_spread_pct"] >= min_spread and q1[f"{m}_spread_pct"] >= ratio * overall[f"{m}_spread_pct"]
+            met = [
+                m
                 for m in ("hd95", "asd")
-            )
-            verdict, reason = (
-                ("supported", "") if met else ("not_supported", "neither HD95 nor ASD meets the criterion")
-            )
+                if q1[f"{m}_spread_pct"] >= min_spread and q1[f"{m}_spread_pct"] >= ratio * overall[f"{m}_spread_pct"]
+            ]
+            if not met:
+                verdict, reason = "not_supported", "neither HD95 nor ASD meets the criterion"
+            elif dataset == POOLED:
+                verdict, reason = "supported", "pooled: spreads only (no pooled bootstrap)"
+            else:
+                shares = {m: _extreme_pair_share(stratified, robustness, dataset, models, m) for m in met}
+                obs += "; " + ", ".join(f"{m.upper()} best-vs-worst sign share {_fmt(s)}" for m, s in shares.items())
+                if any(s >= min_share for s in shares.values()):
+                    verdict, reason = "supported", ""
+                else:
+                    verdict, reason = "inconclusive", "the Q1 separation is not robust under case resampling"
         else:
             obs, verdict, reason = q1_count, "inconclusive", q1_reason
         results["q1_boundary_separation"] = (COMMON, verdict, crit, obs, reason)
@@ -228,6 +271,10 @@ def claim_check(
             strongest = max(dis, key=lambda q: (dis[q], q == "Q1"))
             verdict = "supported" if strongest == "Q1" else "not_supported"
             reason = "" if verdict == "supported" else f"disagreement is strongest in {strongest}"
+        separation = results["q1_boundary_separation"][1]
+        if verdict == "supported" and separation != "supported":
+            verdict = "inconclusive"
+            reason = f"no established Q1 separation to compare (q1_boundary_separation is {separation})"
         results["smallest_quartile_strongest"] = (COMMON, verdict, crit, obs, reason)
 
         # 5. larger lesions align better
@@ -244,6 +291,10 @@ def claim_check(
             obs = f"{n_q1} common Q1, {n_q4} common Q4 lesions"
             verdict = "inconclusive"
             reason = q1_reason or f"too few common Q4 lesions ({n_q4} < {min_lesions})"
+        change = results["ranking_change"][1]
+        if verdict == "supported" and change != "supported":
+            verdict = "inconclusive"
+            reason = f"no established Q1 reordering to compare (ranking_change is {change})"
         results["large_lesions_align"] = (COMMON, verdict, crit, obs, reason)
 
         for finding, (lesion_set, verdict, crit, obs, reason) in results.items():
