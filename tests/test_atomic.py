@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from lesionbench.io import atomic
-from lesionbench.io.atomic import WriteError, atomic_dir, atomic_path, write_csv, write_npy
+from lesionbench.io.atomic import WriteError, atomic_dir, atomic_path, write_csv
 from lesionbench.training.loop import _save
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,6 +63,12 @@ def test_stale_temporaries_of_other_targets_are_kept(tmp_path):
     with atomic_dir(tmp_path / "cases") as tmp:
         (tmp / "a.npy").write_bytes(b"x")
     assert not stale_dir.exists() and (tmp_path / "cases" / "a.npy").read_bytes() == b"x"
+
+
+def write_npy(array, path):
+    """An array written the way the prepare stage writes its arrays: np.save inside an atomic write."""
+    with atomic_path(path, suffix=".npy") as tmp:
+        np.save(tmp, array)
 
 
 def test_disk_full_names_the_file_and_keeps_the_earlier_output(tmp_path, monkeypatch):

@@ -22,7 +22,6 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 # Below this many free bytes an OSError without an errno (numpy's "4096 requested and 3040 written",
@@ -180,8 +179,3 @@ def write_csv(df: pd.DataFrame, path: str | os.PathLike, **kwargs) -> None:
 def write_json(obj, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-
-
-def write_npy(array: np.ndarray, path: str | os.PathLike) -> None:
-    with atomic_path(path, suffix=".npy") as tmp:
-        np.save(tmp, array)

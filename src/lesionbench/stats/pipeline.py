@@ -128,7 +128,7 @@ def write_ranking(inputs: StudyInputs, ranking_output, summary_output, claim: di
 
 def write_robustness(inputs: StudyInputs, output, statistics: dict, claim: dict) -> pd.DataFrame:
     resamples, seed, confidence = statistics_settings(statistics)
-    top_k = int(statistics.get("top_k", 3))
+    top_k = int(statistics["top_k"])  # default in the schema
     df = directional_robustness(load_sums(inputs), resamples, seed, confidence, top_k, min_lesions(claim))
     write_table(df, output)
     return df
@@ -156,7 +156,7 @@ def write_study_summary(
     tables = load_tables(inputs)
     sums = {name: case_sums(t) for name, t in tables.items()}
     estimates = all_estimates(sums, min_lesions(claim))
-    df = study_summary(estimates, int(statistics.get("top_k", 3)))
+    df = study_summary(estimates, int(statistics["top_k"]))
     write_table(df, summary_output, optional=SUMMARY_OPTIONAL)
     write_table(dataset_table(tables, sums), datasets_output)
     return df

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.lesions import EDGE_RULES, FIXED_RULE, LesionError, stratum_edges
+from ..io import tables as io_tables
 
 # Case-level metrics (also computed per lesion), then the two detection statistics.
 CASE_METRICS = ("dice", "iou", "hd95", "asd", "contour_f1", "nsd")
@@ -85,17 +86,10 @@ class DatasetTables:
 
 
 def read_table(path: str | os.PathLike, columns: tuple[str, ...]) -> pd.DataFrame:
-    """Read a CSV, keep identifiers as strings and check the required columns are present."""
+    """A study input (lesionbench.io.tables.read_table: identifiers as strings, empty cells as NaN), reduced
+    to ``columns``, none of which may hold a missing value."""
     path = Path(path)
-    if not path.is_file():
-        raise StudyTableError(f"{path}: missing")
-    try:
-        df = pd.read_csv(path, dtype=STRING_COLUMNS, keep_default_na=False, na_values=["", "nan", "NaN"])
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise StudyTableError(f"{path}: unreadable CSV ({exc})") from exc
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise StudyTableError(f"{path}: missing columns {missing} (has {list(df.columns)})")
+    df = io_tables.read_table(path, columns, StudyTableError, strings=STRING_COLUMNS, empty_as_nan=True)
     df = df[list(columns)].copy()
     for col in columns:
         if col in STRING_COLUMNS:
@@ -348,20 +342,6 @@ def check_dataset(
         keep = [p in evaluated for p in zip(tables.reference.case_id, tables.reference.lesion_id)]
         tables.reference = tables.reference[keep].reset_index(drop=True)
     return tables
-
-
-def load_dataset(
-    dataset: str, per_case_paths, per_lesion_paths, split_path, lesions_path, quartiles_path
-) -> DatasetTables:
-    """Read and check one data set's inputs (all models and seeds)."""
-    return _dataset_from_frames(
-        dataset,
-        [read_metric_table(p, "case") for p in per_case_paths],
-        [read_metric_table(p, "lesion") for p in per_lesion_paths],
-        split_path,
-        lesions_path,
-        quartiles_path,
-    )
 
 
 def _dataset_from_frames(dataset, pcs, pls, split_path, lesions_path, quartiles_path) -> DatasetTables:
