@@ -18,14 +18,19 @@ resample in a Python loop on the first data set (same values on shared resamples
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from scipy.stats import rankdata
 
-from lesionbench.stats import aggregate, bootstrap, comparisons, stability, synthetic
+from lesionbench.stats import aggregate, bootstrap, comparisons, stability
 from lesionbench.stats.strata import KEYS, PAIRED_SETS, case_sums, key_indices
 from lesionbench.stats.tables import HIGHER_IS_BETTER
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import study_tables
 
 
 def naive_rank_shares(samples: np.ndarray, keys) -> np.ndarray:
@@ -57,7 +62,7 @@ def main() -> None:
 
     sizes = {"bench_a": 60, "bench_b": 80, "bench_c": 100}
     tables = {
-        name: synthetic.to_tables(synthetic.make_dataset(name, n_cases=n, seed=i))
+        name: study_tables.to_tables(study_tables.make_dataset(name, n_cases=n, seed=i))
         for i, (name, n) in enumerate(sizes.items())
     }
     t0 = time.perf_counter()

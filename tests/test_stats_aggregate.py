@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from lesionbench.stats import aggregate, overall, strata, synthetic
+import study_tables
+from lesionbench.stats import aggregate, overall, strata
 from lesionbench.stats.strata import KEY_INDEX
 
 LESIONS = [("c1", 1, 0.001), ("c1", 2, 0.004), ("c2", 1, 0.002), ("c2", 2, 0.008)]
@@ -30,14 +31,14 @@ BETA_LESIONS = [
 
 
 def tiny(name="tiny", alpha_lesions=ALPHA_LESIONS):
-    data = synthetic.dataset_from_rows(
+    data = study_tables.dataset_from_rows(
         name,
         ["c1", "c2", "c3"],
         LESIONS,
         {("alpha", 0): ALPHA_CASES, ("beta", 0): BETA_CASES},
         {("alpha", 0): alpha_lesions, ("beta", 0): BETA_LESIONS},
     )
-    return strata.case_sums(synthetic.to_tables(data))
+    return strata.case_sums(study_tables.to_tables(data))
 
 
 def value(df, **where):
@@ -110,7 +111,7 @@ def test_seed_average_and_seed_sd():
         ("beta", 1): BETA_LESIONS,
     }
     s = strata.case_sums(
-        synthetic.to_tables(synthetic.dataset_from_rows("tiny", ["c1", "c2", "c3"], LESIONS, cases, lesions))
+        study_tables.to_tables(study_tables.dataset_from_rows("tiny", ["c1", "c2", "c3"], LESIONS, cases, lesions))
     )
     est = aggregate.point_estimates(s)
     est = est[est.lesion_set == "all"]
@@ -157,7 +158,7 @@ def test_size_stratified_pooled_and_small_lesion_tables():
 
 
 def test_stratum_without_lesions_keeps_its_rows_flagged_and_empty():
-    data = synthetic.dataset_from_rows(
+    data = study_tables.dataset_from_rows(
         "one",
         ["c1", "c2"],
         [("c1", 1, 0.01)],
@@ -170,7 +171,7 @@ def test_stratum_without_lesions_keeps_its_rows_flagged_and_empty():
             ("n", 0): [{"case_id": "c1", "kind": "reference", "lesion_id": 1}],
         },
     )
-    table = aggregate.size_stratified_metrics({"one": strata.case_sums(synthetic.to_tables(data))})
+    table = aggregate.size_stratified_metrics({"one": strata.case_sums(study_tables.to_tables(data))})
     q4 = table[(table.dataset == "one") & (table.quartile == "Q4") & (table.lesion_set == "all")]
     assert value(q4, model="m", metric="fp_per_case") == 0.5
     lesion_rows = q4[q4.metric != "fp_per_case"]

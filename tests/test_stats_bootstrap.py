@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from lesionbench.stats import bootstrap, strata, synthetic
+import study_tables
+from lesionbench.stats import bootstrap, strata
 from lesionbench.stats.strata import KEY_INDEX
 
 LESIONS = [("c1", 1, 0.001), ("c1", 2, 0.004), ("c2", 1, 0.002), ("c3", 1, 0.008), ("c4", 1, 0.003)]
@@ -31,8 +32,8 @@ def pair(shift: float, seed_count: int = 1):
         for model, d in (("good", shift), ("worse", 0.0)):
             cases[(model, s)] = {c: {"dice": v["dice"] + d, "hd95": v["hd95"] - d} for c, v in base_case.items()}
             lesions[(model, s)] = [dict(r, dice=r["dice"] + d, hd95=r["hd95"] - d) for r in base_les]
-    data = synthetic.dataset_from_rows("toy", CASES, LESIONS, cases, lesions)
-    tables = synthetic.to_tables(data)
+    data = study_tables.dataset_from_rows("toy", CASES, LESIONS, cases, lesions)
+    tables = study_tables.to_tables(data)
     return tables, strata.case_sums(tables)
 
 
@@ -74,7 +75,7 @@ def test_identical_models_give_zero():
 
 
 def test_reproducible_for_a_fixed_seed_and_seed_dependent():
-    sums = strata.case_sums(synthetic.to_tables(synthetic.make_dataset("toy", n_cases=15, seed=1)))
+    sums = strata.case_sums(study_tables.to_tables(study_tables.make_dataset("toy", n_cases=15, seed=1)))
     a = bootstrap.directional_robustness({"toy": sums}, 400, 11, 0.95, 2)
     b = bootstrap.directional_robustness({"toy": sums}, 400, 11, 0.95, 2)
     c = bootstrap.directional_robustness({"toy": sums}, 400, 12, 0.95, 2)
@@ -84,7 +85,9 @@ def test_reproducible_for_a_fixed_seed_and_seed_dependent():
 
 
 def test_weight_matrix_equals_naive_loop():
-    tables = synthetic.to_tables(synthetic.make_dataset("toy", n_cases=12, seeds=(0, 1), mean_lesions=2.0, seed=4))
+    tables = study_tables.to_tables(
+        study_tables.make_dataset("toy", n_cases=12, seeds=(0, 1), mean_lesions=2.0, seed=4)
+    )
     sums = strata.case_sums(tables)
     w = bootstrap.weight_matrix(sums.n_cases, 40, np.random.default_rng(9))
     fast = bootstrap.ratio_statistics(sums.num, sums.den, w)
@@ -105,7 +108,7 @@ def test_percentile_ci_leaves_out_undefined_resamples():
 
 
 def test_sign_share_and_top_k_flags():
-    tables = synthetic.to_tables(synthetic.make_dataset("toy", n_cases=25, seed=2))
+    tables = study_tables.to_tables(study_tables.make_dataset("toy", n_cases=25, seed=2))
     sums = strata.case_sums(tables)
     df = bootstrap.pairwise_robustness(sums, 500, 3, 0.9, top_k=3)
     assert not df.isna().any().any()

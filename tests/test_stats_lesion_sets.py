@@ -4,7 +4,8 @@ long-form per-case sums, and the paired tables computed on the sets that are the
 import numpy as np
 import pytest
 
-from lesionbench.stats import aggregate, bootstrap, ranking, strata, synthetic
+import study_tables
+from lesionbench.stats import aggregate, bootstrap, ranking, strata
 
 # Sizes 1..8 (x 1e-3): np.percentile -> q25 2.75, q50 4.5, q75 6.25, so Q1 = c1/1, c1/2; Q2 = c1/3, c1/4;
 # Q3 = c2/1, c2/2; Q4 = c2/3, c2/4.
@@ -52,8 +53,8 @@ B = [
 
 def sums_of(lesions_by_run, cases=None):
     cases = cases or {run: CASES for run in lesions_by_run}
-    data = synthetic.dataset_from_rows("hand", ["c1", "c2"], LESIONS, cases, lesions_by_run)
-    return strata.case_sums(synthetic.to_tables(data))
+    data = study_tables.dataset_from_rows("hand", ["c1", "c2"], LESIONS, cases, lesions_by_run)
+    return strata.case_sums(study_tables.to_tables(data))
 
 
 def pick(df, **where):
@@ -65,10 +66,10 @@ def pick(df, **where):
 
 
 def test_membership_marks_detected_and_common():
-    data = synthetic.dataset_from_rows(
+    data = study_tables.dataset_from_rows(
         "hand", ["c1", "c2"], LESIONS, {("a", 0): CASES, ("b", 0): CASES}, {("a", 0): A, ("b", 0): B}
     )
-    m = strata.lesion_membership(synthetic.to_tables(data))
+    m = strata.lesion_membership(study_tables.to_tables(data))
     assert list(m.columns) == list(strata.MEMBERSHIP_COLUMNS)
     b = m[m.model == "b"].set_index(["case_id", "lesion_id"])
     assert b.loc[("c1", 2), "detected"] == False and b.loc[("c1", 1), "detected"] == True  # noqa: E712

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 from scipy.stats import wilcoxon
 
-from lesionbench.stats import bootstrap, paired_tests, schemes, stability, strata, synthetic
+import study_tables
+from lesionbench.stats import bootstrap, paired_tests, schemes, stability, strata
 from lesionbench.stats.strata import KEYS, PAIRED_SETS, key_indices
 from lesionbench.stats.tables import HIGHER_IS_BETTER, QUARTILES
 
@@ -64,8 +65,8 @@ def test_vectorized_wilcoxon_equals_scipy_vector_by_vector():
 
 
 def _study():
-    data = synthetic.make_dataset("toy", n_cases=25, models=("a", "b", "c"), seed=4)
-    tables = synthetic.to_tables(data)
+    data = study_tables.make_dataset("toy", n_cases=25, models=("a", "b", "c"), seed=4)
+    tables = study_tables.to_tables(data)
     return tables, strata.case_sums(tables)
 
 
@@ -232,8 +233,8 @@ def test_comparison_tables_from_files(tmp_path):
 
     paths = {"per_case": [], "per_lesion": [], "split": [], "lesions": [], "quartiles": []}
     for i, name in enumerate(("alpha", "beta")):
-        written = synthetic.write_dataset(
-            synthetic.make_dataset(name, n_cases=10, models=("a", "b", "c"), seed=i), tmp_path
+        written = study_tables.write_dataset(
+            study_tables.make_dataset(name, n_cases=10, models=("a", "b", "c"), seed=i), tmp_path
         )
         for k in paths:
             paths[k] += written[k]
@@ -291,8 +292,8 @@ def test_recall_per_merged_lesion_in_the_overall_table(tmp_path):
             {"case_id": "c2", "kind": "reference", "lesion_id": 1, "merged_lesion_id": 1, "detected": True},
         ],
     }
-    data = synthetic.dataset_from_rows("hand", ["c1", "c2"], lesions, {("m", 0): {}, ("n", 0): {}}, rows)
-    paths = synthetic.write_dataset(data, tmp_path)
+    data = study_tables.dataset_from_rows("hand", ["c1", "c2"], lesions, {("m", 0): {}, ("n", 0): {}}, rows)
+    paths = study_tables.write_dataset(data, tmp_path)
     inputs = pipeline.StudyInputs(
         paths["per_case"], paths["per_lesion"], paths["split"], paths["lesions"], paths["quartiles"]
     )
@@ -309,6 +310,6 @@ def test_recall_per_merged_lesion_in_the_overall_table(tmp_path):
     assert not df.isna().any().any()
     # a table whose merging differs (another dilation radius) is an error naming it
     rows[("n", 0)][1]["merged_lesion_id"] = 3
-    data = synthetic.dataset_from_rows("hand", ["c1", "c2"], lesions, {("m", 0): {}, ("n", 0): {}}, rows)
+    data = study_tables.dataset_from_rows("hand", ["c1", "c2"], lesions, {("m", 0): {}, ("n", 0): {}}, rows)
     with pytest.raises(Exception, match="merged lesions of case 'c1' differ"):
-        merged.merged_recall_sums(synthetic.to_tables(data))
+        merged.merged_recall_sums(study_tables.to_tables(data))

@@ -5,17 +5,18 @@ from pathlib import Path
 
 import pandas as pd
 
+import study_tables
 from lesionbench.evaluation import Settings
 from lesionbench.io.atomic import write_csv
 from lesionbench.metrics import surface
-from lesionbench.stats import sanity, synthetic
+from lesionbench.stats import sanity
 
 BASE = Settings(tolerance_mm=1.0, dilation_mm=2.0)
 
 
 def inputs(tmp_path, settings=None, name="toy", edge_rule="test_quartiles"):
-    data = synthetic.make_dataset(name, n_cases=10, models=("a", "b", "c"), seed=3, edge_rule=edge_rule)
-    paths = synthetic.write_dataset(data, tmp_path, settings=settings)
+    data = study_tables.make_dataset(name, n_cases=10, models=("a", "b", "c"), seed=3, edge_rule=edge_rule)
+    paths = study_tables.write_dataset(data, tmp_path, settings=settings)
     q = pd.read_csv(paths["quartiles"][0])
     small = pd.DataFrame({"dataset": [name] * 3, "q1_upper_bound": [float(q.q25.iloc[0])] * 3})
     return paths, small

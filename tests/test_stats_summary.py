@@ -6,7 +6,8 @@ import math
 import pandas as pd
 import pytest
 
-from lesionbench.stats import aggregate, provenance, strata, summary, synthetic
+import study_tables
+from lesionbench.stats import aggregate, provenance, strata, summary
 from test_stats_lesion_sets import LESIONS, A, B
 
 
@@ -15,8 +16,8 @@ def hand():
         ("a", 0): {"c1": {"dice": 0.8, "hd95": 2.0}, "c2": {"dice": 0.8, "hd95": 2.0}},
         ("b", 0): {"c1": {"dice": 0.79, "hd95": 3.0}, "c2": {"dice": 0.79, "hd95": 3.0}},
     }
-    data = synthetic.dataset_from_rows("hand", ["c1", "c2"], LESIONS, cases, {("a", 0): A, ("b", 0): B})
-    tables = synthetic.to_tables(data)
+    data = study_tables.dataset_from_rows("hand", ["c1", "c2"], LESIONS, cases, {("a", 0): A, ("b", 0): B})
+    tables = study_tables.to_tables(data)
     return tables, strata.case_sums(tables)
 
 
@@ -62,14 +63,14 @@ def test_summary_rows_by_hand():
 
 def test_summary_keeps_a_row_without_common_lesions():
     b_misses_q1 = [dict(r, detected=False) if r["lesion_id"] == 1 and r["case_id"] == "c1" else r for r in B]
-    data = synthetic.dataset_from_rows(
+    data = study_tables.dataset_from_rows(
         "hand",
         ["c1", "c2"],
         LESIONS,
         {("a", 0): {"c1": {}, "c2": {}}, ("b", 0): {"c1": {}, "c2": {}}},
         {("a", 0): A, ("b", 0): b_misses_q1},
     )
-    est = aggregate.all_estimates({"hand": strata.case_sums(synthetic.to_tables(data))}, pooled=False)
+    est = aggregate.all_estimates({"hand": strata.case_sums(study_tables.to_tables(data))}, pooled=False)
     row = summary.study_summary(est, 2).set_index(["setting", "lesion_set"]).loc[("Q1", "common")]
     assert row.n_lesions == 0 and row.insufficient_lesions and pd.isna(row.hd95_spread_pct)
 
@@ -86,8 +87,8 @@ def test_dataset_table():
 
 
 def test_study_provenance(tmp_path):
-    data = synthetic.make_dataset("toy", n_cases=4, models=("a", "b"), seed=1)
-    paths = synthetic.write_dataset(data, tmp_path / "in")
+    data = study_tables.make_dataset("toy", n_cases=4, models=("a", "b"), seed=1)
+    paths = study_tables.write_dataset(data, tmp_path / "in")
     config = {"claim": {"min_lesions": 10}, "statistics": {"top_k": 3}, "results": "results"}
     record = provenance.write_study_provenance(
         paths["provenance"], config, tmp_path / "p.json", code_dir=tmp_path, quartiles_paths=paths["quartiles"]

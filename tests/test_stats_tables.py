@@ -5,13 +5,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lesionbench.stats import pipeline, strata, synthetic
+import study_tables
+from lesionbench.stats import pipeline, strata
 from lesionbench.stats.tables import StudyTableError, load_study
 
 
 def written(tmp_path, **kw):
-    data = synthetic.make_dataset(kw.pop("name", "toy"), **{"n_cases": 8, "seed": 1, "models": ("a", "b", "c"), **kw})
-    return data, synthetic.write_dataset(data, tmp_path)
+    data = study_tables.make_dataset(
+        kw.pop("name", "toy"), **{"n_cases": 8, "seed": 1, "models": ("a", "b", "c"), **kw}
+    )
+    return data, study_tables.write_dataset(data, tmp_path)
 
 
 def study_inputs(paths):
@@ -25,7 +28,7 @@ def load(paths):
 
 
 def test_round_trip_keeps_string_ids(tmp_path):
-    data = synthetic.dataset_from_rows(
+    data = study_tables.dataset_from_rows(
         "toy",
         ["001", "002"],
         [("001", 1, 0.01)],
@@ -35,7 +38,7 @@ def test_round_trip_keeps_string_ids(tmp_path):
             ("n", 0): [{"case_id": "001", "kind": "reference", "lesion_id": 1}],
         },
     )
-    paths = synthetic.write_dataset(data, tmp_path)
+    paths = study_tables.write_dataset(data, tmp_path)
     study = load(paths)
     assert study["toy"].test_cases == ("001", "002")
     assert study["toy"].models == ("m", "n") and study["toy"].seeds == (0,)
@@ -87,7 +90,7 @@ def test_broken_inputs_name_the_file(tmp_path, breakage, message):
 
 
 def test_lesion_left_out_by_every_model_is_excluded(tmp_path, caplog):
-    data = synthetic.dataset_from_rows(
+    data = study_tables.dataset_from_rows(
         "toy",
         ["c1", "c2"],
         [("c1", 1, 0.01), ("c1", 2, 0.02), ("c2", 1, 0.03)],
@@ -100,16 +103,16 @@ def test_lesion_left_out_by_every_model_is_excluded(tmp_path, caplog):
             for key in (("m", 0), ("n", 0))
         },
     )
-    study = load(synthetic.write_dataset(data, tmp_path))  # c1/2 has no row (under the ignore mask)
+    study = load(study_tables.write_dataset(data, tmp_path))  # c1/2 has no row (under the ignore mask)
     assert list(zip(study["toy"].reference.case_id, study["toy"].reference.lesion_id)) == [("c1", 1), ("c2", 1)]
     assert "1 of 3 test lesions" in caplog.text
     assert strata.case_sums(study["toy"]).n_lesions("overall") == 2
 
 
 def test_missing_seed_of_a_model_is_an_error(tmp_path):
-    data = synthetic.make_dataset("toy", n_cases=6, models=("a", "b"), seeds=(0, 1), seed=2)
+    data = study_tables.make_dataset("toy", n_cases=6, models=("a", "b"), seeds=(0, 1), seed=2)
     del data["per_case"][("b", 1)], data["per_lesion"][("b", 1)]
-    paths = synthetic.write_dataset(data, tmp_path)
+    paths = study_tables.write_dataset(data, tmp_path)
     with pytest.raises(StudyTableError, match=r"every model needs every seed.*\('b', 1\)"):
         load(paths)
 
@@ -177,7 +180,7 @@ def test_pipeline_writes_every_table_stably(tmp_path):
 
 @pytest.mark.parametrize("rule", ["train_quartiles", [0.0003, 0.0006, 0.001]])
 def test_edge_rules_other_than_test_quartiles_are_checked_and_used(tmp_path, rule):
-    data = synthetic.dataset_from_rows(
+    data = study_tables.dataset_from_rows(
         "toy",
         ["001", "002"],
         [("001", 1, 0.0002), ("001", 2, 0.0008), ("002", 1, 0.004)],
@@ -191,7 +194,7 @@ def test_edge_rules_other_than_test_quartiles_are_checked_and_used(tmp_path, rul
         train_lesions=[("t1", 1, 0.0001), ("t1", 2, 0.0005), ("t1", 3, 0.0009)],
         edge_rule=rule,
     )
-    paths = synthetic.write_dataset(data, tmp_path)
+    paths = study_tables.write_dataset(data, tmp_path)
     edges = load(paths)["toy"].edges
     want = (0.0003, 0.0005, 0.0007) if rule == "train_quartiles" else (0.0003, 0.0006, 0.001)
     assert (edges["q25"], edges["q50"], edges["q75"]) == pytest.approx(want)

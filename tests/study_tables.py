@@ -1,5 +1,6 @@
 """Synthetic but contract-conforming statistics inputs: split, lesion table, quartile edges and per-case /
-per-lesion metric tables for several models and seeds. Used by the tests and the bootstrap benchmark.
+per-lesion metric tables for several models and seeds. Test support (not part of the library), used by the
+tests and the bootstrap benchmark.
 
 Models differ by a Dice skill and a separate boundary skill, and small lesions are harder, so the tables
 look like the study's: close Dice, diverging distances on small lesions.
@@ -13,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.lesions import QUARTILE_COLUMNS, stratum_edges
-from ..io.atomic import write_csv
-from .tables import DatasetTables, check_dataset
+from lesionbench.data.lesions import QUARTILE_COLUMNS, stratum_edges
+from lesionbench.io.atomic import write_csv
+from lesionbench.stats.tables import DatasetTables, check_dataset
 
 PENALTY_MM = 150.0
 
@@ -210,8 +211,8 @@ def write_dataset(data: dict, root: str | os.PathLike, settings=None) -> dict:
     """Write ``make_dataset`` output in the results layout under ``root``, with a provenance sidecar per
     metric table as the evaluation writes it (``settings``: an ``evaluation.Settings`` applied to every model,
     or {(model, seed): Settings}; default tolerance 1 mm, dilation 2 mm). Returns the file lists."""
-    from ..evaluation import Settings
-    from ..evaluation.provenance import write_provenance
+    from lesionbench.evaluation import Settings
+    from lesionbench.evaluation.provenance import write_provenance
 
     root = Path(root)
     ds = data["dataset"]
