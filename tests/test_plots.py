@@ -6,11 +6,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+import study_tables
 from lesionbench.io.cases import Case, save_case
 from lesionbench.io.predictions import write_prediction
 from lesionbench.plots import comparison, qualitative, training
 from lesionbench.plots import ranking as ranking_plot
-from lesionbench.stats import aggregate, overall, ranking, strata, synthetic
+from lesionbench.stats import aggregate, overall, ranking, strata
 
 
 def assert_png(path, min_size=(400, 200)):
@@ -26,7 +27,7 @@ def assert_png(path, min_size=(400, 200)):
 @pytest.fixture(scope="module")
 def study():
     sums = {
-        n: strata.case_sums(synthetic.to_tables(synthetic.make_dataset(n, n_cases=12, seed=i)))
+        n: strata.case_sums(study_tables.to_tables(study_tables.make_dataset(n, n_cases=12, seed=i)))
         for i, n in enumerate(("alpha", "beta"))
     }
     stratified = aggregate.size_stratified_metrics(sums)
@@ -171,10 +172,10 @@ def _qualitative_inputs(root):
                         "hd95": 1.0 + far,
                     }
                 )
-        data = synthetic.dataset_from_rows(
+        data = study_tables.dataset_from_rows(
             name, ["c1", "c2"], lesions, {("good", 0): {}, ("shaky", 0): {"c1": {"dice": 0.9}}}, rows
         )
-        written = synthetic.write_dataset(data, root)
+        written = study_tables.write_dataset(data, root)
         for key in ("per_case", "per_lesion", "lesions", "quartiles"):
             paths[key] += written[key]
         paths["prepared"].append(str(prepared))
@@ -298,7 +299,7 @@ def test_ranking_stability_blob_plot(tmp_path):
     from lesionbench.stats import comparisons
 
     sums = {
-        n: strata.case_sums(synthetic.to_tables(synthetic.make_dataset(n, n_cases=12, seed=i)))
+        n: strata.case_sums(study_tables.to_tables(study_tables.make_dataset(n, n_cases=12, seed=i)))
         for i, n in enumerate(("alpha", "beta"))
     }
     table = comparisons.model_comparisons(sums, 60, 1, 0.95).stability
