@@ -34,7 +34,7 @@ def copy_workflow(target: Path) -> Path:
     return target
 
 
-def snakemake(workdir, *args, configfiles=(), timeout=900):
+def snakemake(workdir, *args, configfiles=(), timeout=1800):
     """snakemake in a workflow copy on the tiny configuration, with the copy's library first on the path."""
     env = dict(
         os.environ,
