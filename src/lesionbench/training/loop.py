@@ -454,6 +454,18 @@ def train(
         )
         write_csv(pd.DataFrame(rows, columns=LOG_COLUMNS), out_dir / "train_log.csv")
         _link_resume(out_dir / "train_log.csv")
+        # Logged before the checkpoint: an epoch a resumed run skips is always in the log of the killed one.
+        log.info(
+            "%s epoch %d/%d: train_loss %.4f val_dice %.4f lr %.2e (%.1fs)%s",
+            where,
+            epoch + 1,
+            epochs,
+            rows[-1]["train_loss"],
+            val,
+            lr,
+            rows[-1]["seconds"],
+            f"; early stop, best epoch {best_epoch}" if stopped else "",
+        )
         _save(
             {
                 "format": CHECKPOINT_FORMAT,
@@ -476,17 +488,6 @@ def train(
             out_dir / "last.pt",
         )
         _link_resume(out_dir / "last.pt")
-        log.info(
-            "%s epoch %d/%d: train_loss %.4f val_dice %.4f lr %.2e (%.1fs)%s",
-            where,
-            epoch + 1,
-            epochs,
-            rows[-1]["train_loss"],
-            val,
-            lr,
-            rows[-1]["seconds"],
-            f"; early stop, best epoch {best_epoch}" if stopped else "",
-        )
 
     finished = stopped or len(rows) >= epochs
     if not (out_dir / "train_log.csv").is_file():  # resumed after Snakemake removed the outputs
