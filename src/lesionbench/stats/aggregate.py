@@ -42,39 +42,10 @@ ESTIMATE_COLUMNS = [
     "size_low",
     "size_high",
 ]
-STRATIFIED_COLUMNS = [
-    "dataset",
-    "model",
-    "lesion_set",
-    "quartile",
-    "metric",
-    "higher_is_better",
-    "value",
-    "seed_sd",
-    "n_seeds",
-    "n_lesions",
-    "insufficient_lesions",
-    "n_cases",
-    "size_bins",
-    "size_low",
-    "size_high",
-]
-SMALL_COLUMNS = [
-    "dataset",
-    "model",
-    "lesion_set",
-    "metric",
-    "higher_is_better",
-    "value",
-    "seed_sd",
-    "n_seeds",
-    "n_lesions",
-    "insufficient_lesions",
-    "n_cases",
-    "size_bins",
-    "size_low",
-    "q1_upper_bound",
-]
+# The stratified table names its stratum `quartile`; the small-lesion table (Q1 rows only) drops it and ends
+# with the Q1 upper bound instead of the upper edge.
+STRATIFIED_COLUMNS = ["quartile" if c == "stratum" else c for c in ESTIMATE_COLUMNS]
+SMALL_COLUMNS = [c for c in ESTIMATE_COLUMNS if c not in ("stratum", "size_high")] + ["q1_upper_bound"]
 # Columns that may be empty, and only in rows with n_lesions == 0.
 OPTIONAL_COLUMNS = ("value", "seed_sd")
 SORT_KEYS = ["dataset", "model", "lesion_set", "stratum", "metric"]
