@@ -1,6 +1,7 @@
 """Paired case bootstrap: known answers, reproducibility, and equality with a naive per-resample loop."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import study_tables
@@ -50,7 +51,7 @@ def test_weight_matrix_is_multinomial_counts():
 
 def test_constant_positive_difference():
     _, sums = pair(0.1)
-    df = bootstrap.pairwise_robustness(sums, resamples=300, bootstrap_seed=1, confidence=0.95, top_k=2)
+    df = bootstrap.pairwise_robustness(sums, bootstrap.case_weights(sums, 300, 1), confidence=0.95, top_k=2)
     for stratum, metric in (("overall", "dice"), ("overall", "hd95"), ("Q1", "dice"), ("Q4", "hd95")):
         r = rows(df, stratum, metric).iloc[0]
         assert (r.model_a, r.model_b) == ("good", "worse")
@@ -65,7 +66,7 @@ def test_constant_positive_difference():
 
 def test_identical_models_give_zero():
     _, sums = pair(0.0)
-    df = bootstrap.pairwise_robustness(sums, resamples=300, bootstrap_seed=1, confidence=0.95, top_k=2)
+    df = bootstrap.pairwise_robustness(sums, bootstrap.case_weights(sums, 300, 1), confidence=0.95, top_k=2)
     assert not df.isna().any().any()
     assert (df.difference == 0.0).all()
     assert (df.ci_low.abs() < 1e-12).all() and (df.ci_high.abs() < 1e-12).all()
@@ -110,7 +111,7 @@ def test_percentile_ci_leaves_out_undefined_resamples():
 def test_sign_share_and_top_k_flags():
     tables = study_tables.to_tables(study_tables.make_dataset("toy", n_cases=25, seed=2))
     sums = strata.case_sums(tables)
-    df = bootstrap.pairwise_robustness(sums, 500, 3, 0.9, top_k=3)
+    df = bootstrap.pairwise_robustness(sums, bootstrap.case_weights(sums, 500, 3), 0.9, top_k=3)
     assert not df.isna().any().any()
     assert len(df[["model_a", "model_b"]].drop_duplicates()) == 6
     assert df.top_k_pair.sum() == 3 * len(df) // 6  # 3 of the 6 pairs are among the top 3 by Dice
@@ -119,12 +120,40 @@ def test_sign_share_and_top_k_flags():
     assert (dice.difference >= 0).all()  # model_a is ranked higher by overall Dice
     assert (dice.dice_rank_a < dice.dice_rank_b).all()
     # sign share agrees with the resamples it summarises
-    _, samples = bootstrap.resample_dataset(sums, 500, 3)
-    _, subset = bootstrap.resample_dataset(sums, 500, 3, np.array([KEY_INDEX[("all", "overall", "dice")]]))
+    weights = bootstrap.case_weights(sums, 500, 3)
+    _, samples = bootstrap.resample_dataset(sums, weights)
+    _, subset = bootstrap.resample_dataset(sums, weights, np.array([KEY_INDEX[("all", "overall", "dice")]]))
     np.testing.assert_array_equal(subset[:, :, 0], samples[:, :, KEY_INDEX[("all", "overall", "dice")]])
     models = list(sums.models)
     r = dice.iloc[0]
     k = KEY_INDEX[("all", "overall", "dice")]
     d = samples[:, models.index(r.model_a), k] - samples[:, models.index(r.model_b), k]
     assert r.sign_share == pytest.approx(np.mean(d > 0))
+    assert (r.ci_low, r.ci_high) == pytest.approx(tuple(np.quantile(d, [0.05, 0.95])))
+
+
+def test_pooled_rows_resample_each_data_set_within_itself():
+    """The pooled data set's robustness rows come from the data sets' own weight matrices side by side: the
+    observed difference is the pooled estimate, and the sign share and CI are those of that stratified
+    resampling."""
+    sums = {
+        name: strata.case_sums(study_tables.to_tables(study_tables.make_dataset(name, n_cases=n, seed=s)))
+        for name, n, s in (("d1", 12, 3), ("d2", 20, 4))
+    }
+    table = bootstrap.directional_robustness(sums, 300, 7, 0.9, 2)
+    assert table.dataset.drop_duplicates().tolist() == ["d1", "d2", "pooled"]
+    per_dataset = table[table.dataset == "d1"].reset_index(drop=True)
+    alone = bootstrap.directional_robustness({"d1": sums["d1"]}, 300, 7, 0.9, 2)
+    pd.testing.assert_frame_equal(per_dataset, alone[alone.dataset == "d1"].reset_index(drop=True))
+
+    pooled = strata.pool([sums["d1"], sums["d2"]])
+    weights = np.concatenate([bootstrap.case_weights(sums[d], 300, 7) for d in ("d1", "d2")], axis=1)
+    assert weights.shape == (300, 32) and (weights[:, :12].sum(axis=1) == 12).all()  # d1 drawn from d1
+    k = KEY_INDEX[("all", "overall", "dice")]
+    observed, samples = bootstrap.resample_dataset(pooled, weights)
+    r = rows(table[table.dataset == "pooled"], "overall", "dice").iloc[0]
+    a, b = list(pooled.models).index(r.model_a), list(pooled.models).index(r.model_b)
+    assert r.difference == pytest.approx(observed[a, k] - observed[b, k])
+    d = samples[:, a, k] - samples[:, b, k]
+    assert r.sign_share == pytest.approx(np.mean(np.sign(d) == np.sign(r.difference)))
     assert (r.ci_low, r.ci_high) == pytest.approx(tuple(np.quantile(d, [0.05, 0.95])))

@@ -210,7 +210,8 @@ def test_warnings_are_named_and_pooled_uses_every_data_set():
     s = pd.concat([summary(), summary(dataset="pooled", q1_agree=(False, True, True))], ignore_index=True)
     st = pd.concat([stratified(), stratified(dataset="pooled")], ignore_index=True)
     san = pd.concat([sanity(warned=("small_lesions",)), sanity(dataset="d2", failed=("quartiles",))], ignore_index=True)
-    out = claim.claim_check(s, st, robustness(), san, SETTINGS)
+    rob = pd.concat([robustness(), robustness(dataset="pooled")], ignore_index=True)
+    out = claim.claim_check(s, st, rob, san, SETTINGS)
     d1 = out[out.dataset == "d1"].set_index("finding")
     assert d1.loc["q1_boundary_separation", "verdict"] == "supported"
     assert "warning: small_lesions" in d1.loc["q1_boundary_separation", "reason"]
@@ -242,3 +243,24 @@ def test_a_separation_noise_could_make_is_inconclusive_and_so_are_the_findings_b
         verdicts(s=summary(q1_hd95=1.0, q1_asd=30.0), rob=swapped).loc["q1_boundary_separation", "verdict"]
         == "supported"
     )
+
+
+def test_pooled_findings_are_held_to_the_pooled_bootstrap():
+    """A pooled spread or reordering counts only when the pooled (data-set-stratified) resampling confirms it,
+    as for a single data set: pooling does not turn noise into a finding."""
+    s = summary(dataset="pooled", q1_agree=(False, True, True))
+    st, san = stratified(dataset="pooled"), sanity()
+
+    def pooled_verdicts(rob):
+        return claim.claim_check(s, st, rob, san, SETTINGS).set_index("finding")
+
+    robust = pooled_verdicts(robustness(dataset="pooled"))
+    assert robust.loc["q1_boundary_separation", "verdict"] == "supported"
+    assert robust.loc["ranking_change", "verdict"] == "supported"
+    assert "sign share >= 0.975" in robust.loc["q1_boundary_separation", "criterion"]
+    noisy = pooled_verdicts(robustness(dataset="pooled", sign_share=0.9, separation_share=0.8))
+    for finding in ("q1_boundary_separation", "ranking_change"):
+        assert noisy.loc[finding, "verdict"] == "inconclusive"
+        assert "not robust under case resampling" in noisy.loc[finding, "reason"]
+    # robustness rows of another data set say nothing about the pooled one
+    assert pooled_verdicts(robustness(dataset="d1")).loc["ranking_change", "verdict"] == "inconclusive"

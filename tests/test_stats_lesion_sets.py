@@ -164,7 +164,7 @@ def test_rankings_and_bootstrap_run_on_all_and_common():
     assert set(rev.lesion_set) == {"all", "common"}
     row = pick(rev, dataset="hand", lesion_set="common", stratum="Q1", metric="hd95")
     assert (row.n_lesions, row.insufficient_lesions, row.metric_order) == (1, True, "a > b")
-    rob = bootstrap.pairwise_robustness(sums, 50, 1, 0.9, top_k=2, min_lesions=2)
+    rob = bootstrap.pairwise_robustness(sums, bootstrap.case_weights(sums, 50, 1), 0.9, top_k=2, min_lesions=2)
     assert set(rob.lesion_set) == {"all", "common"}
     row = pick(rob, lesion_set="common", stratum="Q4", metric="hd95")
     assert row.n_lesions == 1 and row.insufficient_lesions

@@ -11,6 +11,8 @@ differences paired; the pairwise table covers the lesion sets whose lesions are 
 Random numbers: one weight matrix per data set from ``numpy.random.default_rng`` seeded with
 ``SeedSequence([bootstrap_seed, crc32(dataset)])``, so a data set's resamples do not depend on which other
 data sets are configured, and the overall-metric CIs and the pairwise robustness use the same resamples.
+The pooled data set (all data sets as one) is resampled stratified by data set: its weight matrix is the
+data sets' matrices side by side, so each resample draws every data set's cases from that data set.
 
 CIs are percentile intervals (numpy linear quantiles at (1-confidence)/2 and 1-(1-confidence)/2). A
 resample in which a stratum holds no lesion has no value for that stratum; it is left out of that cell's
@@ -27,7 +29,7 @@ import pandas as pd
 
 from .aggregate import DEFAULT_MIN_LESIONS, is_lesion_level
 from .ranking import order_models
-from .strata import ALL, KEY_INDEX, KEYS, PAIRED_SETS, CaseSums, key_indices, point_statistics, seed_average
+from .strata import ALL, KEY_INDEX, KEYS, PAIRED_SETS, CaseSums, key_indices, point_statistics, pool, seed_average
 from .tables import CASE_METRICS, HIGHER_IS_BETTER, QUARTILES, DatasetTables, sort_rows
 
 log = logging.getLogger("lesionbench")
@@ -86,11 +88,26 @@ def _signs(x: np.ndarray, tol: np.ndarray) -> np.ndarray:
     return np.where(np.abs(x) <= tol, 0, np.sign(x))
 
 
-def resample_dataset(sums: CaseSums, resamples: int, bootstrap_seed: int, keys=None):
-    """(observed (n_models, n_keys), resampled (B, n_models, n_keys)) of one data set, seeds averaged.
-    ``keys``: indices into ``KEYS`` to compute (default all); the outputs' last axis follows them. The
-    weights do not depend on ``keys``, so every subset sees the same resamples."""
-    weights = weight_matrix(sums.n_cases, resamples, dataset_rng(bootstrap_seed, sums.dataset))
+def case_weights(sums: CaseSums, resamples: int, bootstrap_seed: int) -> np.ndarray:
+    """The (resamples, n_cases) weight matrix of one data set (its own random stream, ``dataset_rng``)."""
+    return weight_matrix(sums.n_cases, resamples, dataset_rng(bootstrap_seed, sums.dataset))
+
+
+def resampled_datasets(sums_by_dataset: dict, resamples: int, bootstrap_seed: int, pooled: bool = True):
+    """(sums, weights) of every data set and, with ``pooled``, of all data sets pooled (their weight matrices
+    side by side: resampling stratified by data set)."""
+    names = sorted(sums_by_dataset)
+    weights = {d: case_weights(sums_by_dataset[d], resamples, bootstrap_seed) for d in names}
+    out = [(sums_by_dataset[d], weights[d]) for d in names]
+    if pooled and names:
+        out.append((pool([sums_by_dataset[d] for d in names]), np.concatenate([weights[d] for d in names], axis=1)))
+    return out
+
+
+def resample_dataset(sums: CaseSums, weights: np.ndarray, keys=None):
+    """(observed (n_models, n_keys), resampled (B, n_models, n_keys)) of one data set, seeds averaged, under
+    the (B, n_cases) ``weights``. ``keys``: indices into ``KEYS`` to compute (default all); the outputs'
+    last axis follows them. The weights do not depend on ``keys``, so every subset sees the same resamples."""
     num, den = (sums.num, sums.den) if keys is None else (sums.num[..., keys], sums.den[..., keys])
     observed = seed_average(point_statistics(num, den), seed_axis=1)
     return observed, ratio_statistics(num, den, weights)
@@ -134,8 +151,7 @@ ROBUSTNESS_COLUMNS = [
 
 def pairwise_robustness(
     sums: CaseSums,
-    resamples: int,
-    bootstrap_seed: int,
+    weights: np.ndarray,
     confidence: float,
     top_k: int,
     min_lesions: int = DEFAULT_MIN_LESIONS,
@@ -143,10 +159,12 @@ def pairwise_robustness(
     """Every model pair x lesion set (``all``, ``common``) x stratum x metric of one data set: observed
     difference (model_a - model_b, model_a ranked higher by overall Dice), the share of resamples whose
     difference has the observed sign, and the percentile CI of the difference. ``n_lesions`` is the count of
-    the set's lesions in the stratum (flagged below ``min_lesions``, lesion-level rows only)."""
+    the set's lesions in the stratum (flagged below ``min_lesions``, lesion-level rows only). ``weights``:
+    the (B, n_cases) resampling matrix (``case_weights``, or stratified for the pooled data set)."""
     paired = key_indices(PAIRED_SETS)  # `detected` differs by model: not a paired comparison
     keys = [KEYS[k] for k in paired]
-    observed, samples = resample_dataset(sums, resamples, bootstrap_seed, paired)
+    resamples = weights.shape[0]
+    observed, samples = resample_dataset(sums, weights, paired)
     models = list(sums.models)
     dice = keys.index((ALL, "overall", "dice"))
     order = order_models({m: observed[i, dice] for i, m in enumerate(models)}, "dice")
@@ -223,9 +241,11 @@ def directional_robustness(
     top_k: int,
     min_lesions: int = DEFAULT_MIN_LESIONS,
 ) -> pd.DataFrame:
+    """``bootstrap_directional_robustness.csv``: ``pairwise_robustness`` of every data set and of all data
+    sets pooled (stratified resampling), so a pooled verdict is held to the same sign-share test."""
     frames = [
-        pairwise_robustness(s, resamples, bootstrap_seed, confidence, top_k, min_lesions)
-        for _, s in sorted(sums_by_dataset.items())
+        pairwise_robustness(s, w, confidence, top_k, min_lesions)
+        for s, w in resampled_datasets(sums_by_dataset, resamples, bootstrap_seed)
     ]
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ROBUSTNESS_COLUMNS)
     return sort_rows(out, ["dataset", "lesion_set", "stratum", "metric", "dice_rank_a", "dice_rank_b"])

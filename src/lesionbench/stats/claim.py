@@ -1,6 +1,7 @@
 """The verdict on the study's five expected findings (``results/claim_check.csv``).
 
-Each finding is tested per data set and on all data sets pooled, on the ``top_k`` models by overall Dice of
+Each finding is tested per data set and on all data sets pooled (whose bootstrap resamples each data set's
+cases within that data set, ``bootstrap.resampled_datasets``), on the ``top_k`` models by overall Dice of
 this run (the verdict is about these models, not about the architectures in general), with a numeric
 criterion written in the row. Thresholds come from the ``claim:`` config block (defaults in the schema):
 
@@ -9,13 +10,12 @@ criterion written in the row. Thresholds come from the ``claim:`` config block (
    their Dice. Otherwise not_supported.
 2. ``q1_boundary_separation`` (boundary metrics separate them more in Q1): on the ``common`` Q1 lesions, the
    relative spread ((max - min) / min) of HD95 or of ASD is at least ``claim.min_boundary_spread_pct`` and
-   at least ``claim.separation_ratio`` x the same metric's all-cases relative spread, and (per data set) the
+   at least ``claim.separation_ratio`` x the same metric's all-cases relative spread, and the
    pair defining that spread (best vs worst of the top models) has a bootstrap sign share >=
    ``claim.min_sign_share``; a spread that noise could make is inconclusive.
 3. ``ranking_change`` (model ranking changes across metrics): on the ``common`` Q1 lesions the top models'
-   order under HD95, ASD or contour F1 differs from their overall-Dice order, and (per data set) at least
-   one reversed pair has a bootstrap sign share >= ``claim.min_sign_share`` (pooled rows have no bootstrap:
-   the order change alone is the criterion, and the row says so). A reversal none of whose pairs reach the
+   order under HD95, ASD or contour F1 differs from their overall-Dice order, and at least one reversed
+   pair has a bootstrap sign share >= ``claim.min_sign_share``. A reversal none of whose pairs reach the
    sign share is inconclusive.
 4. ``smallest_quartile_strongest`` (disagreement strongest in the smallest quartile): on the ``common``
    lesions, the mean of the HD95 and ASD relative spreads of the top models is largest in Q1 of Q1..Q4
@@ -190,8 +190,7 @@ def claim_check(
         # 2. Q1 separation
         crit = (
             f"common-Q1 relative spread of HD95 or ASD >= {_fmt(min_spread)}% and >= {_fmt(ratio)} x its "
-            f"all-cases relative spread"
-            + ("" if dataset == POOLED else f", its best-vs-worst pair with bootstrap sign share >= {_fmt(min_share)}")
+            f"all-cases relative spread, its best-vs-worst pair with bootstrap sign share >= {_fmt(min_share)}"
         )
         if q1_ok:
             obs = "; ".join(
@@ -206,8 +205,6 @@ def claim_check(
             ]
             if not met:
                 verdict, reason = "not_supported", "neither HD95 nor ASD meets the criterion"
-            elif dataset == POOLED:
-                verdict, reason = "supported", "pooled: spreads only (no pooled bootstrap)"
             else:
                 shares = {m: _extreme_pair_share(stratified, robustness, dataset, models, m) for m in met}
                 obs += "; " + ", ".join(f"{m.upper()} best-vs-worst sign share {_fmt(s)}" for m, s in shares.items())
@@ -222,8 +219,7 @@ def claim_check(
         # 3. ranking change
         crit = (
             "on common Q1 lesions the top models' order under HD95, ASD or contour F1 differs from their "
-            "overall-Dice order"
-            + ("" if dataset == POOLED else f", with a reversed pair of bootstrap sign share >= {_fmt(min_share)}")
+            f"overall-Dice order, with a reversed pair of bootstrap sign share >= {_fmt(min_share)}"
         )
         if q1_ok:
             changed = [m for m in BOUNDARY if str(q1[f"{m}_agrees_with_dice"]) != "True"]
@@ -233,8 +229,6 @@ def claim_check(
             )
             if not changed:
                 verdict, reason = "not_supported", "every boundary metric orders the top models as Dice does"
-            elif dataset == POOLED:
-                verdict, reason = "supported", "pooled: order change only (no pooled bootstrap)"
             else:
                 b = robustness[
                     (robustness.dataset == dataset)

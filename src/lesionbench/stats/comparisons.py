@@ -28,11 +28,11 @@ import numpy as np
 import pandas as pd
 
 from .aggregate import DEFAULT_MIN_LESIONS, is_lesion_level
-from .bootstrap import dataset_rng, dice_order, ratio_statistics, weight_matrix
+from .bootstrap import dice_order, ratio_statistics, resampled_datasets
 from .paired_tests import TEST_COLUMNS, holm_families, pairwise_tests
 from .schemes import SCHEME_COLUMNS, scheme_rows
 from .stability import STABILITY_COLUMNS, stability_rows
-from .strata import KEYS, PAIRED_SETS, CaseSums, key_indices, point_statistics, pool, seed_average
+from .strata import KEYS, PAIRED_SETS, CaseSums, key_indices, point_statistics, seed_average
 from .tables import HIGHER_IS_BETTER, StudyTableError, sort_rows
 
 log = logging.getLogger("lesionbench")
@@ -141,17 +141,6 @@ def stability_table(sums: CaseSums, weights: np.ndarray, min_lesions: int = DEFA
     samples = ratio_statistics(num, den, weights)  # (B, M, K)
     stab = stability_rows(sums.dataset, list(sums.models), keys, observed, samples, HIGHER_IS_BETTER)
     return _with_info(stab, _stratum_info(sums, keys, min_lesions), RANK_STABILITY_COLUMNS)
-
-
-def resampled_datasets(sums_by_dataset: dict, resamples: int, bootstrap_seed: int, pooled: bool = True):
-    """(sums, weights) of every data set and, with ``pooled``, of all data sets pooled (their weight matrices
-    side by side: resampling stratified by data set)."""
-    names = sorted(sums_by_dataset)
-    weights = {d: weight_matrix(sums_by_dataset[d].n_cases, resamples, dataset_rng(bootstrap_seed, d)) for d in names}
-    out = [(sums_by_dataset[d], weights[d]) for d in names]
-    if pooled and names:
-        out.append((pool([sums_by_dataset[d] for d in names]), np.concatenate([weights[d] for d in names], axis=1)))
-    return out
 
 
 def rank_stability(

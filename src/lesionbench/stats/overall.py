@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .aggregate import point_estimates
-from .bootstrap import dataset_rng, percentile_ci, resample_dataset, weight_matrix
+from .bootstrap import case_weights, dataset_rng, percentile_ci, resample_dataset, weight_matrix
 from .merged import MERGED_RECALL, merged_recall_samples
 from .strata import ALL, KEY_INDEX
 from .tables import METRICS, sort_rows
@@ -43,7 +43,7 @@ def overall_metrics(
         est = point_estimates(sums)
         est = est[(est["lesion_set"] == ALL) & (est["stratum"] == "overall")]
         keys = np.array([KEY_INDEX[(ALL, "overall", m)] for m in METRICS])  # this table's statistics only
-        _, samples = resample_dataset(sums, resamples, bootstrap_seed, keys)
+        _, samples = resample_dataset(sums, case_weights(sums, resamples, bootstrap_seed), keys)
         low, high, _ = percentile_ci(samples, confidence)  # (M, len(METRICS))
         models = list(sums.models)
         for r in est.itertuples(index=False):
