@@ -72,6 +72,17 @@ def test_closure_includes_library_roots_and_ignores_other_packages(fake_package)
     assert "a/two.py" in rel(import_closure([pkg / "a" / "two.py"], pkg), pkg)  # numpy is not followed
 
 
+def test_an_edited_module_is_read_again(fake_package):
+    """Parsed imports are cached per process (a Snakefile asks for dozens of closures), keyed by the file's
+    mtime and size: an edit between two calls is seen."""
+    pkg, script = fake_package
+    assert "e.py" not in rel(import_closure([script], pkg), pkg)
+    two = pkg / "a" / "two.py"
+    write(two, "import numpy\nfrom lesionbench import e\n")
+    os.utime(two, ns=(two.stat().st_atime_ns, two.stat().st_mtime_ns + 1_000_000_000))
+    assert "e.py" in rel(import_closure([script], pkg), pkg)
+
+
 def test_evaluate_script_tracks_every_io_module_it_reads_with():
     files = rel(import_closure([ROOT / "scripts" / "evaluate.py"], PACKAGE), PACKAGE)
     for needed in (

@@ -15,6 +15,7 @@ sources). Only the standard library is used, so the Snakefile can load this modu
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -46,11 +47,21 @@ def _own_module(file: Path, package_dir: Path) -> tuple[str, bool]:
     return ".".join(parts), is_init
 
 
-def _imported(file: Path, package_dir: Path) -> set[str]:
-    """Dotted names (inside the package) that ``file`` imports, each possibly a module or a package."""
-    tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
-    inside = file.resolve().is_relative_to(package_dir.resolve())
-    own, is_init = _own_module(file.resolve(), package_dir.resolve()) if inside else ("", False)
+def _imported(file: Path, package_dir: Path) -> frozenset[str]:
+    """Dotted names (inside the package) that ``file`` imports, each possibly a module or a package.
+    ``file`` and ``package_dir`` are resolved paths."""
+    stat = file.stat()
+    return _parsed_imports(str(file), str(package_dir), stat.st_mtime_ns, stat.st_size)
+
+
+# A Snakefile asks for the closure of every rule's script, and each walks much of the library: parse each file
+# once per process (keyed by its mtime and size, so an edited file is parsed again).
+@functools.cache
+def _parsed_imports(path: str, package: str, mtime_ns: int, size: int) -> frozenset[str]:
+    file, package_dir = Path(path), Path(package)
+    tree = ast.parse(file.read_text(encoding="utf-8"), filename=path)
+    inside = file.is_relative_to(package_dir)
+    own, is_init = _own_module(file, package_dir) if inside else ("", False)
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -74,27 +85,29 @@ def _imported(file: Path, package_dir: Path) -> set[str]:
                 continue
             names.add(base)
             names.update(f"{base}.{a.name}" if base else a.name for a in node.names if a.name != "*")
-    return names
+    return frozenset(names)
 
 
 def import_closure(roots: Iterable[str | Path], package_dir: str | Path) -> list[str]:
     """Sorted paths of every ``lesionbench`` file the ``roots`` (scripts or library files) import,
     transitively, per the module docstring. Library files among the roots are included themselves."""
-    package_dir = Path(package_dir)
+    package_dir = Path(package_dir).resolve()
     seen: set[Path] = set()
-    pending = [Path(r) for r in roots]
-    visited_roots: set[Path] = set()
+    pending = [Path(r).resolve() for r in roots]
+    visited: set[Path] = set()
+    files: dict[str, Path | None] = {}  # dotted name -> module file, looked up once per call
     while pending:
         file = pending.pop()
-        key = file.resolve()
-        if key in visited_roots:
+        if file in visited:
             continue
-        visited_roots.add(key)
-        if key.is_relative_to(package_dir.resolve()):
-            seen.add(key)
+        visited.add(file)
+        if file.is_relative_to(package_dir):
+            seen.add(file)
         for dotted in _imported(file, package_dir):
             for name in _package_chain(dotted):
-                target = _module_file(package_dir, name)
-                if target is not None and target.resolve() not in visited_roots:
+                if name not in files:
+                    files[name] = _module_file(package_dir, name)
+                target = files[name]
+                if target is not None and target not in visited:
                     pending.append(target)
     return sorted(str(p) for p in seen)
