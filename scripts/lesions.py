@@ -11,4 +11,5 @@ with rule_logging(snakemake.log[0]):
         snakemake.output.lesions,
         snakemake.output.quartiles,
         edge_rule=snakemake.params.edges,
+        threads=snakemake.threads,
     )

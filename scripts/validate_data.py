@@ -13,4 +13,5 @@ with rule_logging(snakemake.log[0]):
         snakemake.input.quartiles,
         snakemake.output.report,
         all_test=snakemake.params.all_test,
+        threads=snakemake.threads,
     )

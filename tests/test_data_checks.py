@@ -27,7 +27,7 @@ def built(tmp_path):
     return d
 
 
-def run_validate(d):
+def run_validate(d, threads=1):
     return stage.validate(
         "fundus",
         d / "prepared",
@@ -36,6 +36,7 @@ def run_validate(d):
         d / "lesions.csv",
         d / "quartiles.csv",
         d / "validation.json",
+        threads=threads,
     )
 
 
@@ -138,3 +139,21 @@ def test_train_quartile_edges_follow_from_the_training_lesions(built, tmp_path):
     q.to_csv(d / "quartiles.csv", index=False)
     with pytest.raises(ValidationError, match=r"do not follow from lesions\.csv by rule 'train_quartiles'"):
         run_validate(d)
+
+
+def test_threads_give_the_serial_tables_and_errors(built):
+    """lesions and validate_data label a case per thread: same lesion table, same report, and every bad case
+    still named, in split order."""
+    serial = pd.read_csv(built / "lesions.csv")
+    stage.lesions("fundus", built / "prepared", built / "split.csv", built / "l2.csv", built / "q2.csv", threads=2)
+    pd.testing.assert_frame_equal(pd.read_csv(built / "l2.csv"), serial)
+    assert (built / "q2.csv").read_text() == (built / "quartiles.csv").read_text()
+    assert run_validate(built, threads=2) == run_validate(built)
+    ids = pd.read_csv(built / "split.csv")["case_id"].tolist()
+    for case_id in (ids[1], ids[3]):
+        np.save(built / "prepared" / case_id / "mask.npy", np.zeros((3, 3), np.uint8))
+    with pytest.raises(ValidationError) as err:
+        run_validate(built, threads=2)
+    message = str(err.value)
+    assert f"case '{ids[1]}'" in message and f"case '{ids[3]}'" in message
+    assert message.index(f"case '{ids[1]}'") < message.index(f"case '{ids[3]}'")

@@ -4,6 +4,8 @@
 
 ACQUIRE_KEYS = ("source", "path", "images", "synthetic", "download", "labels", "spacing")
 PREPARE_KEYS = ("source", "path", "synthetic", "labels", "spacing", "preprocessing")
+# lesions and validate_data label every reference mask, a case per thread (lesionbench.parallel).
+CASE_THREADS = 2
 
 
 rule acquire:
@@ -79,6 +81,7 @@ rule lesions:
         f"{R}/benchmarks/lesions/{{dataset}}.tsv"
     conda:
         "../../envs/lesionbench.yaml"
+    threads: CASE_THREADS
     params:
         edges=config["stratification"]["edges"],
     script:
@@ -101,6 +104,7 @@ rule validate_data:
         f"{R}/benchmarks/validate_data/{{dataset}}.tsv"
     conda:
         "../../envs/lesionbench.yaml"
+    threads: CASE_THREADS
     params:
         all_test=lambda w: w.dataset in EVALUATION_ONLY,
     script:

@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..components import label_components
 from ..io.cases import CaseError, load_case
-from .lesions import FIXED_RULE, LesionError, enumerate_lesions, stratum_edges
+from ..parallel import map_cases
+from .lesions import FIXED_RULE, LesionError, stratum_edges
 from .split import SPLITS
 
 
@@ -24,6 +26,7 @@ def validate_dataset(
     lesions: pd.DataFrame,
     quartiles: pd.DataFrame,
     all_test: bool = False,
+    threads: int = 1,
 ) -> dict:
     """Check the prepared data set against its tables; return the counts that were verified.
 
@@ -32,6 +35,7 @@ def validate_dataset(
     - lesion counts recomputed from the saved masks equal lesions.csv, per case;
     - every split is non-empty (only test for an evaluation-only data set, ``all_test``), the test split has
       lesions, and quartile edges are finite and ordered.
+    Cases are loaded and labelled on up to ``threads`` threads.
     """
     problems: list[str] = []
     if sorted(split["case_id"]) != sorted(cases["case_id"]) or dict(zip(split["case_id"], split["split"])) != dict(
@@ -42,17 +46,20 @@ def validate_dataset(
         if not (split["split"] == s).any():
             problems.append(f"split {s!r} is empty")
     table_counts = lesions.groupby("case_id").size()
-    for case_id in split["case_id"]:
+
+    def case_problem(case_id: str) -> str | None:
         try:
             case = load_case(prepared, case_id, mmap=True)
             case.check()
         except CaseError as exc:
-            problems.append(f"case {case_id!r}: {exc}")
-            continue
-        recomputed = len(enumerate_lesions(np.asarray(case.mask)))
+            return f"case {case_id!r}: {exc}"
+        recomputed = label_components(np.asarray(case.mask))[1]
         listed = int(table_counts.get(case_id, 0))
         if recomputed != listed:
-            problems.append(f"case {case_id!r}: mask has {recomputed} lesions but lesions.csv lists {listed}")
+            return f"case {case_id!r}: mask has {recomputed} lesions but lesions.csv lists {listed}"
+        return None
+
+    problems += [p for p in map_cases(case_problem, split["case_id"], threads) if p]
     test_lesions = int((lesions["split"] == "test").sum())
     if test_lesions == 0:
         problems.append(

@@ -19,6 +19,7 @@ import pandas as pd
 from scipy import ndimage
 
 from ..components import component_voxels, label_components, largest_slice_areas
+from ..parallel import map_cases
 
 LESION_COLUMNS = ["dataset", "case_id", "split", "lesion_id", "voxels", "size_fraction", "slice_area", "bbox"]
 QUARTILE_COLUMNS = ["dataset", "edge_rule", "edge_lesions", "n_lesions", "min", "q25", "q50", "q75", "max"]
@@ -139,14 +140,18 @@ def assign_quartile(size_fraction, edges: dict) -> np.ndarray:
     return np.asarray(QUARTILES, dtype=object)[quartile_index(size_fraction, edges)]
 
 
-def lesion_table(dataset: str, masks, split: pd.DataFrame) -> pd.DataFrame:
-    """Lesion rows for every case; ``masks(case_id)`` returns the case's binary mask."""
-    parts = []
-    for case_id, split_name in zip(split["case_id"], split["split"]):
+def lesion_table(dataset: str, masks, split: pd.DataFrame, threads: int = 1) -> pd.DataFrame:
+    """Lesion rows for every case; ``masks(case_id)`` returns the case's binary mask (cases labelled on up to
+    ``threads`` threads)."""
+
+    def case_rows(case: tuple[str, str]) -> pd.DataFrame:
+        case_id, split_name = case
         rows = enumerate_lesions(np.asarray(masks(case_id)))
         rows.insert(0, "split", split_name)
         rows.insert(0, "case_id", case_id)
         rows.insert(0, "dataset", dataset)
-        parts.append(rows)
+        return rows
+
+    parts = map_cases(case_rows, zip(split["case_id"], split["split"]), threads)
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=LESION_COLUMNS)
     return table[LESION_COLUMNS].sort_values(["case_id", "lesion_id"]).reset_index(drop=True)

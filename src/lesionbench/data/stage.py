@@ -63,10 +63,13 @@ def lesions(
     lesions_path: Path,
     quartiles_path: Path,
     edge_rule="test_quartiles",
+    threads: int = 1,
 ):
     """lesions.csv, and quartiles.csv with the size-stratum edges of ``edge_rule`` (``stratification.edges``)."""
     table = read_table(split_path, ["case_id", "split"])
-    rows = lesion_mod.lesion_table(name, lambda c: load_case(prepared_dir, c, mmap=True, image=False).mask, table)
+    rows = lesion_mod.lesion_table(
+        name, lambda c: load_case(prepared_dir, c, mmap=True, image=False).mask, table, threads=threads
+    )
     test_sizes = rows.loc[rows["split"] == "test", "size_fraction"]
     if test_sizes.empty:
         raise lesion_mod.LesionError(
@@ -98,6 +101,7 @@ def validate(
     quartiles_path: Path,
     report_path: Path,
     all_test: bool = False,
+    threads: int = 1,
 ) -> dict:
     report = checks.validate_dataset(
         name,
@@ -107,6 +111,7 @@ def validate(
         read_table(lesions_path, lesion_mod.LESION_COLUMNS),
         read_table(quartiles_path, lesion_mod.QUARTILE_COLUMNS),
         all_test=all_test,
+        threads=threads,
     )
     write_json(report, report_path)
     log.info("%s: validation passed %s", name, report["cases"])
