@@ -27,9 +27,7 @@ SNAKEMAKE_ARGS ?=
 run: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m lesionbench.runlock
 	PATH="$(abspath $(BIN)):$$PATH" snakemake --workflow-profile workflow/profiles/laptop --cores $(CORES) \
-		$(SNAKEMAKE_ARGS)
-	PATH="$(abspath $(BIN)):$$PATH" snakemake --workflow-profile workflow/profiles/laptop --cores $(CORES) \
-		$(SNAKEMAKE_ARGS) --report results/report.html
+		$(SNAKEMAKE_ARGS) --report results/report.html --report-after-run
 
 # The suite without side effects on the machine. The SLURM test installs SLURM and MUNGE with apt and starts
 # their daemons, so it runs only when asked: `make test-cluster` (CI runs both).
