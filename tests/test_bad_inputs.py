@@ -135,6 +135,25 @@ def test_palette_mask_that_colour_would_read_differently_is_refused(prepared_onc
     assert snapshot(out) == before
 
 
+def test_multi_page_tiff_is_refused_not_read_as_its_first_page(prepared_once):
+    """A 3D TIFF stack of masks would otherwise be read by PIL as its first page: a silent 2D answer."""
+    root, out, before = prepared_once
+    pages = [np.zeros((16, 16), np.uint8) for _ in range(3)]
+    pages[2][4:8, 4:8] = 1  # the lesion is on a page the first-page reading would drop
+    stack = root / "masks" / "c1.tif"
+    (root / "masks" / "c1.png").unlink()
+    Image.fromarray(pages[0]).save(stack, save_all=True, append_images=[Image.fromarray(p) for p in pages[1:]])
+    for read in (read_label_raster, read_raster):
+        with pytest.raises(ImageReadError, match=re.escape(f"{stack}: holds 3 pages (e.g. a 3D TIFF stack)")):
+            read(stack)
+    with pytest.raises(SourceError, match="Store volumes as NIfTI"):
+        prepare(root, out, {"labels": {"lesion": [1]}})
+    assert snapshot(out) == before
+    single = root / "single.tif"
+    Image.fromarray(pages[2]).save(single)
+    np.testing.assert_array_equal(read_label_raster(single), pages[2])
+
+
 def nifti(path: Path, pixdim):
     img = nib.Nifti1Image(np.zeros((6, 5, 4), np.int16), np.eye(4))
     img.header["pixdim"][1:4] = pixdim

@@ -39,6 +39,17 @@ def is_nifti(path: str | os.PathLike) -> bool:
     return str(path).lower().endswith(NIFTI_SUFFIXES)
 
 
+def _refuse_stacks(im, path) -> None:
+    """A multi-page file (a TIFF stack of slices, an animation) would otherwise be read as its first page."""
+    pages = int(getattr(im, "n_frames", 1))
+    if pages > 1:
+        raise ImageReadError(
+            f"{path}: holds {pages} pages (e.g. a 3D TIFF stack); images and masks in PNG/TIFF/JPEG are read "
+            f"as single 2D images, so a stack would be read as its first page. Store volumes as NIfTI "
+            f"(.nii.gz), which also carries their voxel spacing"
+        )
+
+
 def read_raster(path: str | os.PathLike, palette: str = "index") -> np.ndarray:
     """A 2D image as (H, W) or (H, W, C). A palette image gives its indices (``palette="index"``) or its
     RGB(A) colours (``palette="colour"``)."""
@@ -48,6 +59,7 @@ def read_raster(path: str | os.PathLike, palette: str = "index") -> np.ndarray:
         raise ValueError(f"palette must be 'index' or 'colour', got {palette!r}")
     try:
         with Image.open(path) as im:
+            _refuse_stacks(im, path)
             im.load()
             if palette == "colour" and im.mode in ("P", "PA"):
                 return np.asarray(im.convert("RGBA" if "transparency" in im.info or im.mode == "PA" else "RGB"))
@@ -67,6 +79,7 @@ def read_label_raster(path: str | os.PathLike) -> np.ndarray:
 
     try:
         with Image.open(path) as im:
+            _refuse_stacks(im, path)
             im.load()
             if im.mode not in ("P", "PA"):
                 return np.asarray(im)
