@@ -21,7 +21,9 @@ from pathlib import Path
 import yaml
 
 from lesionbench.controls import ControlSettings, build_dataset_controls, control_specs
-from lesionbench.data import stage
+from lesionbench.data.steps import acquire as acquire_step
+from lesionbench.data.steps import prepare as prepare_step
+from lesionbench.data.steps import split as split_step
 from lesionbench.evaluation import Settings, evaluate_folder, test_case_ids
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,9 +39,9 @@ def schema_defaults(section: str) -> dict:
 def prepare_default_data(config: dict, root: Path) -> None:
     for name, ds in config["datasets"].items():
         folder = root / name
-        stage.acquire(name, ds, folder / "raw", folder / "raw_manifest.csv")
-        stage.split(name, ds["split"], folder / "raw_manifest.csv", folder / "split.csv")
-        stage.prepare(
+        acquire_step.run(name, ds, folder / "raw", folder / "raw_manifest.csv")
+        split_step.run(name, ds["split"], folder / "raw_manifest.csv", folder / "split.csv")
+        prepare_step.run(
             name,
             ds,
             folder / "raw_manifest.csv",

@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-from lesionbench.data import stage
+from lesionbench.data.steps import acquire
 from lesionbench.runtime import rule_logging
 
 with rule_logging(snakemake.log[0]):
-    stage.acquire(
+    acquire.run(
         snakemake.wildcards.dataset,
         snakemake.params.acquire,
         Path(snakemake.output.raw),

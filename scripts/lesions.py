@@ -1,10 +1,10 @@
 """Rule lesions: one row per reference lesion, and the size-stratum edges (rule stratification.edges)."""
 
-from lesionbench.data import stage
+from lesionbench.data.steps import lesions
 from lesionbench.runtime import rule_logging
 
 with rule_logging(snakemake.log[0]):
-    stage.lesions(
+    lesions.run(
         snakemake.wildcards.dataset,
         snakemake.input.prepared,
         snakemake.input.split,

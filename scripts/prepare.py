@@ -1,10 +1,10 @@
 """Rule prepare: binarize masks, normalize, optionally resize, store prepared cases."""
 
-from lesionbench.data import stage
+from lesionbench.data.steps import prepare
 from lesionbench.runtime import rule_logging
 
 with rule_logging(snakemake.log[0]):
-    stage.prepare(
+    prepare.run(
         snakemake.wildcards.dataset,
         snakemake.params.prepare,
         snakemake.input.manifest,

@@ -1,10 +1,10 @@
 """Rule validate_data: checkpoint checks of one prepared data set; fails naming the bad case."""
 
-from lesionbench.data import stage
+from lesionbench.data.steps import validate
 from lesionbench.runtime import rule_logging
 
 with rule_logging(snakemake.log[0]):
-    stage.validate(
+    validate.run(
         snakemake.wildcards.dataset,
         snakemake.input.prepared,
         snakemake.input.split,

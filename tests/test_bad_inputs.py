@@ -195,10 +195,10 @@ def test_split_csv_listing_a_case_twice(tmp_path, rows, found):
     root = make_folder_dataset(tmp_path / "mine")
     (root / "split.csv").write_text("case_id,split\n" + rows)
     manifest_path = tmp_path / "results" / "manifest.csv"
-    from lesionbench.data import stage
+    from lesionbench.data.steps import acquire as acquire_step
 
     with pytest.raises(SourceError) as info:
-        stage.acquire("mine", {"source": "folder", "path": str(root)}, tmp_path / "results" / "raw", manifest_path)
+        acquire_step.run("mine", {"source": "folder", "path": str(root)}, tmp_path / "results" / "raw", manifest_path)
     msg = str(info.value)
     assert msg == f"{root / 'split.csv'}: lists cases {found}; keep one row per case_id"
     assert not manifest_path.exists()

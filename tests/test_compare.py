@@ -20,10 +20,13 @@ from PIL import Image
 from compare_fixtures import AFFINE, nnunet_fixture, png_fixture, volume_cases
 from conftest import ROOT, copy_workflow
 from lesionbench.cli import main as lesionbench
-from lesionbench.data import stage
 from lesionbench.data.lesions import LesionError
 from lesionbench.data.sources import SourceError
 from lesionbench.data.sources.references import discover
+from lesionbench.data.steps import acquire as acquire_step
+from lesionbench.data.steps import lesions as lesions_step
+from lesionbench.data.steps import prepare as prepare_step
+from lesionbench.data.steps import split as split_step
 from lesionbench.evaluation import PER_CASE_COLUMNS, PER_LESION_COLUMNS
 from lesionbench.io.images import write_nifti
 from lesionbench.metrics.case import evaluate_case
@@ -370,10 +373,12 @@ def test_bad_names_and_settings_are_refused(tmp_path, capsys):
 def _stage(tmp_path, ds_cfg):
     """acquire -> split -> prepare -> lesions of an evaluation-only data set, as the rules run them."""
     d = tmp_path / "results"
-    stage.acquire("reference", ds_cfg, d / "raw", d / "manifest.csv")
-    stage.split("reference", {"all_test": True}, d / "manifest.csv", d / "split.csv")
-    stage.prepare("reference", ds_cfg, d / "manifest.csv", d / "split.csv", d / "raw", d / "prepared", d / "cases.csv")
-    stage.lesions("reference", d / "prepared", d / "split.csv", d / "lesions.csv", d / "quartiles.csv")
+    acquire_step.run("reference", ds_cfg, d / "raw", d / "manifest.csv")
+    split_step.run("reference", {"all_test": True}, d / "manifest.csv", d / "split.csv")
+    prepare_step.run(
+        "reference", ds_cfg, d / "manifest.csv", d / "split.csv", d / "raw", d / "prepared", d / "cases.csv"
+    )
+    lesions_step.run("reference", d / "prepared", d / "split.csv", d / "lesions.csv", d / "quartiles.csv")
     return d
 
 

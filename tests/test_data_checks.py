@@ -6,8 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lesionbench.data import stage
 from lesionbench.data.checks import ValidationError
+from lesionbench.data.steps import acquire as acquire_step
+from lesionbench.data.steps import lesions as lesions_step
+from lesionbench.data.steps import prepare as prepare_step
+from lesionbench.data.steps import split as split_step
+from lesionbench.data.steps import summary as summary_step
+from lesionbench.data.steps import validate as validate_step
 
 DS = {
     "source": "synthetic",
@@ -20,15 +25,15 @@ DS = {
 @pytest.fixture()
 def built(tmp_path):
     d = tmp_path / "ds"
-    stage.acquire("fundus", DS, d / "raw", d / "raw_manifest.csv")
-    stage.split("fundus", DS["split"], d / "raw_manifest.csv", d / "split.csv")
-    stage.prepare("fundus", DS, d / "raw_manifest.csv", d / "split.csv", d / "raw", d / "prepared", d / "cases.csv")
-    stage.lesions("fundus", d / "prepared", d / "split.csv", d / "lesions.csv", d / "quartiles.csv")
+    acquire_step.run("fundus", DS, d / "raw", d / "raw_manifest.csv")
+    split_step.run("fundus", DS["split"], d / "raw_manifest.csv", d / "split.csv")
+    prepare_step.run("fundus", DS, d / "raw_manifest.csv", d / "split.csv", d / "raw", d / "prepared", d / "cases.csv")
+    lesions_step.run("fundus", d / "prepared", d / "split.csv", d / "lesions.csv", d / "quartiles.csv")
     return d
 
 
 def run_validate(d, threads=1):
-    return stage.validate(
+    return validate_step.run(
         "fundus",
         d / "prepared",
         d / "split.csv",
@@ -106,7 +111,7 @@ def test_no_test_lesions_and_bad_quartiles_are_errors(built):
 def test_summary_carries_counts(built, tmp_path):
     run_validate(built)
     out = tmp_path / "summary.csv"
-    table = stage.summary(
+    table = summary_step.run(
         ["fundus"],
         {"fundus": {"modality": "fundus"}},
         [built / "split.csv"],
@@ -124,7 +129,7 @@ def test_summary_carries_counts(built, tmp_path):
 
 def test_train_quartile_edges_follow_from_the_training_lesions(built, tmp_path):
     d = built
-    stage.lesions(
+    lesions_step.run(
         "fundus", d / "prepared", d / "split.csv", d / "lesions.csv", d / "quartiles.csv", edge_rule="train_quartiles"
     )
     q = pd.read_csv(d / "quartiles.csv")
@@ -145,7 +150,7 @@ def test_threads_give_the_serial_tables_and_errors(built):
     """lesions and validate_data label a case per thread: same lesion table, same report, and every bad case
     still named, in split order."""
     serial = pd.read_csv(built / "lesions.csv")
-    stage.lesions("fundus", built / "prepared", built / "split.csv", built / "l2.csv", built / "q2.csv", threads=2)
+    lesions_step.run("fundus", built / "prepared", built / "split.csv", built / "l2.csv", built / "q2.csv", threads=2)
     pd.testing.assert_frame_equal(pd.read_csv(built / "l2.csv"), serial)
     assert (built / "q2.csv").read_text() == (built / "quartiles.csv").read_text()
     assert run_validate(built, threads=2) == run_validate(built)

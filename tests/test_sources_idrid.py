@@ -169,16 +169,18 @@ def test_through_the_data_stage_files(tmp_path):
     """acquire -> raw_manifest.csv -> prepare, as the rules run it: empty mask columns survive the CSV."""
     import pandas as pd
 
-    from lesionbench.data import stage
+    from lesionbench.data.steps import acquire as acquire_step
+    from lesionbench.data.steps import prepare as prepare_step
+    from lesionbench.io.tables import read_table
 
     built = build_idrid(tmp_path / "idrid")
     cfg = idrid_config(tmp_path / "idrid", preprocessing={"normalization": "zscore", "resize": [12, 18]})
     results = tmp_path / "results"
-    stage.acquire("idrid", cfg, results / "raw", results / "raw_manifest.csv")
+    acquire_step.run("idrid", cfg, results / "raw", results / "raw_manifest.csv")
     pd.DataFrame({"case_id": ["IDRiD_01", "IDRiD_02", "IDRiD_55"], "split": ["train", "val", "test"]}).to_csv(
         results / "split.csv", index=False
     )
-    cases = stage.prepare(
+    cases = prepare_step.run(
         "idrid",
         cfg,
         results / "raw_manifest.csv",
@@ -189,7 +191,5 @@ def test_through_the_data_stage_files(tmp_path):
     )
     assert list(cases["case_id"]) == ["IDRiD_01", "IDRiD_02", "IDRiD_55"]
     assert list(cases["shape"]) == ["12x18"] * 3 and list(cases["channels"]) == [3] * 3
-    raw = idrid.read_case(
-        stage.read_table(results / "raw_manifest.csv", ["case_id"]).iloc[1].to_dict(), cfg, results / "raw"
-    )
+    raw = idrid.read_case(read_table(results / "raw_manifest.csv", ["case_id"]).iloc[1].to_dict(), cfg, results / "raw")
     np.testing.assert_array_equal(raw.mask, built["masks"]["IDRiD_02"].astype(np.uint8))  # HE column empty

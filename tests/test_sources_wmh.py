@@ -221,15 +221,16 @@ def test_through_the_data_stage_files(dataverse, tmp_path):
     """acquire -> raw_manifest.csv -> prepare, as the rules run it (extra manifest columns survive the CSV)."""
     import pandas as pd
 
-    from lesionbench.data import stage
+    from lesionbench.data.steps import acquire as acquire_step
+    from lesionbench.data.steps import prepare as prepare_step
 
     server, _built, root = dataverse
     cfg = wmh_config(root, server.url)
     results = tmp_path / "results"
-    manifest = stage.acquire("wmh", cfg, results / "raw", results / "raw_manifest.csv")
+    manifest = acquire_step.run("wmh", cfg, results / "raw", results / "raw_manifest.csv")
     assert list(manifest["case_id"]) == IDS
     pd.DataFrame({"case_id": IDS[:3], "split": ["test", "test", "train"]}).to_csv(results / "split.csv", index=False)
-    cases = stage.prepare(
+    cases = prepare_step.run(
         "wmh",
         cfg,
         results / "raw_manifest.csv",
