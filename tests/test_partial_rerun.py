@@ -6,7 +6,8 @@ snakemake for a dry run and compares the planned jobs with the stage that was ch
 - a metric setting (a data set's contour tolerance): evaluation of that data set and what reads it,
   no data preparation, training or prediction;
 - the figure code: only figure jobs;
-- the size-bin rule (stratification.edges): the lesion table and what reads it, never training or prediction.
+- the size-bin rule (stratification.edges): the lesion table and what reads it, never training or prediction;
+- library code: the prediction reader re-runs the evaluation, the validation code the validation only.
 """
 
 import os
@@ -97,6 +98,26 @@ def test_prediction_io_code_reruns_evaluation(tiny_run, capsys):
     say(capsys, f"editing src/lesionbench/io/predictions.py plans {jobs}")
     assert jobs.get("evaluate") == everything["evaluate"], jobs
     assert not {"acquire", "split", "prepare", "lesions", "train"} & set(jobs), jobs
+    assert planned_jobs(snakemake(completed_run, "-n")) == {}
+
+
+def test_validation_code_reruns_validation_and_never_the_preparation(tiny_run, capsys):
+    """data/checks.py holds the checkpoint checks: editing it re-plans every validate_data job (and what reads
+    their reports), never acquire, prepare or training. Each data rule's script imports only its own step
+    module (lesionbench.data.steps), so no rule tracks another stage's code."""
+    completed_run, _ = tiny_run
+    everything = planned_jobs(snakemake(completed_run, "-n", "--forceall"))
+    module = completed_run / "src" / "lesionbench" / "data" / "checks.py"
+    text, stat = module.read_text(), module.stat()
+    try:
+        module.write_text(text + "\n# edited by the partial-rerun test\n")
+        jobs = planned_jobs(snakemake(completed_run, "-n"))
+    finally:
+        module.write_text(text)
+        os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    say(capsys, f"editing src/lesionbench/data/checks.py plans {jobs}")
+    assert jobs.get("validate_data") == everything["validate_data"], jobs
+    assert not {"acquire", "split", "prepare", "lesions", "train", "predict", "evaluate"} & set(jobs), jobs
     assert planned_jobs(snakemake(completed_run, "-n")) == {}
 
 
