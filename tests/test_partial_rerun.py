@@ -39,6 +39,19 @@ def merged(*configs):
     return out
 
 
+def jobs_after_editing(completed_run, relative: str) -> dict:
+    """The jobs a dry run plans after appending a comment to the library file ``relative`` (under
+    src/lesionbench) of the completed run; the file and its mtime are restored afterwards."""
+    module = completed_run / "src" / "lesionbench" / relative
+    text, stat = module.read_text(), module.stat()
+    try:
+        module.write_text(text + "\n# edited by the partial-rerun test\n")
+        return planned_jobs(snakemake(completed_run, "-n"))
+    finally:
+        module.write_text(text)
+        os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
 def test_metric_setting_reruns_evaluation_and_what_follows_only(tiny_run, tmp_path, capsys):
     completed_run, seconds = tiny_run
     say(capsys, f"complete tiny run (shared by the checks): {seconds:.0f} s")
@@ -67,14 +80,7 @@ def test_figure_code_reruns_figures_only(tiny_run, capsys):
     everything = planned_jobs(snakemake(completed_run, "-n", "--forceall"))
     figures = {rule: n for rule, n in everything.items() if rule.startswith("figure_")}
     assert figures, everything
-    plot_style = completed_run / "src" / "lesionbench" / "plots" / "style.py"
-    text, stat = plot_style.read_text(), plot_style.stat()
-    try:
-        plot_style.write_text(text + "\n# edited by the partial-rerun test\n")
-        jobs = planned_jobs(snakemake(completed_run, "-n"))
-    finally:
-        plot_style.write_text(text)
-        os.utime(plot_style, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    jobs = jobs_after_editing(completed_run, "plots/style.py")
     say(capsys, f"editing src/lesionbench/plots/style.py (used by every figure) plans {jobs}")
     # every figure job and nothing else
     assert jobs == figures, jobs
@@ -87,14 +93,7 @@ def test_prediction_io_code_reruns_evaluation(tiny_run, capsys):
     job (its rule tracks the script's import closure), and never training."""
     completed_run, _ = tiny_run
     everything = planned_jobs(snakemake(completed_run, "-n", "--forceall"))
-    module = completed_run / "src" / "lesionbench" / "io" / "predictions.py"
-    text, stat = module.read_text(), module.stat()
-    try:
-        module.write_text(text + "\n# edited by the partial-rerun test\n")
-        jobs = planned_jobs(snakemake(completed_run, "-n"))
-    finally:
-        module.write_text(text)
-        os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    jobs = jobs_after_editing(completed_run, "io/predictions.py")
     say(capsys, f"editing src/lesionbench/io/predictions.py plans {jobs}")
     assert jobs.get("evaluate") == everything["evaluate"], jobs
     assert not {"acquire", "split", "prepare", "lesions", "train"} & set(jobs), jobs
@@ -107,14 +106,7 @@ def test_validation_code_reruns_validation_and_never_the_preparation(tiny_run, c
     module (lesionbench.data.steps), so no rule tracks another stage's code."""
     completed_run, _ = tiny_run
     everything = planned_jobs(snakemake(completed_run, "-n", "--forceall"))
-    module = completed_run / "src" / "lesionbench" / "data" / "checks.py"
-    text, stat = module.read_text(), module.stat()
-    try:
-        module.write_text(text + "\n# edited by the partial-rerun test\n")
-        jobs = planned_jobs(snakemake(completed_run, "-n"))
-    finally:
-        module.write_text(text)
-        os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    jobs = jobs_after_editing(completed_run, "data/checks.py")
     say(capsys, f"editing src/lesionbench/data/checks.py plans {jobs}")
     assert jobs.get("validate_data") == everything["validate_data"], jobs
     assert not {"acquire", "split", "prepare", "lesions", "train", "predict", "evaluate"} & set(jobs), jobs
