@@ -12,7 +12,9 @@ Order of operations (docs/metrics.md), identical for every model:
    by inference were postprocessed already; applying it again changes nothing (it is idempotent) and gives
    predictions from any other tool exactly the same treatment.
 4. Case-level metrics between the two resulting masks, then the lesion-wise results
-   (``lesionwise.evaluate_lesions``), both from one set of nearest-border queries.
+   (``lesionwise.evaluate_lesions``), both from one set of nearest-border queries. With the ``surfel``
+   surface definition the boundary metrics are measured between surfels (``surfels.surfel_parts``, one
+   more set of queries); matching stays on the border voxels.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .lesionwise import LesionScores, evaluate_lesions
 from .nearest import Nearest, nearest_borders
 from .parts import Parts, find_parts
 from .scores import Scores, empty_mask_scores, from_distances
+from .surfels import surfel_parts
 
 CASE_COLUMNS = [
     "ref_empty",
@@ -139,7 +142,8 @@ def case_scores(
 ) -> Scores:
     """Case-level metrics between the union of ``ref`` and the union of ``pred`` components, with the
     empty-mask rules (``overlaps``: their ``boxes.shared_voxel_counts``; ``nearest``: their
-    ``nearest.nearest_borders``; each computed if not given)."""
+    ``nearest.nearest_borders``; each computed if not given). The boundary metrics use the parts' points
+    (border voxels, or surfels weighted by ``weights``)."""
     n_ref, n_pred = int(ref.voxels.sum()), int(pred.voxels.sum())
     empty = empty_mask_scores(n_ref, n_pred, penalty_mm)
     if empty is not None:
@@ -149,8 +153,24 @@ def case_scores(
     if nearest is None:
         nearest = nearest_borders(ref, pred)
     return from_distances(
-        n_ref, n_pred, int(sum(overlaps.values())), nearest.pred_to_ref, nearest.ref_to_pred, tolerance_mm
+        n_ref,
+        n_pred,
+        int(sum(overlaps.values())),
+        nearest.pred_to_ref,
+        nearest.ref_to_pred,
+        tolerance_mm,
+        pred.weights,
+        ref.weights,
     )
+
+
+def _surfaces(ref: Parts, pred: Parts, nearest: Nearest | None, definition: str):
+    """The parts whose points the boundary metrics use, and their nearest-border distances: ``ref``,
+    ``pred`` and ``nearest`` themselves for border voxels, their surfels (queried anew) for ``surfel``."""
+    if surface.check_surface_definition(definition) == "voxel":
+        return ref, pred, nearest
+    ref_s, pred_s = surfel_parts(ref), surfel_parts(pred)
+    return ref_s, pred_s, nearest_borders(ref_s, pred_s) if len(ref_s.points) and len(pred_s.points) else None
 
 
 def _check(tolerance_mm, penalty_mm, shape, spacing) -> float:
@@ -172,6 +192,7 @@ def evaluate_case(
     penalty_mm: float | None = None,
     threshold: float = 0.5,
     min_component_voxels: int = 0,
+    surface_definition: str = "voxel",
 ) -> CaseEvaluation:
     """Evaluate one case (the module docstring gives the order of operations).
 
@@ -184,6 +205,8 @@ def evaluate_case(
       ignore: optional mask of voxels excluded from every metric (non-zero = excluded).
       penalty_mm: distance for an empty side; None = image extent diagonal (``surface.default_penalty``).
       threshold, min_component_voxels: the ``postprocess`` parameters.
+      surface_definition: ``voxel`` (border voxel centres) or ``surfel`` (area-weighted surface elements)
+        for HD95, ASD, contour F1 and NSD (``surface.SURFACE_DEFINITIONS``).
     """
     reference = np.asarray(reference)
     prediction = np.asarray(prediction)
@@ -195,8 +218,14 @@ def evaluate_case(
     pred = find_parts(binarize(prediction, threshold), spacing, exclude=ignore, min_voxels=int(min_component_voxels))
     overlaps = shared_voxel_counts(ref, pred)
     nearest = nearest_borders(ref, pred) if len(ref.points) and len(pred.points) else None
+    surfaces = _surfaces(ref, pred, nearest, surface_definition)
     scores = case_scores(
-        ref, pred, tolerance_mm=tolerance_mm, penalty_mm=penalty_mm, overlaps=overlaps, nearest=nearest
+        surfaces[0],
+        surfaces[1],
+        tolerance_mm=tolerance_mm,
+        penalty_mm=penalty_mm,
+        overlaps=overlaps,
+        nearest=surfaces[2],
     )
     lesions = evaluate_lesions(
         ref,
@@ -206,6 +235,7 @@ def evaluate_case(
         penalty_mm=penalty_mm,
         overlaps=overlaps,
         nearest=nearest,
+        surfaces=surfaces,
     )
     fp = np.array([r.index for r in lesions if r.kind == "false_positive"], np.int64)
     return CaseEvaluation(
@@ -229,16 +259,20 @@ def case_metrics(
     tolerance_mm: float,
     ignore: np.ndarray | None = None,
     penalty_mm: float | None = None,
+    surface_definition: str = "voxel",
 ) -> Scores:
     """Case-level metrics of two binary masks (no postprocessing): Dice, IoU, HD95, ASD, contour F1, NSD.
 
     The ignore voxels are removed from both masks first; empty masks follow ``Scores.perfect`` /
-    ``Scores.worst``.
+    ``Scores.worst``; ``surface_definition`` as for ``evaluate_case``.
     """
     reference, prediction = np.asarray(reference), np.asarray(prediction)
     if reference.shape != prediction.shape:
         raise ValueError(f"prediction shape {prediction.shape} != reference shape {reference.shape}")
     penalty_mm = _check(tolerance_mm, penalty_mm, reference.shape, spacing)
+    surface.check_surface_definition(surface_definition)
     ref = find_parts(reference, spacing, exclude=ignore)
     pred = find_parts(prediction, spacing, exclude=ignore)
+    if surface_definition == "surfel":
+        ref, pred = surfel_parts(ref), surfel_parts(pred)
     return case_scores(ref, pred, tolerance_mm=tolerance_mm, penalty_mm=penalty_mm)

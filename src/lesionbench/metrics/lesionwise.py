@@ -12,6 +12,10 @@ The border distances of a merged lesion reuse the case-level nearest-border quer
 border point whose nearest point over the whole other mask already lies in its own merged lesion (in its
 members, or in its hits) has its lesion-wise distance; only the other points are queried again, restricted
 to their merged lesion (``nearest.tagged_nearest``, one query per direction for all merged lesions).
+
+Matching always uses the border voxels (it is about shared voxels); the boundary metrics use the surface
+of the evaluation's surface definition: the border voxels, or the surfels (``surfels.surfel_parts``) passed
+as ``surfaces``.
 """
 
 from __future__ import annotations
@@ -52,19 +56,23 @@ def evaluate_lesions(
     penalty_mm: float,
     overlaps: dict[tuple[int, int], int] | None = None,
     nearest: Nearest | None = None,
+    surfaces: tuple[Parts, Parts, Nearest | None] | None = None,
 ) -> list[LesionScores]:
     """Lesion-wise results: one per non-empty reference lesion (in lesion order), then one per
     false-positive component (in prediction component order). See the module docstring for the rules.
 
     ``overlaps`` (``boxes.shared_voxel_counts``) and ``nearest`` (``nearest.nearest_borders``) may be passed
-    to reuse the case-level computations.
+    to reuse the case-level computations. ``surfaces``: the surfel parts of ``ref`` and ``pred`` and their
+    ``nearest_borders``, to measure the boundary metrics on surfels (None: on the border voxels).
     """
     if overlaps is None:
         overlaps = shared_voxel_counts(ref, pred)
     if nearest is None and len(ref.points) and len(pred.points):
         nearest = nearest_borders(ref, pred)
     m = match(ref, pred, dilation_mm, overlaps, nearest)
-    scores = merged_lesion_scores(ref, pred, m, overlaps, nearest, tolerance_mm, penalty_mm)
+    scores = merged_lesion_scores(
+        ref, pred, m, overlaps, (ref, pred, nearest) if surfaces is None else surfaces, tolerance_mm, penalty_mm
+    )
     out = [
         LesionScores("reference", k, g, bool(m.hits[g]), scores[g], tuple(m.hits[g]))
         for k, g in zip(m.lesions, m.group)
@@ -83,16 +91,19 @@ def merged_lesion_scores(
     pred: Parts,
     m: Matching,
     overlaps: dict[tuple[int, int], int],
-    nearest: Nearest | None,
+    surfaces: tuple[Parts, Parts, Nearest | None],
     tolerance_mm: float,
     penalty_mm: float,
 ) -> list[Scores]:
-    """Scores of each merged lesion g: its members against its hits, or ``Scores.worst`` if it has none."""
+    """Scores of each merged lesion g: its members against its hits, or ``Scores.worst`` if it has none.
+    ``surfaces``: the parts whose points the boundary metrics use (``ref`` and ``pred`` themselves, or their
+    surfels) and their ``nearest_borders``."""
     out = [Scores.worst(penalty_mm)] * len(m.hits)
     scored = [g for g, h in enumerate(m.hits) if h]
     if not scored:
         return out
-    assert nearest is not None  # a hit means border points on both sides
+    ref_surface, pred_surface, nearest = surfaces
+    assert nearest is not None  # a hit means surface points on both sides
     # pairs (s, i) of scored merged lesion s (its place in ``scored``) and member lesion i, likewise hits
     member_s, member_i = np.array([(s, i) for s, g in enumerate(scored) for i in m.members[g]], np.int64).T
     hit_s, hit_j = np.array([(s, j) for s, g in enumerate(scored) for j in m.hits[g]], np.int64).T
@@ -100,8 +111,10 @@ def merged_lesion_scores(
     n_ref = np.bincount(member_s, weights=ref.voxels[member_i], minlength=n).astype(np.int64)
     n_pred = np.bincount(hit_s, weights=pred.voxels[hit_j], minlength=n).astype(np.int64)
     n_inter = _shared_voxels(ref, pred, member_s, member_i, hit_s, hit_j, overlaps, n)
-    d_pr, s_pr, d_rp, s_rp = _border_distances(ref, pred, member_s, member_i, hit_s, hit_j, nearest)
-    for g, s in zip(scored, grouped_scores(n_ref, n_pred, n_inter, d_pr, s_pr, d_rp, s_rp, tolerance_mm)):
+    d_pr, s_pr, w_pr, d_rp, s_rp, w_rp = _border_distances(
+        ref_surface, pred_surface, member_s, member_i, hit_s, hit_j, nearest
+    )
+    for g, s in zip(scored, grouped_scores(n_ref, n_pred, n_inter, d_pr, s_pr, d_rp, s_rp, tolerance_mm, w_pr, w_rp)):
         out[g] = s
     return out
 
@@ -120,9 +133,10 @@ def _shared_voxels(ref: Parts, pred: Parts, member_s, member_i, hit_s, hit_j, ov
 
 
 def _border_distances(ref: Parts, pred: Parts, member_s, member_i, hit_s, hit_j, nearest: Nearest):
-    """Directed border distances within each scored merged lesion: for every border point of its hits, the
-    distance to the nearest border point of its members (``d_pr``), and the reverse (``d_rp``), each with
-    the merged lesion of every entry (``s_pr``, ``s_rp``)."""
+    """Directed surface distances within each scored merged lesion: for every surface point of its hits,
+    the distance to the nearest surface point of its members (``d_pr``), and the reverse (``d_rp``), each
+    with the merged lesion (``s_pr``, ``s_rp``) and the weight (``w_pr``, ``w_rp``; None for border voxels)
+    of every entry."""
     pred_at, which = pred.point_indices(hit_j)
     s_pr = hit_s[which]
     ref_at, which = ref.point_indices(member_i)
@@ -139,4 +153,6 @@ def _border_distances(ref: Parts, pred: Parts, member_s, member_i, hit_s, hit_j,
     own_hits = np.sort(hit_s * pred.n + hit_j)
     elsewhere = ~isin_sorted(s_rp * pred.n + nearest.ref_nearest_owner[ref_at], own_hits)
     d_rp[elsewhere] = tagged_nearest(pred.points[pred_at], s_pr, ref.points[ref_at[elsewhere]], s_rp[elsewhere], tags)
-    return d_pr, s_pr, d_rp, s_rp
+    w_pr = None if pred.weights is None else pred.weights[pred_at]
+    w_rp = None if ref.weights is None else ref.weights[ref_at]
+    return d_pr, s_pr, w_pr, d_rp, s_rp, w_rp

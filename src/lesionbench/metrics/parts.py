@@ -46,7 +46,8 @@ class Parts:
     ``k + 1``); ``voxels[k]`` is its voxel count. ``points`` holds the border voxel centres in mm of all
     components (``surface.border``), grouped by component: those of ``k`` are
     ``points[starts[k]:starts[k + 1]]`` and ``owner`` gives each point's component. ``shape`` and
-    ``spacing`` are those of the full image.
+    ``spacing`` are those of the full image. ``weights`` is None for border voxels (every point weighs the
+    same); ``surfels.surfel_parts`` gives parts whose points are surface elements weighted by their size.
     """
 
     shape: tuple[int, ...]
@@ -57,6 +58,7 @@ class Parts:
     voxels: np.ndarray  # (n,) int64
     points: np.ndarray  # (N, ndim) float64, grouped by component
     owner: np.ndarray  # (N,) int64, non-decreasing
+    weights: np.ndarray | None = None  # (N,) float64, or None: all points weigh the same
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property

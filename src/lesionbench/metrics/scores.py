@@ -82,17 +82,25 @@ def score(
 
 
 def from_distances(
-    n_ref: int, n_pred: int, n_inter: int, d_pred_to_ref: np.ndarray, d_ref_to_pred: np.ndarray, tolerance_mm: float
+    n_ref: int,
+    n_pred: int,
+    n_inter: int,
+    d_pred_to_ref: np.ndarray,
+    d_ref_to_pred: np.ndarray,
+    tolerance_mm: float,
+    w_pred: np.ndarray | None = None,
+    w_ref: np.ndarray | None = None,
 ) -> Scores:
-    """Every metric of a pair of non-empty masks from its voxel counts and directed border distances
-    (``d_pred_to_ref``: one entry per prediction border voxel; ``d_ref_to_pred``: per reference border voxel).
+    """Every metric of a pair of non-empty masks from its voxel counts and directed surface distances
+    (``d_pred_to_ref``: one entry per prediction surface point; ``d_ref_to_pred``: per reference surface
+    point), the points weighted by ``w_pred`` / ``w_ref`` (surfel sizes; None for border voxels).
     """
     return _scores(
         [n_ref],
         [n_pred],
         [n_inter],
-        surface.summarize(d_pred_to_ref, tolerance_mm),
-        surface.summarize(d_ref_to_pred, tolerance_mm),
+        surface.summarize(d_pred_to_ref, tolerance_mm, weights=w_pred),
+        surface.summarize(d_ref_to_pred, tolerance_mm, weights=w_ref),
     )[0]
 
 
@@ -105,17 +113,19 @@ def grouped_scores(
     d_ref_to_pred: np.ndarray,
     g_ref: np.ndarray,
     tolerance_mm: float,
+    w_pred: np.ndarray | None = None,
+    w_ref: np.ndarray | None = None,
 ) -> list[Scores]:
     """``from_distances`` for many pairs at once: pair g has counts ``n_ref[g]``, ``n_pred[g]``,
-    ``n_inter[g]`` and the directed distances whose entry in ``g_pred`` / ``g_ref`` is g. Every pair must
-    have non-empty masks (so at least one distance in each direction)."""
+    ``n_inter[g]`` and the directed distances (weights) whose entry in ``g_pred`` / ``g_ref`` is g. Every
+    pair must have non-empty masks (so at least one distance in each direction)."""
     n = len(n_ref)
     return _scores(
         n_ref,
         n_pred,
         n_inter,
-        surface.summarize(d_pred_to_ref, tolerance_mm, g_pred, n),
-        surface.summarize(d_ref_to_pred, tolerance_mm, g_ref, n),
+        surface.summarize(d_pred_to_ref, tolerance_mm, g_pred, n, w_pred),
+        surface.summarize(d_ref_to_pred, tolerance_mm, g_ref, n, w_ref),
     )
 
 

@@ -3,15 +3,19 @@
 Borders are voxel sets: a voxel is on the border of a mask when it is in the mask and at least one of its
 face neighbours (4 in 2D, 6 in 3D) is not, outside the image counting as background; equivalently
 ``mask XOR binary_erosion(mask, face-connected cross, border_value=0)``. Distances are Euclidean between
-border voxel centres, in mm (voxel index times spacing).
+border voxel centres, in mm (voxel index times spacing). That is the ``voxel`` surface definition; the
+``surfel`` definition (``evaluation.surface_definition``) measures between surface elements on the
+voxel-corner grid weighted by their size (``surfels``), with the same formulas below.
 
 The boundary metrics (HD95, ASD, contour F1, NSD) are written once, on the ``Directed`` summaries of the
 two directed distance sets, and evaluate one pair (``summarize(d, tau)``) or many pairs at once
-(``summarize(d, tau, group, n_groups)``, every quantity an array over pairs) with the same formulas.
+(``summarize(d, tau, group, n_groups)``, every quantity an array over pairs) with the same formulas, for
+either surface definition (``SURFACE_DEFINITIONS``).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +26,9 @@ from scipy.spatial import cKDTree
 # A distance counts as "within tolerance" when d <= tau * (1 + TOLERANCE_RTOL): the relative allowance only
 # absorbs floating-point rounding, so a distance that is exactly tau in exact arithmetic counts.
 TOLERANCE_RTOL = 1e-9
+
+# ``evaluation.surface_definition``: border voxel centres (MONAI's default) or area-weighted surfels.
+SURFACE_DEFINITIONS = ("voxel", "surfel")
 
 
 def border(mask: np.ndarray) -> np.ndarray:
@@ -103,6 +110,13 @@ def check_mm(value, what: str, *, zero_allowed: bool = False) -> float:
     return number
 
 
+def check_surface_definition(definition) -> str:
+    """``definition`` if it is one of SURFACE_DEFINITIONS, else ValueError naming the value."""
+    if definition not in SURFACE_DEFINITIONS:
+        raise ValueError(f"surface definition must be one of {', '.join(SURFACE_DEFINITIONS)}, got {definition!r}")
+    return definition
+
+
 def check_tolerance(tolerance_mm) -> float:
     """The contour tolerance tau of contour F1 and NSD: a finite number > 0 mm, as the config schema
     requires of ``contour_tolerance_mm`` (``check_mm``)."""
@@ -114,9 +128,12 @@ PerPair = np.ndarray | np.float64  # one value per pair, or the value of a singl
 
 @dataclass(frozen=True)
 class Directed:
-    """What the boundary metrics use of directed border distances d(X->Y) (one entry per border voxel of
-    X), for one pair (scalars) or many pairs (arrays over pairs): ``count`` = |border X|, ``total`` = sum of
-    d, ``close`` = #{d <= tau} (``within``), ``p95`` = 95th percentile of d (``numpy.percentile``, linear)."""
+    """What the boundary metrics use of directed surface distances d(X->Y) (one entry per surface point of
+    X, border voxel or surfel), for one pair (scalars) or many pairs (arrays over pairs): ``count`` = size
+    of surface X, ``total`` = sum of d, ``close`` = size of the part with d <= tau (``within``), ``p95`` =
+    95th percentile of d. Voxel borders count every point once and take ``numpy.percentile`` (linear);
+    surfels weigh each point by its length / area (``surfels``), and ``p95`` is surface-distance's robust
+    percentile (``weighted_percentile``)."""
 
     count: PerPair
     total: PerPair
@@ -124,22 +141,58 @@ class Directed:
     p95: PerPair
 
 
-def summarize(d: np.ndarray, tolerance_mm: float, group: np.ndarray | None = None, n_groups: int = 1) -> Directed:
+def summarize(
+    d: np.ndarray,
+    tolerance_mm: float,
+    group: np.ndarray | None = None,
+    n_groups: int = 1,
+    weights: np.ndarray | None = None,
+) -> Directed:
     """``Directed`` summary of distances ``d``: of all of them (``group`` None), or per pair g of the entries
-    whose ``group`` is g (arrays of length ``n_groups``)."""
+    whose ``group`` is g (arrays of length ``n_groups``); ``weights`` (None: all 1) are the entries' surface
+    element sizes."""
+    close = within(d, tolerance_mm)
     if group is None:
+        if weights is None:
+            return Directed(
+                np.float64(d.size),
+                np.float64(d.sum()),
+                np.float64(np.count_nonzero(close)),
+                np.float64(np.percentile(d, 95)) if d.size else np.float64(0.0),
+            )
         return Directed(
-            np.float64(d.size),
-            np.float64(d.sum()),
-            np.float64(np.count_nonzero(within(d, tolerance_mm))),
-            np.float64(np.percentile(d, 95)) if d.size else np.float64(0.0),
+            np.float64(weights.sum()),
+            np.float64((weights * d).sum()),
+            np.float64(weights[close].sum()),
+            np.float64(weighted_percentile(d, weights, 95)),
         )
+    if weights is None:
+        return Directed(
+            np.bincount(group, minlength=n_groups).astype(np.float64),
+            np.bincount(group, weights=d, minlength=n_groups),
+            np.bincount(group[close], minlength=n_groups).astype(np.float64),
+            segment_percentile(d, group, n_groups, 95),
+        )
+    order = np.argsort(group, kind="stable")
+    bounds = np.searchsorted(group[order], np.arange(n_groups + 1))
     return Directed(
-        np.bincount(group, minlength=n_groups).astype(np.float64),
-        np.bincount(group, weights=d, minlength=n_groups),
-        np.bincount(group[within(d, tolerance_mm)], minlength=n_groups).astype(np.float64),
-        segment_percentile(d, group, n_groups, 95),
+        np.bincount(group, weights=weights, minlength=n_groups),
+        np.bincount(group, weights=weights * d, minlength=n_groups),
+        np.bincount(group[close], weights=weights[close], minlength=n_groups),
+        np.array([weighted_percentile(d[order[a:b]], weights[order[a:b]], 95) for a, b in itertools.pairwise(bounds)]),
     )
+
+
+def weighted_percentile(d: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """surface-distance's robust percentile of distances weighted by surface element size: with the entries
+    sorted by (distance, weight), the first distance at which the cumulative weight share reaches q / 100
+    (the largest distance if rounding keeps it below). Empty: 0."""
+    if d.size == 0:
+        return 0.0
+    order = np.lexsort((weights, d))
+    share = np.cumsum(weights[order]) / np.sum(weights)
+    at = min(int(np.searchsorted(share, q / 100.0)), d.size - 1)
+    return float(d[order[at]])
 
 
 def segment_percentile(values: np.ndarray, segment: np.ndarray, n_segments: int, q: float) -> np.ndarray:
@@ -165,13 +218,16 @@ def segment_percentile(values: np.ndarray, segment: np.ndarray, n_segments: int,
 
 def hd95(p: Directed, r: Directed) -> PerPair:
     """95th-percentile Hausdorff distance: ``max(P95(d(P->R)), P95(d(R->P)))`` (``p`` summarizes d(P->R),
-    ``r`` d(R->P)). Equals MONAI ``HausdorffDistanceMetric(percentile=95, directed=False)``."""
+    ``r`` d(R->P)). Voxel borders: equals MONAI ``HausdorffDistanceMetric(percentile=95, directed=False)``;
+    surfels: surface-distance's ``compute_robust_hausdorff(..., 95)``."""
     return np.maximum(p.p95, r.p95)
 
 
 def asd(p: Directed, r: Directed) -> PerPair:
-    """Average symmetric surface distance, pooled: ``(sum d(P->R) + sum d(R->P)) / (|border P| + |border R|)``.
-    Equals MONAI ``SurfaceDistanceMetric(symmetric=True)``."""
+    """Average symmetric surface distance, pooled: ``(sum d(P->R) + sum d(R->P)) / (|border P| + |border R|)``,
+    sums and sizes weighted by surfel size for surfels. Voxel borders: equals MONAI
+    ``SurfaceDistanceMetric(symmetric=True)``; surfels: surface-distance's two directed averages
+    (``compute_average_surface_distance``) pooled by surface size."""
     return (p.total + r.total) / (p.count + r.count)
 
 
@@ -185,9 +241,9 @@ def contour_f1(p: Directed, r: Directed) -> PerPair:
 
 
 def nsd(p: Directed, r: Directed) -> PerPair:
-    """Normalized surface Dice at tolerance tau, counted in border voxels:
-    ``(#{d(P->R) <= tau} + #{d(R->P) <= tau}) / (|border P| + |border R|)``. This is MONAI's form
-    (``SurfaceDiceMetric(class_thresholds=[tau])``, also MetricsReloaded's): every border voxel weighs the
-    same. DeepMind's surface-distance library instead weighs each border element by its surface area
-    (marching-cubes surfels), so its values differ, most on oblique or anisotropic borders."""
+    """Normalized surface Dice at tolerance tau: ``(#{d(P->R) <= tau} + #{d(R->P) <= tau}) / (|P| + |R|)``
+    over the surface points. Voxel borders count every border voxel once: MONAI's form
+    (``SurfaceDiceMetric(class_thresholds=[tau])``, also MetricsReloaded's). Surfels weigh each element by
+    its area: surface-distance's ``compute_surface_dice_at_tolerance`` (= MONAI with ``use_subvoxels=True``).
+    """
     return (p.close + r.close) / (p.count + r.count)
