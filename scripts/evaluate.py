@@ -6,7 +6,11 @@ from lesionbench.runtime import rule_logging
 with rule_logging(snakemake.log[0]):
     sm = snakemake
     settings = Settings.from_config(
-        sm.params.evaluation, sm.params.postprocessing, sm.params.distance_penalty_mm, **sm.params.reading
+        sm.params.evaluation,
+        sm.params.postprocessing,
+        sm.params.distance_penalty_mm,
+        surface_definition=sm.params.surface_definition,
+        **sm.params.reading,
     )
     evaluate_to_files(
         sm.input.predictions,

@@ -27,6 +27,7 @@ rule evaluate:
         evaluation=lambda w: config["datasets"][w.dataset]["evaluation"],
         postprocessing=config["postprocessing"],
         distance_penalty_mm=config["evaluation"].get("distance_penalty_mm"),
+        surface_definition=config["evaluation"]["surface_definition"],
         reading=PREDICTION_READING,
     script:
         "../../scripts/evaluate.py"

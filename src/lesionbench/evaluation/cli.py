@@ -41,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--penalty-mm", type=float, help="distance for an empty mask (default: image diagonal)")
     p.add_argument("--threshold", type=float, help="postprocessing threshold (default 0.5)")
     p.add_argument("--min-component-voxels", type=int, help="postprocessing: smallest kept component")
+    p.add_argument(
+        "--surface",
+        choices=["voxel", "surfel"],
+        help="surface definition of HD95, ASD, contour F1 and NSD (default: the config's, else voxel)",
+    )
     return p
 
 
@@ -55,7 +60,7 @@ def _dataset_name(args) -> str:
 
 
 def settings_from_args(args, dataset: str) -> Settings:
-    ds_eval, post, penalty = {}, {}, None
+    ds_eval, post, penalty, surface = {}, {}, None, "voxel"
     if args.config:
         import yaml
 
@@ -68,6 +73,7 @@ def settings_from_args(args, dataset: str) -> Settings:
         ds_eval = dict(config["datasets"][dataset].get("evaluation", {}))
         post = dict(config.get("postprocessing", {}))
         penalty = (config.get("evaluation") or {}).get("distance_penalty_mm")
+        surface = (config.get("evaluation") or {}).get("surface_definition", surface)
     for key, value in (("contour_tolerance_mm", args.tolerance_mm), ("lesion_dilation_mm", args.dilation_mm)):
         if value is not None:
             ds_eval[key] = value
@@ -76,12 +82,14 @@ def settings_from_args(args, dataset: str) -> Settings:
             post[key] = value
     if args.penalty_mm is not None:
         penalty = args.penalty_mm
+    if args.surface is not None:
+        surface = args.surface
     missing = [k for k in ("contour_tolerance_mm", "lesion_dilation_mm") if k not in ds_eval]
     if missing:
         raise EvaluationError(
             f"no {' / '.join(missing)}: pass --config with --dataset, or --tolerance-mm and --dilation-mm"
         )
-    return Settings.from_config(ds_eval, post, penalty)
+    return Settings.from_config(ds_eval, post, penalty, surface_definition=surface)
 
 
 def main(argv: list[str] | None = None) -> int:

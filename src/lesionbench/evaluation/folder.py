@@ -24,7 +24,7 @@ from ..io.predictions import PredictionError, find_prediction, prediction_files,
 from ..io.tables import read_table
 from ..metrics.case import CASE_COLUMNS, LESION_COLUMNS, evaluate_case
 from ..metrics.matching import check_dilation
-from ..metrics.surface import check_mm, check_tolerance
+from ..metrics.surface import check_mm, check_surface_definition, check_tolerance
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,8 @@ class EvaluationError(ValueError):
 class Settings:
     """Evaluation parameters: contour tolerance tau and lesion dilation r (mm, per data set), the distance
     penalty (mm; None = image extent diagonal), the postprocessing of predictions, whether prediction files
-    are probability maps (read as value >= threshold) and whether a missing prediction is scored as empty."""
+    are probability maps (read as value >= threshold), whether a missing prediction is scored as empty, and
+    the surface definition of the boundary metrics (``voxel`` or ``surfel``, docs/metrics.md)."""
 
     tolerance_mm: float
     dilation_mm: float
@@ -51,6 +52,7 @@ class Settings:
     min_component_voxels: int = 0
     probability_maps: bool = False
     missing_as_empty: bool = False
+    surface_definition: str = "voxel"
 
     def __post_init__(self):
         checks = [
@@ -59,6 +61,7 @@ class Settings:
         ]
         if self.penalty_mm is not None:
             checks.append(("distance_penalty_mm", lambda v: check_mm(v, "distance penalty"), self.penalty_mm))
+        checks.append(("surface_definition", check_surface_definition, self.surface_definition))
         for key, check, value in checks:
             try:
                 check(value)  # the metrics decide the valid ranges; the schema states the same
@@ -80,9 +83,11 @@ class Settings:
         *,
         probability_maps: bool = False,
         missing_predictions: str = "error",
+        surface_definition: str = "voxel",
     ) -> Settings:
         """From the data set's ``evaluation`` block, the ``postprocessing`` block and
-        ``evaluation.distance_penalty_mm`` / ``probability_maps`` / ``missing_predictions`` of the config."""
+        ``evaluation.distance_penalty_mm`` / ``probability_maps`` / ``missing_predictions`` /
+        ``surface_definition`` of the config."""
         if missing_predictions not in ("error", "empty"):
             raise EvaluationError(f"missing_predictions must be 'error' or 'empty', got {missing_predictions!r}")
         try:
@@ -94,6 +99,7 @@ class Settings:
                 min_component_voxels=int(postprocessing.get("min_component_voxels", 0)),
                 probability_maps=bool(probability_maps),
                 missing_as_empty=missing_predictions == "empty",
+                surface_definition=surface_definition,
             )
         except KeyError as exc:
             raise EvaluationError(f"evaluation settings lack {exc.args[0]!r}") from exc
@@ -235,6 +241,7 @@ def evaluate_folder(
                 penalty_mm=settings.penalty_mm,
                 threshold=settings.threshold,
                 min_component_voxels=settings.min_component_voxels,
+                surface_definition=settings.surface_definition,
             )
         except ValueError as exc:
             raise EvaluationError(f"case {cid!r}: {exc}") from exc

@@ -8,7 +8,7 @@
   in sorted path order; ``metric_code_files`` lists those paths;
 - ``settings``: the evaluation settings that change a metric value (contour tolerance, lesion dilation radius,
   distance penalty rule, postprocessing threshold and smallest component, probability-map reading, missing
-  predictions scored as empty) and the fixed definitions the code
+  predictions scored as empty, surface definition) and the fixed definitions the code
   uses (connectivity, border function, HD95 definition); ``settings_sha256`` is the SHA-256 of their
   canonical JSON (sorted keys).
 
@@ -31,9 +31,12 @@ from ..metrics import surface
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 METRIC_ROOTS = ("metrics/case.py",)
-HD95_DEFINITION = (
-    "max(percentile95(d(P->R)), percentile95(d(R->P))), numpy linear percentile over border voxel distances in mm"
-)
+HD95_DEFINITION = {
+    "voxel": "max(percentile95(d(P->R)), percentile95(d(R->P))), numpy linear percentile over border voxel distances "
+    "in mm",
+    "surfel": "max(percentile95(d(P->R)), percentile95(d(R->P))), surface-distance's area-weighted percentile over "
+    "surfel distances in mm",
+}
 PENALTY_DIAGONAL = "image extent diagonal"
 
 
@@ -63,7 +66,9 @@ def settings_record(settings) -> dict:
         "missing_as_empty": bool(getattr(settings, "missing_as_empty", False)),
         "connectivity": {f"{ndim}d": int(n) for ndim, n in sorted(FULL_CONNECTIVITY.items())},
         "border_function": f"{surface.border.__module__}.{surface.border.__qualname__}",
-        "hd95": HD95_DEFINITION,
+        # voxel: border voxel centres; surfel: area-weighted surface elements (docs/metrics.md)
+        "surface_definition": getattr(settings, "surface_definition", "voxel"),
+        "hd95": HD95_DEFINITION[getattr(settings, "surface_definition", "voxel")],
     }
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -105,7 +106,7 @@ def _fan(points: list[np.ndarray], apex: int) -> list[np.ndarray]:
     return [np.cross(p[i] - p[0], p[i + 1] - p[0]) / 2.0 for i in range(1, len(p) - 1)]
 
 
-def _planes(vectors: list[np.ndarray]) -> int:
+def _planes(vectors: Iterable[np.ndarray]) -> int:
     """Number of distinct plane orientations among triangles with these area vectors."""
     units: list[np.ndarray] = []
     for v in vectors:
