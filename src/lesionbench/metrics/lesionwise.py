@@ -78,11 +78,8 @@ def evaluate_lesions(
         for k, g in zip(m.lesions, m.group)
     ]
     matched = set().union(*m.hits)
-    out += [
-        LesionScores("false_positive", j, -1, False, Scores.worst(penalty_mm))
-        for j in range(pred.n)
-        if j not in matched
-    ]
+    worst = Scores.worst(penalty_mm)  # frozen: one instance serves every false positive
+    out += [LesionScores("false_positive", j, -1, False, worst) for j in range(pred.n) if j not in matched]
     return out
 
 

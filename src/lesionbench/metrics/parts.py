@@ -23,7 +23,9 @@ rule is not recognised, by labelling the whole image once. The test suite checks
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 import numpy as np
 from scipy import ndimage
@@ -36,6 +38,44 @@ from .indexing import expand_ranges
 def make_tree(points: np.ndarray) -> cKDTree:
     """Exact nearest-neighbour tree over points in mm."""
     return cKDTree(points, leafsize=32, balanced_tree=False, compact_nodes=False)
+
+
+class BoxedMasks(Sequence[np.ndarray]):
+    """The boxed masks of components, cut on demand from the label arrays they were found in: item k is
+    ``arrays[which[k]][box k] == label[k]``. Most steps touch few components' masks (overlapping pairs,
+    reference lesions), so a mask per component is never built for thousands of small false positives."""
+
+    def __init__(self, arrays: list[np.ndarray], which, label, lo, hi):
+        self._arrays = arrays
+        self._which = np.asarray(which, np.int64)
+        self._label = np.asarray(label, np.int64)
+        self._lo = np.asarray(lo, np.int64).reshape(len(self._label), -1)
+        self._hi = np.asarray(hi, np.int64).reshape(len(self._label), -1)
+
+    def __len__(self) -> int:
+        return len(self._label)
+
+    @overload
+    def __getitem__(self, k: int) -> np.ndarray: ...
+    @overload
+    def __getitem__(self, k: slice) -> Sequence[np.ndarray]: ...
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return self.take(np.arange(len(self))[k])
+        box = tuple(map(slice, self._lo[k].tolist(), self._hi[k].tolist()))
+        return self._arrays[self._which[k]][box] == self._label[k]
+
+    def take(self, indices) -> BoxedMasks:
+        """The masks of the given component indices, in that order."""
+        i = np.asarray(indices, np.int64)
+        return BoxedMasks(self._arrays, self._which[i], self._label[i], self._lo[i], self._hi[i])
+
+
+def take_masks(masks: Sequence[np.ndarray], indices) -> Sequence[np.ndarray]:
+    """The masks of the given component indices (``BoxedMasks`` stay lazy)."""
+    if isinstance(masks, BoxedMasks):
+        return masks.take(indices)
+    return [masks[int(i)] for i in indices]
 
 
 @dataclass
@@ -52,7 +92,7 @@ class Parts:
 
     shape: tuple[int, ...]
     spacing: tuple[float, ...]
-    masks: list[np.ndarray]
+    masks: Sequence[np.ndarray]  # a list, or ``BoxedMasks`` (cut on demand)
     lo: np.ndarray  # (n, ndim) int64
     hi: np.ndarray  # (n, ndim) int64
     voxels: np.ndarray  # (n,) int64
@@ -149,7 +189,7 @@ class Parts:
         return Parts(
             self.shape,
             self.spacing,
-            [self.masks[i] for i in idx],
+            take_masks(self.masks, idx),
             self.lo[idx],
             self.hi[idx],
             self.voxels[idx],
@@ -200,6 +240,10 @@ def _keep_with_separator(occupied: np.ndarray) -> np.ndarray:
     return keep
 
 
+def _same_index(idx: np.ndarray) -> np.ndarray:
+    return idx
+
+
 def _compact_2d(fg: np.ndarray):
     """A small array with the same components and borders as the 2D mask ``fg``, and the map of its
     indices back to the image (None, None for an empty mask).
@@ -208,7 +252,8 @@ def _compact_2d(fg: np.ndarray):
     non-empty columns are kept with the first empty column after each run of them. Pixels adjacent in the
     image stay adjacent, pixels separated by an empty row or band column stay separated (by exactly one),
     and a pixel's face neighbours are the same pixels or empty ones, so components and borders are
-    unchanged.
+    unchanged. When that array would not be less than half the image (foreground scattered over it), the
+    mask itself is returned with the identity map.
     """
     rows_occupied = np.asarray(fg.any(axis=1))
     edges = np.flatnonzero(np.diff(np.concatenate(([0], rows_occupied.view(np.int8), [0]))))
@@ -220,6 +265,8 @@ def _compact_2d(fg: np.ndarray):
     cols_occupied = np.stack([fg[a:b].any(axis=0) for a, b in zip(edges[0::2], edges[1::2])])
     keep = _keep_with_separator(cols_occupied)
     widths = keep.sum(axis=1)
+    if len(row_image) * int(widths.max()) > fg.size // 2:  # scattered foreground: compacting would not pay
+        return fg, _same_index
     band, col = np.nonzero(keep)
     rank = np.arange(len(col)) - np.repeat(np.concatenate(([0], np.cumsum(widths)[:-1])), widths)
     col_image = np.zeros((len(band_start), int(widths.max())), np.int64)
@@ -235,23 +282,34 @@ def _compact_2d(fg: np.ndarray):
 
 @dataclass
 class _Found:
-    masks: list = field(default_factory=list)
+    """Components collected crop by crop: the label arrays, per component its array, label, box in that
+    array, box start in the image and voxel count, the sort keys of ``_order_keys``, and (per crop) the
+    border points grouped by component with their counts."""
+
+    arrays: list = field(default_factory=list)
+    which: list = field(default_factory=list)
+    label: list = field(default_factory=list)
+    array_lo: list = field(default_factory=list)
+    array_hi: list = field(default_factory=list)
     lo: list = field(default_factory=list)
     voxels: list = field(default_factory=list)
     raster_key: list = field(default_factory=list)
     block_key: list = field(default_factory=list)
     points: list = field(default_factory=list)
+    point_counts: list = field(default_factory=list)
 
 
 def _collect(labels: np.ndarray, n: int, to_image, shape, spacing, out: _Found) -> None:
     """Append the components 1..n of a label array; ``to_image`` maps (k, ndim) indices of the array to
     image indices. Inside one component's box that map is a plain shift (no separator lies inside a
-    component's box), so boxed masks are copied as they are.
+    component's box), so boxed masks are cut from ``labels`` as they are.
 
     Everything is read off the border voxels, found at once for all components (a face neighbour inside
     the foreground belongs to the same component, so the border of the union is the union of the borders):
     a component's box is the box of its border, and its first voxel in C order, as well as its first 2x2
-    block, holds a border voxel (the voxel before it along the last axis is not in the component).
+    block, holds a border voxel (the voxel before it along the last axis is not in the component). Voxel
+    counts come from one count over the label array; nothing is done per component (``BoxedMasks`` cuts
+    the masks when asked).
     """
     from .surface import border
 
@@ -269,14 +327,15 @@ def _collect(labels: np.ndarray, n: int, to_image, shape, spacing, out: _Found) 
     if labels.ndim == 2:
         block = (image_idx[:, 0] // 2) * (shape[1] // 2 + 1) + image_idx[:, 1] // 2
         out.block_key.append(np.minimum.reduceat(block, starts[:-1]))
-    pts = image_idx * np.asarray(spacing, np.float64)
-    image_lo = to_image(box_lo)
-    for k in range(1, n + 1):
-        m = labels[tuple(slice(int(a), int(b)) for a, b in zip(box_lo[k - 1], box_hi[k - 1]))] == k
-        out.masks.append(m)
-        out.voxels.append(int(np.count_nonzero(m)))
-        out.points.append(pts[starts[k - 1] : starts[k]])
-    out.lo.append(image_lo)
+    out.points.append(image_idx * np.asarray(spacing, np.float64))
+    out.point_counts.append(np.diff(starts))
+    out.voxels.append(np.bincount(labels.ravel(), minlength=n + 1)[1:])
+    out.lo.append(to_image(box_lo))
+    out.which.append(np.full(n, len(out.arrays), np.int64))
+    out.label.append(np.arange(1, n + 1))
+    out.array_lo.append(box_lo)
+    out.array_hi.append(box_hi)
+    out.arrays.append(labels)
 
 
 def _order_keys(found: _Found, shape, whole) -> np.ndarray:
@@ -331,26 +390,37 @@ def find_parts(mask: np.ndarray, spacing, exclude: np.ndarray | None = None, min
             _collect(labels, n, lambda idx, o=offset: idx + o, shape, spacing, found)
     nd = mask.ndim
     order = np.zeros(0, np.int64)
-    if found.masks:
+    if found.arrays:
 
         def whole():
             fg = mask != 0
             return fg & (np.asarray(exclude) == 0) if exclude is not None else fg
 
         order = np.argsort(_order_keys(found, shape, whole), kind="stable")
-    masks = [found.masks[i] for i in order]
-    lo = np.concatenate([np.zeros((0, nd), np.int64)] + found.lo)[order]
-    hi = lo + np.asarray([m.shape for m in masks], np.int64).reshape(-1, nd)
-    pts = [found.points[i] for i in order]
+
+    def stack(rows: list, width: tuple) -> np.ndarray:  # per-crop arrays, concatenated in the new order
+        return np.concatenate([np.zeros((0, *width), np.int64), *rows])[order]
+
+    masks = BoxedMasks(
+        found.arrays,
+        stack(found.which, ()),
+        stack(found.label, ()),
+        stack(found.array_lo, (nd,)),
+        stack(found.array_hi, (nd,)),
+    )
+    lo = stack(found.lo, (nd,))
+    hi = lo + stack(found.array_hi, (nd,)) - stack(found.array_lo, (nd,))
+    counts = np.concatenate([np.zeros(0, np.int64)] + found.point_counts)
+    at, owner = expand_ranges((np.cumsum(counts) - counts)[order], counts[order])  # points in the new order
     parts = Parts(
         shape,
         spacing,
         masks,
         lo,
         hi,
-        np.asarray([found.voxels[i] for i in order], np.int64),
-        np.concatenate([np.zeros((0, nd))] + pts),
-        np.repeat(np.arange(len(pts), dtype=np.int64), [len(p) for p in pts]),
+        np.concatenate([np.zeros(0, np.int64)] + found.voxels).astype(np.int64)[order],
+        np.concatenate([np.zeros((0, nd))] + found.points)[at],
+        owner,
     )
     if min_voxels > 1 and parts.n:
         parts = parts.select(parts.voxels >= min_voxels)
