@@ -49,8 +49,8 @@ class BoxedMasks(Sequence[np.ndarray]):
         self._arrays = arrays
         self._which = np.asarray(which, np.int64)
         self._label = np.asarray(label, np.int64)
-        self._lo = np.asarray(lo, np.int64).reshape(len(self._label), -1)
-        self._hi = np.asarray(hi, np.int64).reshape(len(self._label), -1)
+        self._lo = np.asarray(lo, np.int64)
+        self._hi = np.asarray(hi, np.int64)
 
     def __len__(self) -> int:
         return len(self._label)
