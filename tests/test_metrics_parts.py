@@ -6,7 +6,7 @@ from scipy import ndimage
 
 from lesionbench.components import label_components
 from lesionbench.metrics import border, find_parts
-from lesionbench.metrics.parts import numbering_rule, paint
+from lesionbench.metrics.parts import SPARSE_SHARE, _compact_2d, _same_index, numbering_rule, paint
 from lesionbench.postprocess import postprocess
 
 
@@ -45,6 +45,24 @@ def test_random_masks_match_label_components(nd):
         mask = (rng.random(shape) < rng.uniform(0.01, 0.5)).astype(np.uint8)
         exclude = (rng.random(shape) < 0.1).astype(np.uint8) if t % 3 == 0 else None
         assert_same_as_labelling(mask, tuple(rng.uniform(0.3, 3, size=nd)), exclude, min_voxels=int(t % 4))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_scattered_image_labelled_from_its_pixel_list(seed):
+    """Small components scattered over a whole 2D image (no empty rows or columns to compact away, under
+    1/16 foreground: the pixel-list labelling), touching every image edge, with an ignore mask."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros((90, 70), np.uint8)
+    image[rng.random(image.shape) < 0.03] = 1
+    image[rng.integers(0, 89, 40), rng.integers(0, 69, 40)] = 1
+    image[0, ::7] = image[-1, ::5] = image[::6, 0] = image[::4, -1] = 1
+    image[np.arange(90), rng.integers(0, 70, 90)] = 1  # every row occupied: compaction cannot shrink it
+    image[10:12, 10:12] = 1  # 2x2 blocks and diagonal chains join into larger components
+    assert np.count_nonzero(image) <= image.size // SPARSE_SHARE
+    assert _compact_2d(image != 0)[1] is _same_index
+    spacing = tuple(rng.uniform(0.3, 3, size=2))
+    assert_same_as_labelling(image, spacing)
+    assert_same_as_labelling(image, spacing, exclude=(rng.random(image.shape) < 0.1).astype(np.uint8), min_voxels=2)
 
 
 def test_sparse_volume_with_distant_lesions():

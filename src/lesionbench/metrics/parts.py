@@ -29,10 +29,16 @@ from typing import overload
 
 import numpy as np
 from scipy import ndimage
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from ..components import label_components, largest_slice_areas
 from .indexing import expand_ranges
+
+# A 2D mask that compaction cannot shrink is labelled from its pixel list (``_sparse_2d``) when at most
+# 1 / SPARSE_SHARE of its pixels are foreground (many small components scattered over a large image).
+SPARSE_SHARE = 16
 
 
 def make_tree(points: np.ndarray) -> cKDTree:
@@ -304,19 +310,26 @@ def _collect(labels: np.ndarray, n: int, to_image, shape, spacing, out: _Found) 
     image indices. Inside one component's box that map is a plain shift (no separator lies inside a
     component's box), so boxed masks are cut from ``labels`` as they are.
 
-    Everything is read off the border voxels, found at once for all components (a face neighbour inside
-    the foreground belongs to the same component, so the border of the union is the union of the borders):
-    a component's box is the box of its border, and its first voxel in C order, as well as its first 2x2
-    block, holds a border voxel (the voxel before it along the last axis is not in the component). Voxel
-    counts come from one count over the label array; nothing is done per component (``BoxedMasks`` cuts
-    the masks when asked).
+    The border voxels are found at once for all components (a face neighbour inside the foreground belongs
+    to the same component, so the border of the union is the union of the borders); voxel counts come from
+    one count over the label array; the rest is ``_add``.
     """
     from .surface import border
 
     if n == 0:
         return
     idx = np.argwhere(border(labels))
-    lab = labels[tuple(idx.T)]
+    voxels = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    _add(idx, labels[tuple(idx.T)], voxels, labels, to_image, shape, spacing, out)
+
+
+def _add(idx, lab, voxels, labels, to_image, shape, spacing, out: _Found) -> None:
+    """Append components 1..n (n = len(voxels)) of ``labels`` given their border voxels ``idx`` (array
+    indices) and labels ``lab``. Everything is read off the border voxels: a component's box is the box of
+    its border, and its first voxel in C order, as well as its first 2x2 block, holds a border voxel (the
+    voxel before it along the last axis is not in the component). Nothing is done per component
+    (``BoxedMasks`` cuts the masks when asked)."""
+    n = len(voxels)
     order = np.argsort(lab, kind="stable")
     idx, lab = idx[order], lab[order]
     image_idx = to_image(idx)
@@ -329,13 +342,45 @@ def _collect(labels: np.ndarray, n: int, to_image, shape, spacing, out: _Found) 
         out.block_key.append(np.minimum.reduceat(block, starts[:-1]))
     out.points.append(image_idx * np.asarray(spacing, np.float64))
     out.point_counts.append(np.diff(starts))
-    out.voxels.append(np.bincount(labels.ravel(), minlength=n + 1)[1:])
+    out.voxels.append(np.asarray(voxels, np.int64))
     out.lo.append(to_image(box_lo))
     out.which.append(np.full(n, len(out.arrays), np.int64))
     out.label.append(np.arange(1, n + 1))
     out.array_lo.append(box_lo)
     out.array_hi.append(box_hi)
     out.arrays.append(labels)
+
+
+def _sparse_2d(fg: np.ndarray, shape, spacing, out: _Found) -> None:
+    """Components of a 2D mask whose few foreground pixels are scattered over the image, found from the
+    pixel list alone: pixels are joined to their 8 neighbours present in the sorted list of foreground
+    indices (a graph's connected components), a pixel lacking one of its 4 face neighbours is a border
+    pixel. The label image is written only at the foreground pixels (for ``BoxedMasks``); the work is one
+    pass to list the pixels plus a few binary searches per pixel."""
+    h, w = shape
+    flat = np.flatnonzero(fg)
+    rows, cols = np.divmod(flat, w)
+
+    def neighbour(dr: int, dc: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per pixel: whether its neighbour at (dr, dc) is foreground, and that neighbour's position."""
+        inside = (rows + dr >= 0) & (rows + dr < h) & (cols + dc >= 0) & (cols + dc < w)
+        at = np.minimum(np.searchsorted(flat, flat + (dr * w + dc)), len(flat) - 1)
+        return inside & (flat[at] == flat + (dr * w + dc)), at
+
+    a, b = [np.arange(len(flat))], [np.arange(len(flat))]
+    for dr, dc in ((0, 1), (1, -1), (1, 0), (1, 1)):  # half of the 8 neighbours: each link once
+        present, at = neighbour(dr, dc)
+        a.append(np.flatnonzero(present))
+        b.append(at[present])
+    graph = coo_matrix((np.ones(sum(len(x) for x in a), np.int8), (np.concatenate(a), np.concatenate(b))))
+    n, component = connected_components(graph.tocsr(), directed=False)
+    is_border = np.zeros(len(flat), bool)
+    for dr, dc in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+        is_border |= ~neighbour(dr, dc)[0]
+    labels = np.zeros(shape, np.int32)  # zero pages cost nothing until written
+    labels.flat[flat] = component + 1
+    idx = np.column_stack([rows[is_border], cols[is_border]])
+    _add(idx, component[is_border] + 1, np.bincount(component, minlength=n), labels, _same_index, shape, spacing, out)
 
 
 def _order_keys(found: _Found, shape, whole) -> np.ndarray:
@@ -371,7 +416,9 @@ def find_parts(mask: np.ndarray, spacing, exclude: np.ndarray | None = None, min
         if exclude is not None:
             fg = fg & (np.asarray(exclude) == 0)
         compact, to_image = _compact_2d(fg)
-        if compact is not None:
+        if compact is fg and np.count_nonzero(fg) <= fg.size // SPARSE_SHARE:
+            _sparse_2d(fg, shape, spacing, found)
+        elif compact is not None:
             labels, n = label_components(compact)
             _collect(labels, n, to_image, shape, spacing, found)
     else:
