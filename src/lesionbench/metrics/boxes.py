@@ -111,11 +111,14 @@ def overlap_views(mask_a: np.ndarray, lo_a: np.ndarray, mask_b: np.ndarray, lo_b
 
 
 def shared_voxel_counts(a: Parts, b: Parts) -> dict[tuple[int, int], int]:
-    """|A_i & B_j| for every pair (component i of ``a``, component j of ``b``, 0-based) sharing any voxel."""
+    """|A_i & B_j| for every pair (component i of ``a``, component j of ``b``, 0-based) sharing any voxel:
+    each pair's masks compared over the intersection of their boxes."""
     out = {}
-    for i, j in zip(*box_pairs(a.lo, a.hi, b.lo, b.hi)):
-        va, vb = overlap_views(a.masks[i], a.lo[i], b.masks[j], b.lo[j])
-        count = int(np.count_nonzero(va & vb))
+    ia, ib = box_pairs(a.lo, a.hi, b.lo, b.hi)
+    lo = np.maximum(a.lo[ia], b.lo[ib]).tolist()
+    hi = np.minimum(a.hi[ia], b.hi[ib]).tolist()
+    for i, j, start, stop in zip(ia.tolist(), ib.tolist(), lo, hi):
+        count = int(np.count_nonzero(a.window(i, start, stop) & b.window(j, start, stop)))
         if count:
-            out[(int(i), int(j))] = count
+            out[(i, j)] = count
     return out

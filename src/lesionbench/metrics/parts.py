@@ -71,6 +71,12 @@ class BoxedMasks(Sequence[np.ndarray]):
         box = tuple(map(slice, self._lo[k].tolist(), self._hi[k].tolist()))
         return self._arrays[self._which[k]][box] == self._label[k]
 
+    def window(self, k: int, start: list[int], stop: list[int]) -> np.ndarray:
+        """Mask of component k over the part ``start .. stop`` of its box (box coordinates)."""
+        lo = self._lo[k].tolist()
+        box = tuple(slice(a + b, a + c) for a, b, c in zip(lo, start, stop))
+        return self._arrays[self._which[k]][box] == self._label[k]
+
     def take(self, indices) -> BoxedMasks:
         """The masks of the given component indices, in that order."""
         i = np.asarray(indices, np.int64)
@@ -122,6 +128,14 @@ class Parts:
     def box(self, k: int) -> tuple[slice, ...]:
         """Slices of component index ``k`` in the full image."""
         return tuple(slice(int(a), int(b)) for a, b in zip(self.lo[k], self.hi[k]))
+
+    def window(self, k: int, start: list[int], stop: list[int]) -> np.ndarray:
+        """Mask of component index ``k`` over the image box ``start .. stop`` (inside its box)."""
+        lo = self.lo[k].tolist()
+        inner = [a - b for a, b in zip(start, lo)], [a - b for a, b in zip(stop, lo)]
+        if isinstance(self.masks, BoxedMasks):
+            return self.masks.window(k, *inner)
+        return self.masks[k][tuple(map(slice, *inner))]
 
     def border_points(self, k: int) -> np.ndarray:
         """Border voxel centres of component index ``k`` in mm, shape (b, ndim)."""
