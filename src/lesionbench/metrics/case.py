@@ -137,21 +137,18 @@ def case_scores(
     *,
     tolerance_mm: float,
     penalty_mm: float,
-    overlaps: dict | None = None,
-    nearest: Nearest | None = None,
+    overlaps: dict,
+    nearest: Nearest | None,
 ) -> Scores:
     """Case-level metrics between the union of ``ref`` and the union of ``pred`` components, with the
     empty-mask rules (``overlaps``: their ``boxes.shared_voxel_counts``; ``nearest``: their
-    ``nearest.nearest_borders``; each computed if not given). The boundary metrics use the parts' points
-    (border voxels, or surfels weighted by ``weights``)."""
+    ``nearest.nearest_borders``, None when either side has no border). The boundary metrics use the parts'
+    points (border voxels, or surfels weighted by ``weights``)."""
     n_ref, n_pred = int(ref.voxels.sum()), int(pred.voxels.sum())
     empty = empty_mask_scores(n_ref, n_pred, penalty_mm)
     if empty is not None:
         return empty
-    if overlaps is None:
-        overlaps = shared_voxel_counts(ref, pred)
-    if nearest is None:
-        nearest = nearest_borders(ref, pred)
+    assert nearest is not None  # both masks non-empty: border points on both sides
     return from_distances(
         n_ref,
         n_pred,
@@ -275,4 +272,12 @@ def case_metrics(
     pred = find_parts(prediction, spacing, exclude=ignore)
     if surface_definition == "surfel":
         ref, pred = surfel_parts(ref), surfel_parts(pred)
-    return case_scores(ref, pred, tolerance_mm=tolerance_mm, penalty_mm=penalty_mm)
+    nearest = nearest_borders(ref, pred) if len(ref.points) and len(pred.points) else None
+    return case_scores(
+        ref,
+        pred,
+        tolerance_mm=tolerance_mm,
+        penalty_mm=penalty_mm,
+        overlaps=shared_voxel_counts(ref, pred),
+        nearest=nearest,
+    )

@@ -24,10 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .boxes import shared_voxel_counts
 from .indexing import isin_sorted
 from .matching import Matching, match
-from .nearest import Nearest, nearest_borders, tag_spacing, tagged_nearest
+from .nearest import Nearest, tag_spacing, tagged_nearest
 from .parts import Parts
 from .scores import Scores, grouped_scores
 
@@ -54,21 +53,18 @@ def evaluate_lesions(
     dilation_mm: float,
     tolerance_mm: float,
     penalty_mm: float,
-    overlaps: dict[tuple[int, int], int] | None = None,
-    nearest: Nearest | None = None,
+    overlaps: dict[tuple[int, int], int],
+    nearest: Nearest | None,
     surfaces: tuple[Parts, Parts, Nearest | None] | None = None,
 ) -> list[LesionScores]:
     """Lesion-wise results: one per non-empty reference lesion (in lesion order), then one per
     false-positive component (in prediction component order). See the module docstring for the rules.
 
-    ``overlaps`` (``boxes.shared_voxel_counts``) and ``nearest`` (``nearest.nearest_borders``) may be passed
-    to reuse the case-level computations. ``surfaces``: the surfel parts of ``ref`` and ``pred`` and their
-    ``nearest_borders``, to measure the boundary metrics on surfels (None: on the border voxels).
+    ``overlaps`` (``boxes.shared_voxel_counts``) and ``nearest`` (``nearest.nearest_borders``, None when
+    either side has no border) are those of the case level, reused here. ``surfaces``: the surfel parts of
+    ``ref`` and ``pred`` and their ``nearest_borders``, to measure the boundary metrics on surfels (None:
+    on the border voxels).
     """
-    if overlaps is None:
-        overlaps = shared_voxel_counts(ref, pred)
-    if nearest is None and len(ref.points) and len(pred.points):
-        nearest = nearest_borders(ref, pred)
     m = match(ref, pred, dilation_mm, overlaps, nearest)
     scores = merged_lesion_scores(
         ref, pred, m, overlaps, (ref, pred, nearest) if surfaces is None else surfaces, tolerance_mm, penalty_mm
