@@ -185,3 +185,20 @@ def test_unknown_surface_definition_is_refused():
     mask = np.ones((3, 3), bool)
     with pytest.raises(ValueError, match="surface definition must be one of voxel, surfel, got 'mesh'"):
         case_metrics(mask, mask, (1, 1), tolerance_mm=1.0, surface_definition="mesh")
+
+
+def test_evaluation_settings_carry_the_surface_definition():
+    """``evaluation.surface_definition`` reaches the settings and the provenance record; anything else
+    than voxel / surfel is refused naming the key."""
+    from lesionbench.evaluation import Settings
+    from lesionbench.evaluation.folder import EvaluationError
+    from lesionbench.evaluation.provenance import settings_record
+
+    block = {"contour_tolerance_mm": 1.0, "lesion_dilation_mm": 2.0}
+    assert Settings.from_config(block, {}).surface_definition == "voxel"
+    surfel = Settings.from_config(block, {}, surface_definition="surfel")
+    record = settings_record(surfel)
+    assert record["surface_definition"] == "surfel" and "area-weighted" in record["hd95"]
+    assert settings_record(Settings.from_config(block, {}))["surface_definition"] == "voxel"
+    with pytest.raises(EvaluationError, match="surface_definition: surface definition must be one of"):
+        Settings.from_config(block, {}, surface_definition="mesh")
