@@ -391,7 +391,7 @@ def _sparse_2d(fg: np.ndarray, shape, spacing, out: _Found) -> None:
     is_border = np.zeros(len(flat), bool)
     for dr, dc in ((0, 1), (0, -1), (1, 0), (-1, 0)):
         is_border |= ~neighbour(dr, dc)[0]
-    labels = np.zeros(shape, np.int32)  # zero pages cost nothing until written
+    labels = np.zeros(shape, np.uint16 if n < 2**16 else np.int32)  # zero pages cost nothing until written
     labels.flat[flat] = component + 1
     idx = np.column_stack([rows[is_border], cols[is_border]])
     _add(idx, component[is_border] + 1, np.bincount(component, minlength=n), labels, _same_index, shape, spacing, out)
