@@ -58,6 +58,17 @@ class BoxedMasks(Sequence[np.ndarray]):
         self._lo = np.asarray(lo, np.int64)
         self._hi = np.asarray(hi, np.int64)
 
+    def sources(self):
+        """Per label array holding components here: the array, those components' indices k and labels."""
+        for a, array in enumerate(self._arrays):
+            ks = np.flatnonzero(self._which == a)
+            if len(ks):
+                yield array, ks, self._label[ks]
+
+    def array_lo(self) -> np.ndarray:
+        """Box starts in array indices, per component."""
+        return self._lo
+
     def __len__(self) -> int:
         return len(self._label)
 

@@ -33,7 +33,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .parts import Parts
+from .parts import BoxedMasks, Parts
 
 
 def _corners(ndim: int) -> list[tuple[int, ...]]:
@@ -165,19 +165,15 @@ def neighbourhood_codes(mask: np.ndarray) -> np.ndarray:
 def surfel_parts(parts: Parts) -> Parts:
     """The same components with their surfels in place of their border voxels: ``points`` are the corners
     carrying a surface element (mm, on the voxel-corner grid: index - 0.5 times spacing), ``weights`` their
-    lengths / areas (``element_sizes``), grouped by component like the border points."""
+    lengths / areas (``element_sizes``), grouped by component like the border points (each component's in
+    C order of its corners). Components still held in their label arrays (``parts.BoxedMasks``) are done a
+    whole array at a time; others one by one."""
     nd = len(parts.shape)
     sizes = element_sizes(parts.spacing)
     full = (1 << (1 << nd)) - 1
-    spacing = np.asarray(parts.spacing, float)
-    pts, weights, owner = [np.zeros((0, nd))], [np.zeros(0)], [np.zeros(0, np.int64)]
-    for k, m in enumerate(parts.masks):
-        codes = neighbourhood_codes(m)
-        on = (codes != 0) & (codes != full)
-        at = np.argwhere(on)
-        pts.append((at + (parts.lo[k] - 0.5)) * spacing)
-        weights.append(sizes[codes[on]])
-        owner.append(np.full(len(at), k, np.int64))
+    found = _array_surfels(parts, full) if isinstance(parts.masks, BoxedMasks) else _boxed_surfels(parts, full)
+    at, owner, codes = found
+    order = np.lexsort((np.ravel_multi_index(at.T, tuple(n + 1 for n in parts.shape)), owner))
     return Parts(
         parts.shape,
         parts.spacing,
@@ -185,7 +181,47 @@ def surfel_parts(parts: Parts) -> Parts:
         parts.lo,
         parts.hi,
         parts.voxels,
-        np.concatenate(pts),
-        np.concatenate(owner),
-        weights=np.concatenate(weights),
+        (at[order] - 0.5) * np.asarray(parts.spacing, float),
+        owner[order],
+        weights=sizes[codes[order]],
     )
+
+
+def _boxed_surfels(parts: Parts, full: int):
+    """Corner indices in the image (corner c lies between voxels c - 1 and c), owners and codes of the
+    surfels, one component's boxed mask at a time."""
+    nd = len(parts.shape)
+    at, owner, codes = [np.zeros((0, nd), np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.uint8)]
+    for k, m in enumerate(parts.masks):
+        c = neighbourhood_codes(m)
+        on = (c != 0) & (c != full)
+        at.append(np.argwhere(on) + parts.lo[k])
+        owner.append(np.full(len(at[-1]), k, np.int64))
+        codes.append(c[on])
+    return np.concatenate(at), np.concatenate(owner), np.concatenate(codes)
+
+
+def _array_surfels(parts: Parts, full: int):
+    """As ``_boxed_surfels``, a whole label array at a time: the codes of its foreground, each surfel's
+    component read off its neighbourhood (one component at most, see the module docstring); surfels of
+    components not in ``parts`` (dropped by ``Parts.select``) are left out."""
+    assert isinstance(parts.masks, BoxedMasks)
+    nd = len(parts.shape)
+    shift = parts.lo - parts.masks.array_lo()  # array -> image indices, per component
+    at, owner, codes = [np.zeros((0, nd), np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.uint8)]
+    for array, ks, labels in parts.masks.sources():
+        c = neighbourhood_codes(array != 0)
+        on = (c != 0) & (c != full)
+        corners = np.argwhere(on)
+        padded = np.pad(array, 1)
+        label = np.zeros(len(corners), np.int64)
+        for offset in _corners(nd):
+            np.maximum(label, padded[tuple((corners + np.asarray(offset)).T)], out=label)
+        lookup = np.full(int(max(labels.max(), label.max(initial=0))) + 1, -1, np.int64)
+        lookup[labels] = ks
+        k = lookup[label]
+        keep = k >= 0
+        at.append(corners[keep] + shift[k[keep]])
+        owner.append(k[keep])
+        codes.append(c[on][keep])
+    return np.concatenate(at), np.concatenate(owner), np.concatenate(codes)
