@@ -224,3 +224,38 @@ def test_surfels_of_whole_label_arrays_equal_component_by_component(nd):
         np.testing.assert_array_equal(a.points, b.points)
         np.testing.assert_array_equal(a.owner, b.owner)
         np.testing.assert_array_equal(a.weights, b.weights)
+
+
+def test_command_line_surface_option_reaches_every_row(tmp_path):
+    """``lesionbench-evaluate --surface surfel`` (over the config's voxel): per_case and per_lesion hold
+    the surfel values of ``evaluate_case``."""
+    import pandas as pd
+
+    from lesionbench.evaluation.cli import main
+    from lesionbench.io.cases import load_case, read_meta
+    from lesionbench.io.predictions import find_prediction, read_prediction
+    from test_evaluation import make_dataset, write_predictions
+
+    prepared = make_dataset(tmp_path, 2)
+    preds = tmp_path / "predictions" / "toy" / "tool" / "seed0"
+    write_predictions(prepared, preds, ["c0", "c1", "c2"], shift=1)
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "datasets:\n  toy: {evaluation: {contour_tolerance_mm: 1.0, lesion_dilation_mm: 2.0}}\n"
+        "evaluation: {surface_definition: voxel}\n"
+    )
+    out = tmp_path / "metrics"
+    args = ["--predictions", str(preds), "--prepared", str(prepared), "--split", str(tmp_path / "split.csv")]
+    assert main([*args, "--config", str(config), "--out", str(out), "--surface", "surfel"]) == 0
+    per_case = pd.read_csv(out / "per_case.csv", dtype={"case_id": str}).set_index("case_id")
+    per_lesion = pd.read_csv(out / "per_lesion.csv", dtype={"case_id": str})
+    case = load_case(prepared, "c1", image=False)
+    meta = read_meta(prepared, "c1")
+    pred = read_prediction(preds, meta, path=find_prediction(preds, meta))
+    ev = evaluate_case(case.mask, pred, case.spacing, tolerance_mm=1.0, dilation_mm=2.0, surface_definition="surfel")
+    for metric in ("hd95", "asd", "nsd", "contour_f1"):
+        assert per_case.loc["c1", metric] == pytest.approx(getattr(ev.scores, metric))
+    rows = per_lesion[per_lesion["case_id"] == "c1"].reset_index(drop=True)
+    assert rows["nsd"].tolist() == pytest.approx([r["nsd"] for r in ev.lesion_rows()])
+    voxel = evaluate_case(case.mask, pred, case.spacing, tolerance_mm=1.0, dilation_mm=2.0)
+    assert voxel.scores.asd != pytest.approx(ev.scores.asd)
