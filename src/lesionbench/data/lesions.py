@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 
 from ..components import label_components, largest_slice_areas
 from ..parallel import map_cases
@@ -40,6 +39,8 @@ def enumerate_lesions(mask: np.ndarray) -> pd.DataFrame:
     """
     labels, n = label_components(mask)
     plane = mask.shape[-2] * mask.shape[-1]
+    from scipy import ndimage  # imported here: the statistics import this module for its size strata
+
     boxes = ndimage.find_objects(labels, max_label=n)
     # Counted inside each lesion's bounding box: one pass over the volume (find_objects), then work in
     # proportion to the lesion sizes instead of a histogram over every voxel of every slice.
