@@ -12,4 +12,5 @@ with rule_logging(snakemake.log[0]):
         snakemake.input.raw,
         snakemake.output.prepared,
         snakemake.output.cases,
+        threads=snakemake.threads,
     )

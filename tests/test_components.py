@@ -126,3 +126,16 @@ def test_train_quartiles_without_training_lesions_is_an_error():
 
     with pytest.raises(LesionError, match="training split has no reference lesions"):
         stratum_edges(_lesion_rows([0.1, 0.2], []), "train_quartiles", "d")
+
+
+def test_lesion_rows_of_a_volume_match_a_whole_volume_count():
+    """Voxels and largest slice areas counted in each lesion's box equal counts over the whole labelled volume
+    (random blobs: lesions whose boxes overlap, lesions spanning several slices)."""
+    rng = np.random.default_rng(3)
+    mask = (rng.random((6, 40, 30)) > 0.8).astype(np.uint8)
+    labels, n = label_components(mask)
+    table = enumerate_lesions(mask)
+    ids = np.arange(1, n + 1)
+    assert table["voxels"].tolist() == [int((labels == i).sum()) for i in ids]
+    assert table["slice_area"].tolist() == [int((labels == i).sum(axis=(1, 2)).max()) for i in ids]
+    np.testing.assert_allclose(table["size_fraction"], table["slice_area"] / (40 * 30))

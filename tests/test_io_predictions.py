@@ -1,8 +1,9 @@
+import nibabel as nib
 import numpy as np
 import pytest
 
 from lesionbench.io.images import read_nifti, read_raster
-from lesionbench.io.predictions import PredictionError, read_prediction, write_prediction
+from lesionbench.io.predictions import PredictionError, distinct_values, read_prediction, write_prediction
 
 
 def meta3d():
@@ -114,3 +115,40 @@ def test_two_files_for_one_case_are_refused(tmp_path):
     (tmp_path / "f1.tif").write_bytes((tmp_path / "f1.png").read_bytes())
     with pytest.raises(PredictionError, match=r"two prediction files for case 'f1': f1\.png, f1\.tif"):
         read_prediction(tmp_path, meta)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        np.array([[0, 1], [1, 1]], np.uint8),
+        np.array([[0, 0], [0, 0]], np.uint8),
+        np.array([[3, 3], [3, 3]], np.int16),
+        np.array([[0, 5, 2], [7, 0, 5]], np.int32),  # label map: values between min and max looked for
+        np.array([[-4, 0], [300, 2]], np.int64),  # span too wide: the sorting path
+        np.array([[0.0, 0.25], [1.0, 0.25]]),
+        np.asfortranarray(np.arange(24, dtype=np.uint8).reshape(2, 3, 4) % 3),  # NIfTI memory order
+        np.array([[True, False]]),
+        np.zeros((0, 3), np.uint8),
+    ],
+)
+def test_distinct_values_equal_numpy_unique(data):
+    got = distinct_values(data)
+    np.testing.assert_array_equal(got, np.unique(data))
+    assert got.dtype == data.dtype
+
+
+@pytest.mark.parametrize("klass", [nib.Nifti1Image, nib.Nifti2Image])
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii"])
+def test_nifti_read_equals_nibabel(tmp_path, klass, suffix):
+    """Gzipped NIfTI decompressed in memory gives nibabel's own array (scaling applied), affine and spacing."""
+    data = np.random.default_rng(0).integers(-50, 50, (9, 7, 5)).astype(np.int16)
+    img = klass(data, np.diag([0.7, 0.8, 2.5, 1.0]))
+    img.header.set_slope_inter(0.5, 3.0)
+    path = tmp_path / f"vol{suffix}"
+    nib.save(img, str(path))
+    expected = nib.load(str(path))
+    array, affine, spacing = read_nifti(path)
+    np.testing.assert_array_equal(array, np.asanyarray(expected.dataobj))
+    assert array.dtype == np.float64
+    np.testing.assert_allclose(affine, expected.affine)
+    np.testing.assert_allclose(spacing, (0.7, 0.8, 2.5), rtol=1e-6)

@@ -4,7 +4,8 @@
 
 ACQUIRE_KEYS = ("source", "path", "images", "synthetic", "download", "labels", "spacing")
 PREPARE_KEYS = ("source", "path", "synthetic", "labels", "spacing", "preprocessing")
-# lesions and validate_data label every reference mask, a case per thread (lesionbench.parallel).
+# lesions and validate_data label every reference mask, a case per thread (lesionbench.parallel); prepare
+# does the same for evaluation-only data sets (reference masks only, so two cases fit in its memory).
 CASE_THREADS = 2
 
 
@@ -59,6 +60,7 @@ rule prepare:
         f"{R}/benchmarks/prepare/{{dataset}}.tsv"
     conda:
         "../../envs/lesionbench.yaml"
+    threads: lambda w: CASE_THREADS if w.dataset in EVALUATION_ONLY else 1
     resources:
         mem_mb=4000,
     params:

@@ -15,6 +15,7 @@ from scipy import ndimage
 from ..components import label_components
 from ..io.atomic import write_csv
 from ..io.cases import Case, save_case
+from ..parallel import map_cases
 from .sources import RawCase, SourceError, get_adapter
 
 log = logging.getLogger(__name__)
@@ -192,18 +193,27 @@ def _scaled_affine(raw: RawCase, spacing) -> np.ndarray | None:
 
 
 def prepare_dataset(
-    name: str, ds_cfg: dict, manifest: pd.DataFrame, split: pd.DataFrame, raw_dir: Path, out_dir: Path, cases_csv: Path
+    name: str,
+    ds_cfg: dict,
+    manifest: pd.DataFrame,
+    split: pd.DataFrame,
+    raw_dir: Path,
+    out_dir: Path,
+    cases_csv: Path,
+    threads: int = 1,
 ) -> pd.DataFrame:
-    """Prepare every case of ``split`` into ``out_dir`` and write the ``cases.csv`` index (one row per case:
-    split, geometry, and the reference lesion counts of :func:`resize_lesion_counts`)."""
+    """Prepare every case of ``split`` into ``out_dir`` (on up to ``threads`` threads, a case per thread) and
+    write the ``cases.csv`` index (one row per case: split, geometry, and the reference lesion counts of
+    :func:`resize_lesion_counts`)."""
     adapter = get_adapter(ds_cfg["source"])
     rows = manifest.set_index("case_id")
     missing = sorted(set(split["case_id"]) - set(rows.index))
     if missing:
         raise SourceError(f"split lists cases absent from the raw manifest: {missing[:10]}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    records = []
-    for case_id, split_name in zip(split["case_id"], split["split"]):
+
+    def prepare_one(item: tuple[str, str]) -> dict:
+        case_id, split_name = item
         row = {"case_id": case_id, **rows.loc[case_id].to_dict()}
         try:
             raw = adapter.read_case(row, ds_cfg, raw_dir)
@@ -211,19 +221,19 @@ def prepare_dataset(
         except ValueError as exc:
             raise SourceError(f"data set {name!r}, case {case_id!r} ({row.get('image')}): {exc}") from exc
         save_case(case, out_dir)
-        records.append(
-            {
-                "case_id": case_id,
-                "split": split_name,
-                "ndim": case.ndim,
-                "shape": "x".join(str(s) for s in case.mask.shape),
-                "spacing": "x".join(f"{s:.6g}" for s in case.spacing),
-                "channels": case.image.shape[0],
-                "has_ignore": case.ignore is not None,
-                **resize_lesion_counts(source_lesion_mask(raw), case.mask),
-            }
-        )
         log.info("prepared %s (%s, shape %s)", case_id, split_name, case.mask.shape)
+        return {
+            "case_id": case_id,
+            "split": split_name,
+            "ndim": case.ndim,
+            "shape": "x".join(str(s) for s in case.mask.shape),
+            "spacing": "x".join(f"{s:.6g}" for s in case.spacing),
+            "channels": case.image.shape[0],
+            "has_ignore": case.ignore is not None,
+            **resize_lesion_counts(source_lesion_mask(raw), case.mask),
+        }
+
+    records = map_cases(prepare_one, zip(split["case_id"], split["split"]), threads)
     table = pd.DataFrame(records).sort_values("case_id").reset_index(drop=True)
     write_csv(table, cases_csv)
     return table

@@ -113,10 +113,8 @@ def write_png(array: np.ndarray, path: str | os.PathLike) -> None:
 
 def read_nifti(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, tuple[float, ...]]:
     """Return (data in file order, 4x4 affine, voxel spacing in mm) of a NIfTI file."""
-    import nibabel as nib
-
     try:
-        img = cast("SpatialImage", nib.load(str(path)))  # nibabel types load() as the non-spatial base class
+        img = _load_nifti(path)
         data = np.asanyarray(img.dataobj)
     except Exception as exc:  # nibabel raises many types for corrupt files
         raise ImageReadError(f"{path}: cannot read NIfTI ({exc})") from exc
@@ -124,6 +122,25 @@ def read_nifti(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, tuple[f
     if data.ndim > 3:
         spacing += tuple(float(z) for z in img.header.get_zooms()[3 : data.ndim])
     return data, np.asarray(img.affine, float), spacing
+
+
+def _load_nifti(path: str | os.PathLike) -> SpatialImage:
+    """The nibabel image of a NIfTI file. A single-file ``.nii.gz`` is decompressed whole by ISA-L
+    (``isal.igzip``: the same bytes, about three times faster than the zlib stream nibabel reads) and parsed
+    from memory; anything else (plain ``.nii``, a header/image pair) goes through ``nibabel.load``."""
+    import nibabel as nib
+
+    if str(path).lower().endswith(".gz"):
+        from isal import igzip
+
+        raw = igzip.decompress(Path(path).read_bytes())
+        for klass in (nib.Nifti1Image, nib.Nifti2Image):
+            size = klass.header_class.sizeof_hdr
+            if klass.header_class.may_contain_header(raw[:size]):
+                single_file = klass.header_class(raw[:size], check=False)["magic"] in (b"n+1", b"n+2")
+                if single_file:
+                    return klass.from_bytes(raw)
+    return cast("SpatialImage", nib.load(str(path)))  # nibabel types load() as the non-spatial base class
 
 
 def nifti_spacing(img, path: str | os.PathLike, n: int = 3) -> tuple[float, ...]:

@@ -139,13 +139,27 @@ def _check_geometry(path: Path, affine: np.ndarray, spacing, meta: dict) -> None
         )
 
 
+# Integer masks whose values span at most this many steps are scanned value by value (label maps).
+DENSE_SPAN = 8
+
+
 def distinct_values(data: np.ndarray) -> np.ndarray:
-    """Sorted distinct values of a mask-like array. Sorts only the non-zero voxels (few in a lesion mask), so a
-    CT-sized volume takes one pass instead of a full sort."""
+    """Sorted distinct values of a mask-like array, in one or two passes over a CT-sized volume.
+
+    Integer and bool masks: the minimum and maximum occur by definition, so only the values strictly between
+    them are looked for (none in a binary mask), while the values span at most ``DENSE_SPAN``; otherwise the
+    non-zero voxels (few in a lesion mask) are sorted. The array is read in its memory order, so a NIfTI volume
+    (Fortran order) costs no transposed copy."""
     data = np.asarray(data)
-    nonzero = data[data != 0]
+    flat = data.ravel(order="K")
+    if flat.size and (data.dtype == bool or np.issubdtype(data.dtype, np.integer)):
+        lo, hi = flat.min(), flat.max()
+        if int(hi) - int(lo) <= DENSE_SPAN:
+            between = [v for v in range(int(lo) + 1, int(hi)) if np.any(flat == v)]
+            return np.array(sorted({int(lo), *between, int(hi)}), dtype=data.dtype)
+    nonzero = flat[flat != 0]
     values = np.unique(nonzero)
-    if nonzero.size < data.size:
+    if nonzero.size < flat.size:
         values = np.union1d(values, np.zeros(1, data.dtype))
     return values
 

@@ -19,7 +19,10 @@ def run(
     raw_dir: Path,
     prepared_dir: Path,
     cases_path: Path,
+    threads: int = 1,
 ) -> pd.DataFrame:
     manifest = read_table(manifest_path, MANIFEST_COLUMNS)
     table = read_table(split_path, ["case_id", "split"])
-    return prepare_dataset(name, prepare_cfg, manifest, table, Path(raw_dir), Path(prepared_dir), Path(cases_path))
+    return prepare_dataset(
+        name, prepare_cfg, manifest, table, Path(raw_dir), Path(prepared_dir), Path(cases_path), threads
+    )
