@@ -27,8 +27,8 @@ SEEDS = [int(s) for s in config["seeds"]]
 # Labels, model construction, input sizes, external folders and the model set of evaluation-only data
 # sets: refused here, before any job runs (lesionbench.config_check).
 check_run_config(config, workflow.configfiles)
-SCRIPTS = str(Path(workflow.basedir) / "scripts")
-SRC = Path(workflow.basedir) / "src" / "lesionbench"
+SCRIPTS = str(WORKFLOW_ROOT / "scripts")
+SRC = LIBRARY / "lesionbench"
 
 # Each stage file appends the final outputs of the run here.
 TARGETS = []
