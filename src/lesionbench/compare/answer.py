@@ -81,13 +81,14 @@ def difference_line(robustness: pd.DataFrame, dataset: str) -> str | None:
     parts = []
     for metric, unit in (("dice", ""), ("hd95", " mm")):
         if metric in rows.index:
-            r = rows.loc[metric]
+            r = rows.loc[metric].to_dict()
             parts.append(
-                f"{'Dice' if metric == 'dice' else 'HD95'} {float(r.difference):+.3g}{unit} "
-                f"[{_num(r.ci_low)}, {_num(r.ci_high)}] (same sign in {float(r.sign_share):.0%} of resamples)"
+                f"{'Dice' if metric == 'dice' else 'HD95'} {float(r['difference']):+.3g}{unit} "
+                f"[{_num(r['ci_low'])}, {_num(r['ci_high'])}] (same sign in {float(r['sign_share']):.0%} of "
+                f"resamples)"
             )
-    first = rows.loc["dice"]
-    return f"{first.pair_first} - {first.pair_second}: " + "; ".join(parts)
+    first = rows.loc["dice"].to_dict()
+    return f"{first['pair_first']} - {first['pair_second']}: " + "; ".join(parts)
 
 
 def headline_dataset(verdict: pd.DataFrame) -> str | None:
@@ -106,12 +107,12 @@ def summary_text(
     """The terminal summary: one block of models per data set, the headline verdict, where the rest is."""
     lines = []
     widths = {c: max(len(c), *(len(str(v)) for v in models[c])) for c in MODEL_COLUMNS[1:]} if len(models) else {}
-    for dataset, block in models.groupby("dataset", sort=False):
+    records: list[dict] = models.to_dict("records")
+    for dataset in dict.fromkeys(str(r["dataset"]) for r in records):
         cases = f", {n_cases[dataset]} cases" if dataset in n_cases else ""
         lines.append(f"{dataset}{cases}:")
         lines.append("  " + "  ".join(c.ljust(widths[c]) for c in MODEL_COLUMNS[1:]).rstrip())
-        for r in block.itertuples(index=False):
-            values = dict(zip(MODEL_COLUMNS, r))
+        for values in (r for r in records if str(r["dataset"]) == dataset):
             lines.append("  " + "  ".join(str(values[c]).ljust(widths[c]) for c in MODEL_COLUMNS[1:]).rstrip())
     head = headline_dataset(verdict)
     if difference:
@@ -121,9 +122,10 @@ def summary_text(
         others = [d for d in dict.fromkeys(verdict.dataset) if d != head]
         elsewhere = f"; per data set in the report: {', '.join(others)}" if others else ""
         lines.append(f"Verdict ({head}{elsewhere}):")
-        width = max(len(f) for f in rows.finding)
-        for r in rows.itertuples(index=False):
-            lines.append(f"  {r.finding.ljust(width)}  {r.verdict:<13}  {_short(r.reason)}")
+        findings: list[dict] = rows.to_dict("records")
+        width = max(len(str(r["finding"])) for r in findings)
+        for r in findings:
+            lines.append(f"  {str(r['finding']).ljust(width)}  {r['verdict']!s:<13}  {_short(str(r['reason']))}")
     lines.append(f"Report: {report}")
     return "\n".join(lines) + "\n"
 

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -38,11 +36,11 @@ from ..io.predictions import PredictionError
 from ..resources import workflow_root
 from .failure import failure_line
 from .inputs import CompareError, DatasetInput, check_folders, parse_datasets, precheck
+from .runner import run_logged
 
 DEFAULT_TOLERANCE_MM = 1.0
 DEFAULT_DILATION_MM = 2.0
 SURFACE_DEFINITIONS = ("voxel", "surfel")
-PROGRESS = re.compile(r"^\d+ of \d+ steps \(\d+%\) done")
 
 __all__ = ["CompareError", "main", "run", "run_main"]
 
@@ -264,31 +262,6 @@ def library_env(root: Path) -> dict[str, str]:
         return dict(os.environ)
     paths = [str(root / "src")] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
     return dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
-
-
-def run_logged(cmd: list[str], env: dict[str, str], log_path: Path, verbose: bool) -> tuple[int, str]:
-    """Run ``cmd`` with its output written to ``log_path`` (shown too with ``verbose``; on a terminal, its
-    progress lines update one status line). Returns (exit code, output)."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    status = sys.stdout.isatty() and not verbose
-    lines = []
-    with (
-        open(log_path, "w") as log,
-        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1) as proc,
-    ):
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            log.write(line)
-            lines.append(line)
-            if verbose:
-                sys.stdout.write(line)
-            elif status and PROGRESS.match(line):
-                sys.stdout.write("\r  " + line.strip())
-                sys.stdout.flush()
-        code = proc.wait()
-    if status:
-        sys.stdout.write("\r\033[K")
-    return code, "".join(lines)
 
 
 def say(text: str) -> None:

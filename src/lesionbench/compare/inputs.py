@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from ..data.sources import SourceError
 from ..data.sources.references import LABEL_FOLDERS, Layout, discover, image_files
 from ..io.images import is_nifti
 from ..io.predictions import prediction_files
+
+if TYPE_CHECKING:
+    from nibabel.spatialimages import SpatialImage
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 RESERVED_MODELS = {"unet", "resunet", "attention_unet", "hybrid_transformer"}  # trained model names (schema)
@@ -191,7 +195,7 @@ def file_info(path: Path) -> FileInfo:
         if is_nifti(path):
             import nibabel as nib
 
-            header = nib.load(str(path)).header
+            header = cast("SpatialImage", nib.load(str(path))).header
             return FileInfo(tuple(int(n) for n in header.get_data_shape()), header.get_data_dtype().kind == "f")
         from PIL import Image
 
@@ -215,7 +219,7 @@ def _read_values(path: Path) -> np.ndarray:
     if is_nifti(path):
         import nibabel as nib
 
-        return np.asanyarray(nib.load(str(path)).dataobj)
+        return np.asanyarray(cast("SpatialImage", nib.load(str(path))).dataobj)
     from PIL import Image
 
     with Image.open(path) as im:
