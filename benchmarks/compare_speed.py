@@ -7,7 +7,7 @@ ones; model_b: the reference dilated by one voxel in-plane, with nnU-Net's json 
 
 Times, in one run:
 1. the whole command on 2 cores: layout check, data stage, evaluation of both models (case-level and
-   lesion-wise metrics), every study table, figure, summary.json and the HTML report;
+   lesion-wise metrics), every study table, figure, summary/<data set>.json and the HTML report;
 2. MONAI HausdorffDistanceMetric(percentile=95) + SurfaceDistanceMetric(symmetric=True) alone on the same 40
    reference/prediction pairs (arrays already in memory, torch on 2 threads),
 and prints cases per second side by side (a case = one reference with both models' predictions), plus the
@@ -132,7 +132,9 @@ def main(argv=None) -> None:
 
         diffs = []
         for model in preds:
-            table = pd.read_csv(out / "metrics" / model / "per_case.csv", dtype={"case_id": str})
+            table = pd.read_csv(
+                out / "metrics" / dataset.name / model / "seed0" / "per_case.csv", dtype={"case_id": str}
+            )
             for r in table.itertuples():
                 hd, asd = monai[(r.case_id, model)]
                 diffs.append((abs(r.hd95 - hd), abs(r.asd - asd)))

@@ -181,8 +181,10 @@ def test_nnunet_layout_end_to_end(tmp_path, capsys):
     ):
         assert set(pd.read_csv(out / table)["dataset"]) == {name}, table
     # the report opens on the answer, as tables, and says nothing of training or controls
-    report = (out / "report.html").read_text()
-    assert "lesionbench compare" in report and "Controls" not in report and "training curves" not in report
+    landing = re.search(r'var workflow_desc = "(.*?)";\n', (out / "report.html").read_text()).group(1)
+    assert landing.startswith('<div class=\\"document\\">\\n<p><strong>lesionbench compare</strong>')
+    assert landing.count("<table") == 2 and "nnunet_3d" in landing and "dice_tie" in landing
+    assert "Controls" not in landing and "raining" not in landing and "data:text/csv" not in landing
     # nnU-Net's json files beside the predictions are neither cases nor warned about
     log = (out / "logs" / "evaluate" / name / "nnunet_3d" / "seed0.log").read_text()
     assert "match no test case" not in log
