@@ -54,9 +54,7 @@ if COMPARE_MODE:
             models=MODELS,
             settings=lambda wc: {
                 "reference": config["datasets"][wc.dataset]["path"],
-                "predictions": {
-                    m: os.path.realpath(predictions_dir(wc.dataset, m, COMPARE_SEED)) for m in MODELS
-                },
+                "predictions": {m: os.path.realpath(predictions_dir(wc.dataset, m, COMPARE_SEED)) for m in MODELS},
                 "evaluation": config["datasets"][wc.dataset]["evaluation"],
                 "postprocessing": config["postprocessing"],
                 "distance_penalty_mm": config["evaluation"]["distance_penalty_mm"],
