@@ -605,6 +605,18 @@ def test_compare_config_passes_the_schema_and_lint(tmp_path):
         "missing_predictions": "empty",
     }
     assert config["datasets"]["reference"]["labels"] == {"ignore": [2]}
+    # --surface surfel writes evaluation.surface_definition, which the schema accepts (voxel is its default)
+    from snakemake.utils import validate
+
+    surfel = build_config(
+        Namespace(**{**vars(args), "surface": "surfel"}),
+        parse_datasets([str(refs_dir)], ["a=" + str(preds["model_a"])]),
+    )
+    assert surfel["evaluation"]["surface_definition"] == "surfel" and list(surfel["datasets"]) == ["png_refs"]
+    validate(surfel, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    assert "surface_definition" not in config["evaluation"]
+    validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    assert config["evaluation"]["surface_definition"] == "voxel"
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     proc = subprocess.run(
