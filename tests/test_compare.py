@@ -867,3 +867,21 @@ def test_installed_wheel_runs_compare_from_any_directory(tmp_path):
     assert (work / "out" / "summary" / "Dataset501_Lesions.json").is_file()
     again = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=900)
     assert again.returncode == 0 and "Nothing to be done" in (work / "out" / "logs" / "snakemake.log").read_text()
+
+
+def test_runner_logs_the_command_and_ends_on_the_answer_or_the_error(tmp_path, capsys):
+    """`make run`'s wrapper: the command's output goes to RESULTS/logs/snakemake.log; then the answer, or the
+    failure as the last line with the command's exit code."""
+    from lesionbench.compare.runner import main as runner
+
+    (tmp_path / "answer").mkdir()
+    (tmp_path / "answer" / "summary.txt").write_text("the answer\nReport: r.html\n")
+    assert runner([str(tmp_path), "--", sys.executable, "-c", "print('chatter ' * 3)"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-2:] == ["the answer", "Report: r.html"] and not any("chatter" in p for p in printed)
+    assert "chatter" in (tmp_path / "logs" / "snakemake.log").read_text()
+    failing = "print('Error in rule x:'); print('    log: /nowhere.log (check log file(s) for error details)'); exit(3)"
+    assert runner([str(tmp_path), "--", sys.executable, "-c", failing]) == 3
+    assert _last_error_line(capsys) == (
+        f"error: step x failed; its log: /nowhere.log [Snakemake's output: {tmp_path / 'logs' / 'snakemake.log'}]"
+    )
