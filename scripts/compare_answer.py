@@ -15,6 +15,7 @@ with rule_logging(snakemake.log[0]) as log:
         sm.input.robustness,
         sm.output.models,
         sm.output.verdict,
+        sm.output.display,
         sm.output.text,
         sm.params.report,
         dict(zip(datasets["dataset"], datasets["n_test_cases"].astype(int))),

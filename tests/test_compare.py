@@ -885,3 +885,63 @@ def test_runner_logs_the_command_and_ends_on_the_answer_or_the_error(tmp_path, c
     assert _last_error_line(capsys) == (
         f"error: step x failed; its log: /nowhere.log [Snakemake's output: {tmp_path / 'logs' / 'snakemake.log'}]"
     )
+
+
+def test_answer_tables_and_text_from_the_study_tables():
+    from lesionbench.compare.answer import model_table, summary_text, verdict_display, verdict_table
+
+    overall = pd.DataFrame(
+        [
+            {"dataset": "d", "model": m, "metric": k, "value": v, "ci_low": lo, "ci_high": hi}
+            for m, k, v, lo, hi in [
+                ("good", "dice", 0.81234, 0.8, 0.83),
+                ("good", "hd95", 2.5, 2.0, 3.25),
+                ("bad", "dice", 0.8, 0.79, 0.81),
+                ("bad", "hd95", 7.0, 6.0, 8.0),
+            ]
+        ]
+    )
+    small = pd.DataFrame(
+        [
+            {"dataset": "d", "model": m, "lesion_set": s, "metric": k, "value": v}
+            | {"n_lesions": n, "insufficient_lesions": n < 10}
+            for m, s, k, v, n in [
+                ("good", "all", "lesion_recall", 0.9, 40),
+                ("good", "common", "hd95", 1.5, 12),
+                ("bad", "all", "lesion_recall", 0.75, 40),
+                ("bad", "common", "hd95", 4.0, 12),
+            ]
+        ]
+    )
+    models = model_table(overall, small)
+    assert models.iloc[0].tolist() == [
+        "d",
+        "good",
+        "0.812 [0.8, 0.83]",
+        "2.5 [2, 3.25]",
+        "0.9 (40 lesions)",
+        "1.5 (12 lesions)",
+    ]
+    claim = pd.DataFrame(
+        [
+            {"dataset": d, "finding": f, "verdict": v, "reason": f"{d} {f}"}
+            for d in ("d", "e", "pooled")
+            for f, v in (("dice_tie", "supported"), ("ranking_change", "inconclusive"))
+        ]
+    )
+    verdict = verdict_table(claim)
+    wide = verdict_display(verdict)
+    assert list(wide.columns) == ["finding", "d", "e", "pooled", "reason (pooled)"]
+    assert wide.iloc[1].tolist() == [
+        "ranking_change",
+        "inconclusive",
+        "inconclusive",
+        "inconclusive",
+        "pooled ranking_change",
+    ]
+    assert list(verdict_display(verdict[verdict.dataset == "d"]).columns) == ["finding", "verdict", "reason"]
+    text = summary_text(models, verdict, "out/report.html", {"d": 30}, "good - bad: Dice +0.012").splitlines()
+    assert text[0] == "d, 30 cases:" and text[2].split()[:2] == ["good", "0.812"]
+    assert text[4] == "Best two by Dice (pooled): good - bad: Dice +0.012"
+    assert text[5] == "Verdict (pooled; per data set in the report: d, e):"
+    assert text[6].split() == ["dice_tie", "supported", "pooled", "dice_tie"] and text[-1] == "Report: out/report.html"

@@ -17,6 +17,7 @@ rule answer:
     output:
         models=f"{R}/answer/models.csv",
         verdict=f"{R}/answer/verdict.csv",
+        display=f"{R}/answer/verdict_display.csv",
         text=f"{R}/answer/summary.txt",
     log:
         f"{R}/logs/answer.log",

@@ -1,6 +1,6 @@
-"""The answer of a run, where people look: two small tables (``answer/models.csv``, ``answer/verdict.csv``)
-that open the report, and ``answer/summary.txt``, the short text ``lesionbench compare`` and ``make run`` print
-when they finish.
+"""The answer of a run, where people look: two small tables (``answer/models.csv``, ``answer/verdict.csv``,
+shown as ``answer/verdict_display.csv``) that open the report, and ``answer/summary.txt``, the short text
+``lesionbench compare`` and ``make run`` print when they finish.
 
 - models: per data set and model, mean case Dice and HD95 with their bootstrap CIs (overall_metrics.csv), Q1
   detection (lesion recall over all Q1 lesions) and Q1 delineation (HD95 over the common Q1 lesions, the
@@ -64,6 +64,20 @@ def model_table(overall: pd.DataFrame, small: pd.DataFrame) -> pd.DataFrame:
 
 def verdict_table(claim: pd.DataFrame) -> pd.DataFrame:
     return claim[VERDICT_COLUMNS].reset_index(drop=True)
+
+
+def verdict_display(verdict: pd.DataFrame) -> pd.DataFrame:
+    """The verdict as the report shows it, five rows whatever the number of data sets: finding, verdict and
+    reason of the one data set; with several, one verdict column per data set and pooled, and the reason of
+    the pooled verdict (every reason is in claim_check.csv)."""
+    names = list(dict.fromkeys(verdict["dataset"]))
+    if len(names) <= 1:
+        return verdict[["finding", "verdict", "reason"]].reset_index(drop=True)
+    wide = verdict.pivot(index="finding", columns="dataset", values="verdict")
+    wide = wide.reindex(index=list(dict.fromkeys(verdict["finding"])), columns=names).reset_index()
+    head = headline_dataset(verdict)
+    reasons = verdict[verdict.dataset == head].set_index("finding")["reason"]
+    return wide.assign(**{f"reason ({head})": wide["finding"].map(reasons)})
 
 
 def difference_line(robustness: pd.DataFrame, dataset: str) -> str | None:
@@ -137,6 +151,7 @@ def write_answer(
     robustness_path,
     models_out,
     verdict_out,
+    display_out,
     text_out,
     report: str | os.PathLike,
     n_cases: dict[str, int],
@@ -151,6 +166,7 @@ def write_answer(
     difference = difference_line(robustness, head) if head is not None else None
     write_csv(models, models_out)
     write_csv(verdict, verdict_out)
+    write_csv(verdict_display(verdict), display_out)
     text = summary_text(models, verdict, str(report), n_cases, difference)
     with atomic_path(text_out, suffix=".txt") as tmp:
         tmp.write_text(text)
