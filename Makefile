@@ -24,10 +24,15 @@ SNAKEMAKE_ARGS ?=
 # After a kill (kill -9, power loss) `make run` resumes by itself: a lock left by a dead Snakemake is
 # removed (only when no Snakemake process holds it; lesionbench.runlock says which), and the profile's
 # rerun-incomplete re-runs the interrupted jobs; training continues from its last epoch.
+# Snakemake's output goes to $(RESULTS)/logs/snakemake.log; the run ends on the answer ($(RESULTS)/answer/
+# summary.txt) or on one line naming the failed step and its error (lesionbench.compare.runner).
+# RESULTS: the config's `results` folder (change both together).
+RESULTS ?= results
 run: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m lesionbench.runlock
-	PATH="$(abspath $(BIN)):$$PATH" snakemake --workflow-profile workflow/profiles/laptop --cores $(CORES) \
-		$(SNAKEMAKE_ARGS) --report results/report.html --report-after-run
+	@PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m lesionbench.compare.runner $(RESULTS) -- \
+		snakemake --workflow-profile workflow/profiles/laptop --cores $(CORES) \
+		$(SNAKEMAKE_ARGS) --report $(RESULTS)/report.html --report-after-run
 
 # The suite without side effects on the machine. The SLURM test installs SLURM and MUNGE with apt and starts
 # their daemons, so it runs only when asked: `make test-cluster` (CI runs both).
@@ -42,7 +47,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src scripts tests benchmarks
 	$(BIN)/ruff format --check src scripts tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakefmt --check Snakefile workflow/Snakefile workflow/rules
 	PATH="$(abspath $(BIN)):$$PATH" snakemake --lint
 
 clean-results:

@@ -15,11 +15,16 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
-# The library of this workflow copy checks the config (no torch import: this runs on every call).
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+# This file's folder, also when another Snakefile includes it (workflow/Snakefile, a Snakemake module).
+WORKFLOW_ROOT = Path(str(workflow.current_basedir))
+# The library of this workflow copy: src/ in a checkout; a copy installed with the package lives in
+# lesionbench/workflow_files/ and runs the package around it (lesionbench.resources).
+LIBRARY = WORKFLOW_ROOT / "src" if (WORKFLOW_ROOT / "src" / "lesionbench").is_dir() else WORKFLOW_ROOT.parent.parent
+sys.path.insert(0, str(LIBRARY))
+# The library checks the config (no torch import: this runs on every call).
 from lesionbench.config_check import check_config_keys, check_run_config
 
-check_config_keys(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml", workflow.configfiles)
+check_config_keys(config, WORKFLOW_ROOT / "workflow/schemas/config.schema.yaml", workflow.configfiles)
 validate(config, "workflow/schemas/config.schema.yaml")
 
 

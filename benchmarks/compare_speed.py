@@ -9,7 +9,7 @@ the first n of them (folders of links), in a fresh output folder.
 
 For each size n of ``--cases`` (default 1 20 80 200), in one run:
 1. the whole command on 2 cores: layout check, data stage, evaluation of both models (case-level and
-   lesion-wise metrics), every study table, figure, summary.json and the HTML report;
+   lesion-wise metrics), every study table, figure, summary/<data set>.json and the HTML report;
 2. MONAI HausdorffDistanceMetric(percentile=95) + SurfaceDistanceMetric(symmetric=True) alone on the same 2n
    reference/prediction pairs, including reading the files (nibabel), torch on 2 threads. Each pair is timed
    once and a size's time is the sum over its pairs, so every size compares against the same pair times.
@@ -153,7 +153,8 @@ def monai_pairs(pairs, read, spacing_of) -> dict:
 def largest_differences(out: Path, models, monai: dict) -> tuple[float, float, int]:
     diffs = []
     for model in models:
-        table = pd.read_csv(out / "metrics" / model / "per_case.csv", dtype={"case_id": str})
+        (path,) = (out / "metrics").glob(f"*/{model}/seed0/per_case.csv")  # one data set, named by its folder
+        table = pd.read_csv(path, dtype={"case_id": str})
         for r in table.itertuples():
             hd, asd = monai[(r.case_id, model)][:2]
             diffs.append((abs(r.hd95 - hd), abs(r.asd - asd)))

@@ -18,4 +18,6 @@ with rule_logging(snakemake.log[0]) as log:
         threshold=snakemake.params.threshold,
     )
     for ex in examples:
-        log.info("example %s/%s lesion %d: %s vs %s", ex.dataset, ex.case_id, ex.lesion_id, ex.model_a, ex.model_b)
+        log.info(
+            "example %s/%s lesion %d: %s vs %s", ex.dataset, ex.case_id, ex.lesion_id, ex.pair_first, ex.pair_second
+        )

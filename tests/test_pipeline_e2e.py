@@ -109,7 +109,7 @@ def test_tables_hold_their_invariants(run):
     assert "q1_upper_bound" in small.columns
     boot = pd.read_csv(results / "bootstrap_directional_robustness.csv")
     assert ((boot["sign_share"] >= 0) & (boot["sign_share"] <= 1)).all()
-    pairs = {frozenset(p) for p in zip(boot["model_a"], boot["model_b"])}
+    pairs = {frozenset(p) for p in zip(boot["pair_first"], boot["pair_second"])}
     assert len(pairs) == 6  # every unordered pair of the four models
     reversals = pd.read_csv(results / "ranking_reversals.csv")
     assert set(reversals["stratum"]) <= {"overall", "Q1", "Q2", "Q3", "Q4"} and "overall" in set(reversals["stratum"])

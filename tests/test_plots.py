@@ -198,7 +198,7 @@ def test_choose_examples_prefers_equal_dice_and_far_hd95(tmp_path):
     )
     assert [(e.dataset, e.case_id, e.lesion_id) for e in examples] == [("fundus", "c1", 1), ("mri", "c1", 1)]
     # the top two models by mean case Dice, best first ('good' has Dice 1.0 in every case)
-    assert all((e.model_a, e.model_b) == ("good", "shaky") for e in examples)
+    assert all((e.pair_first, e.pair_second) == ("good", "shaky") for e in examples)
     assert examples[0].metrics_b["hd95"] == pytest.approx(10.0) and examples[0].metrics_a["hd95"] == 1.1
     assert_png(out, (800, 600))
 
@@ -289,7 +289,7 @@ def test_choose_examples_rules():
     )
     chosen = qualitative.choose_examples("d", per_case, lesions, ref, edges, n_examples=3)
     assert [(e.case_id, e.lesion_id) for e in chosen] == [("b", 1)]
-    assert (chosen[0].model_a, chosen[0].model_b) == ("m1", "m2")
+    assert (chosen[0].pair_first, chosen[0].pair_second) == ("m1", "m2")
     assert chosen[0].metrics_b["hd95"] == 4.0
     assert chosen[0].near_equal_dice
 
@@ -309,3 +309,28 @@ def test_ranking_stability_blob_plot(tmp_path):
     other = table[table.metric == "fp_per_case"]
     stability_plot.ranking_stability_figure(other, tmp_path / "p.png")
     assert_png(tmp_path / "p.png", (300, 100))
+
+
+def test_choose_examples_refuses_lesions_a_model_scores_dice_zero():
+    """A lesion counts as delineated only when both models detect it with Dice > 0: a detected hit with
+    Dice 0 (inside the dilation, no overlap) or a miss shows detection, not boundary quality."""
+    ref = pd.DataFrame({"case_id": ["a", "b", "c"], "lesion_id": [1, 1, 1], "size_fraction": [0.001] * 3})
+    edges = {"q25": 0.002, "q50": 0.003, "q75": 0.004}
+    per_case = pd.DataFrame({"model": ["m1", "m2"], "dice": [0.9, 0.8]})
+    scores = {  # (case) -> (m1 (detected, dice, hd95), m2 (detected, dice, hd95))
+        "a": ((True, 0.0, 30.0), (True, 0.0, 5.0)),  # both Dice 0, far apart in HD95
+        "b": ((True, 0.6, 1.0), (False, 0.0, 50.0)),  # m2 misses it
+        "c": ((True, 0.6, 1.0), (True, 0.58, 3.0)),  # both delineate
+    }
+    lesions = pd.DataFrame(
+        [
+            {"model": m, "case_id": c, "lesion_id": 1, "kind": "reference", "detected": det, "dice": d, "iou": d}
+            | {"hd95": h, "asd": h, "contour_f1": d, "nsd": d}
+            for c, both in scores.items()
+            for m, (det, d, h) in zip(("m1", "m2"), both)
+        ]
+    )
+    chosen = qualitative.choose_examples("d", per_case, lesions, ref, edges, n_examples=3)
+    assert [(e.case_id, e.metrics_a["dice"], e.metrics_b["dice"]) for e in chosen] == [("c", 0.6, 0.58)]
+    only_zero = lesions[lesions.case_id == "a"]
+    assert qualitative.choose_examples("d", per_case, only_zero, ref, edges) == []

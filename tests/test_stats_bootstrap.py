@@ -54,7 +54,7 @@ def test_constant_positive_difference():
     df = bootstrap.pairwise_robustness(sums, bootstrap.case_weights(sums, 300, 1), confidence=0.95, top_k=2)
     for stratum, metric in (("overall", "dice"), ("overall", "hd95"), ("Q1", "dice"), ("Q4", "hd95")):
         r = rows(df, stratum, metric).iloc[0]
-        assert (r.model_a, r.model_b) == ("good", "worse")
+        assert (r.pair_first, r.pair_second) == ("good", "worse")
         expect = 0.1 if metric == "dice" else -0.1
         assert r.difference == pytest.approx(expect)
         assert r.better_model == "good"
@@ -71,8 +71,8 @@ def test_identical_models_give_zero():
     assert (df.difference == 0.0).all()
     assert (df.ci_low.abs() < 1e-12).all() and (df.ci_high.abs() < 1e-12).all()
     assert (df.sign_share == 1.0).all() and (df.better_model == "tie").all() and not df.ci_excludes_zero.any()
-    # a tie under Dice: model_a is the alphabetically first model
-    assert (df.model_a == "good").all()
+    # a tie under Dice: pair_first is the alphabetically first model
+    assert (df.pair_first == "good").all()
 
 
 def test_reproducible_for_a_fixed_seed_and_seed_dependent():
@@ -113,11 +113,11 @@ def test_sign_share_and_top_k_flags():
     sums = strata.case_sums(tables)
     df = bootstrap.pairwise_robustness(sums, bootstrap.case_weights(sums, 500, 3), 0.9, top_k=3)
     assert not df.isna().any().any()
-    assert len(df[["model_a", "model_b"]].drop_duplicates()) == 6
+    assert len(df[["pair_first", "pair_second"]].drop_duplicates()) == 6
     assert df.top_k_pair.sum() == 3 * len(df) // 6  # 3 of the 6 pairs are among the top 3 by Dice
     assert ((df.sign_share >= 0) & (df.sign_share <= 1)).all()
     dice = rows(df, "overall", "dice")
-    assert (dice.difference >= 0).all()  # model_a is ranked higher by overall Dice
+    assert (dice.difference >= 0).all()  # pair_first is ranked higher by overall Dice
     assert (dice.dice_rank_a < dice.dice_rank_b).all()
     # sign share agrees with the resamples it summarises
     weights = bootstrap.case_weights(sums, 500, 3)
@@ -127,7 +127,7 @@ def test_sign_share_and_top_k_flags():
     models = list(sums.models)
     r = dice.iloc[0]
     k = KEY_INDEX[("all", "overall", "dice")]
-    d = samples[:, models.index(r.model_a), k] - samples[:, models.index(r.model_b), k]
+    d = samples[:, models.index(r.pair_first), k] - samples[:, models.index(r.pair_second), k]
     assert r.sign_share == pytest.approx(np.mean(d > 0))
     assert (r.ci_low, r.ci_high) == pytest.approx(tuple(np.quantile(d, [0.05, 0.95])))
 
@@ -152,7 +152,7 @@ def test_pooled_rows_resample_each_data_set_within_itself():
     k = KEY_INDEX[("all", "overall", "dice")]
     observed, samples = bootstrap.resample_dataset(pooled, weights)
     r = rows(table[table.dataset == "pooled"], "overall", "dice").iloc[0]
-    a, b = list(pooled.models).index(r.model_a), list(pooled.models).index(r.model_b)
+    a, b = list(pooled.models).index(r.pair_first), list(pooled.models).index(r.pair_second)
     assert r.difference == pytest.approx(observed[a, k] - observed[b, k])
     d = samples[:, a, k] - samples[:, b, k]
     assert r.sign_share == pytest.approx(np.mean(np.sign(d) == np.sign(r.difference)))

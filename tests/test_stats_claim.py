@@ -93,8 +93,8 @@ def robustness(sign_share=0.99, dataset="d1", separation_share=0.99):
             "lesion_set": "common",
             "stratum": "Q1",
             "metric": "hd95",
-            "model_a": "a",
-            "model_b": "b",
+            "pair_first": "a",
+            "pair_second": "b",
             "better_model": "b",
             "sign_share": sign_share,
         }
@@ -105,8 +105,8 @@ def robustness(sign_share=0.99, dataset="d1", separation_share=0.99):
             "lesion_set": "common",
             "stratum": "Q1",
             "metric": m,
-            "model_a": "a",
-            "model_b": "c",
+            "pair_first": "a",
+            "pair_second": "c",
             "better_model": "a",
             "sign_share": separation_share,
         }
@@ -238,7 +238,7 @@ def test_a_separation_noise_could_make_is_inconclusive_and_so_are_the_findings_b
         assert v.loc[finding, "verdict"] == "inconclusive"
         assert f"({prerequisite} is inconclusive)" in v.loc[finding, "reason"]
     # the pair that defines the spread is found whichever way round its robustness row is written
-    swapped = robustness().rename(columns={"model_a": "model_b", "model_b": "model_a"})
+    swapped = robustness().rename(columns={"pair_first": "pair_second", "pair_second": "pair_first"})
     assert (
         verdicts(s=summary(q1_hd95=1.0, q1_asd=30.0), rob=swapped).loc["q1_boundary_separation", "verdict"]
         == "supported"

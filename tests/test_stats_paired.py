@@ -113,7 +113,9 @@ def test_wilcoxon_p_values_equal_scipy_on_the_per_case_vectors():
             vec = {m: means.loc[m].reindex(cases).to_numpy(float) for m in sums.models}
             left_out = sums.n_cases - len(cases)
         for a, b in pairs:
-            r = df[(df.stratum == stratum) & (df.metric == metric) & (df.model_a == a) & (df.model_b == b)].iloc[0]
+            r = df[(df.stratum == stratum) & (df.metric == metric) & (df.pair_first == a) & (df.pair_second == b)].iloc[
+                0
+            ]
             ref_test = wilcoxon(vec[a], vec[b])
             assert r.p_value == pytest.approx(ref_test.pvalue, rel=1e-12)
             assert r.statistic == pytest.approx(ref_test.statistic)

@@ -14,9 +14,9 @@ MODELS = sorted(TRAINED_MODELS + list(EXTERNAL_MODELS))
 # Evaluation-only data sets (`split: {all_test: true}`, e.g. the `references` source that `lesionbench compare`
 # configures): every case is a test case, so nothing can be trained on them; only external models are scored.
 EVALUATION_ONLY = sorted(d for d in DATASETS if config["datasets"][d]["split"].get("all_test"))
-# The evaluation-only run of one data set (`lesionbench compare`) also writes summary.json and
-# metrics/{model}/ tables (workflow/rules/compare.smk).
-COMPARE_MODE = bool(EVALUATION_ONLY) and EVALUATION_ONLY == DATASETS and len(DATASETS) == 1
+# An evaluation-only run (`lesionbench compare`: every data set evaluation-only, one or several) also writes
+# summary/{dataset}.json (workflow/rules/compare.smk) and has no controls and no training.
+COMPARE_MODE = bool(EVALUATION_ONLY) and EVALUATION_ONLY == DATASETS
 # How prediction files are read (lesionbench.io.predictions): probability maps only when asked for.
 PREDICTION_READING = {
     "probability_maps": config["evaluation"]["probability_maps"],
@@ -27,8 +27,8 @@ SEEDS = [int(s) for s in config["seeds"]]
 # Labels, model construction, input sizes, external folders and the model set of evaluation-only data
 # sets: refused here, before any job runs (lesionbench.config_check).
 check_run_config(config, workflow.configfiles)
-SCRIPTS = str(Path(workflow.basedir) / "scripts")
-SRC = Path(workflow.basedir) / "src" / "lesionbench"
+SCRIPTS = str(WORKFLOW_ROOT / "scripts")
+SRC = LIBRARY / "lesionbench"
 
 # Each stage file appends the final outputs of the run here.
 TARGETS = []

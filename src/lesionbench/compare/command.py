@@ -3,22 +3,27 @@
     lesionbench compare --reference nnUNet_raw/Dataset501_Lesions \\
         --predictions nnunet_3d=predictions/3d_fullres --predictions nnunet_2d=predictions/2d --out compare_out
 
-A thin wrapper: it checks the folders (layout, case names, missing and extra prediction files), writes a
-pipeline config into ``--out/config.yaml`` (an evaluation-only data set, source ``references``, every case a
-test case; the prediction folders as ``external_models``; no model is trained) and runs the workflow on it
-with Snakemake, then builds ``--out/report.html``. ``snakemake --configfile OUT/config.yaml`` (from the
-repository) gives the same outputs. Outputs in ``--out``: ``metrics/NAME/per_case.csv`` and
-``per_lesion.csv``, ``summary.json``, every study table (``overall_metrics.csv`` ...), ``figures/`` and
+Several data sets in one study (per-data-set and pooled tables and verdict):
+
+    lesionbench compare --reference liver=Task03_Liver --reference brain=Dataset501_Lesions \\
+        --predictions liver/nnunet=pred/liver --predictions brain/nnunet=pred/brain \\
+        --predictions liver/medsam=pred2/liver --predictions brain/medsam=pred2/brain --out compare_out
+
+A thin wrapper: it checks the folders (layout, case names, missing and extra prediction files) and each
+case's files (dimensionality, shape, NaN, probability maps) before anything runs, writes a pipeline config
+into ``--out/config.yaml`` (evaluation-only data sets, source ``references``, every case a test case; the
+prediction folders as ``external_models``; no model is trained) and runs the workflow on it with Snakemake
+(its output goes to ``--out/logs/snakemake.log``), then prints the answer (``--out/answer/summary.txt``) and
+the path of ``--out/report.html``. An error ends the output in one line naming the case, file and problem.
+Outputs in ``--out``: ``metrics/DATASET/MODEL/seed0/per_case.csv`` and ``per_lesion.csv``,
+``summary/DATASET.json``, every study table (``overall_metrics.csv`` ...), ``answer/``, ``figures/`` and
 ``report.html`` (docs/results.md).
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,55 +31,46 @@ from typing import Any
 import yaml
 
 from ..data.sources import SourceError
-from ..data.sources.references import discover, image_files
 from ..io.atomic import atomic_path
-from ..io.predictions import PredictionError, prediction_files
+from ..io.predictions import PredictionError
+from ..resources import workflow_root
+from .failure import failure_line
+from .inputs import CompareError, DatasetInput, check_folders, parse_datasets, precheck
+from .runner import run_logged
 
-log = logging.getLogger("lesionbench.compare")
-
-DATASET = "reference"  # the data set name of a compare run (results under data/reference/, metrics/reference/)
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-RESERVED = {"unet", "resunet", "attention_unet", "hybrid_transformer"}  # trained model names (config schema)
 DEFAULT_TOLERANCE_MM = 1.0
 DEFAULT_DILATION_MM = 2.0
+SURFACE_DEFINITIONS = ("voxel", "surfel")
 
-
-class CompareError(ValueError):
-    """Bad input of ``lesionbench compare``; the message names the folder, case or file."""
-
-
-def repository() -> Path:
-    """The workflow checkout this library belongs to (the Snakefile beside ``src/``)."""
-    root = Path(__file__).resolve().parents[3]
-    if not (root / "Snakefile").is_file():
-        raise CompareError(
-            f"{root}: no Snakefile; lesionbench compare runs from a checkout of the repository (pip install -e .)"
-        )
-    return root
+__all__ = ["CompareError", "main", "run", "run_main"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--reference",
         required=True,
-        type=Path,
-        metavar="DIR",
+        action="append",
+        metavar="[NAME=]DIR",
         help="reference masks: nnU-Net raw data set (dataset.json + labelsTs/ or labelsTr/), MSD task "
-        "folder, a folder with masks/, or a folder of mask files",
+        "folder, a folder with masks/, or a folder of mask files. Repeat as NAME=DIR for several data sets "
+        "(one study, per-data-set and pooled tables); one unnamed DIR is named after its folder (or --name)",
     )
     p.add_argument(
         "--predictions",
         required=True,
         action="append",
-        metavar="NAME=DIR",
-        help="a model's prediction folder (files named like the references); repeat per model",
+        metavar="[DATASET/]MODEL=DIR",
+        help="a model's prediction folder (files named like the references); repeat per model (and per data "
+        "set as DATASET/MODEL=DIR, or MODEL=DIR with {dataset} in DIR)",
     )
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    p.add_argument("--name", metavar="NAME", help="name of the one data set (default: the reference folder's name)")
     p.add_argument(
         "--images",
-        type=Path,
-        metavar="DIR",
-        help="images ({case}.<ext> or {case}_0000.<ext>) for the qualitative figure (default: masks only)",
+        action="append",
+        metavar="[NAME=]DIR",
+        help="images ({case}.<ext> or {case}_0000.<ext>) for the qualitative figure (default: masks only); "
+        "NAME=DIR per data set",
     )
     p.add_argument(
         "--tolerance-mm",
@@ -89,6 +85,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=DEFAULT_DILATION_MM,
         metavar="R",
         help=f"lesion dilation radius of the lesion-wise matching in mm (default {DEFAULT_DILATION_MM})",
+    )
+    p.add_argument(
+        "--surface",
+        choices=SURFACE_DEFINITIONS,
+        default="voxel",
+        help="surface definition of HD95, ASD, contour F1 and NSD: voxel (border-voxel centres, MONAI's "
+        "default) or surfel (area-weighted surface elements on the voxel-corner grid, as "
+        "google-deepmind/surface-distance and MONAI use_subvoxels=True); docs/metrics.md (default voxel)",
     )
     p.add_argument("--penalty-mm", type=float, metavar="P", help="distance of an empty mask (default: image diagonal)")
     p.add_argument(
@@ -137,102 +141,75 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="PROFILE",
         help="Snakemake workflow profile: a name under workflow/profiles (laptop, slurm) or a folder",
     )
+    p.add_argument(
+        "--verbose", action="store_true", help="show Snakemake's output as it runs (it always goes to the log)"
+    )
 
 
-def parse_predictions(items: list[str]) -> dict[str, Path]:
-    models: dict[str, Path] = {}
-    for item in items:
-        name, sep, folder = item.partition("=")
-        if not sep or not name or not folder:
-            raise CompareError(f"--predictions {item!r}: expected NAME=DIR")
-        if not NAME.match(name) or name in RESERVED:
-            raise CompareError(
-                f"--predictions {item!r}: NAME must be letters, digits, _ or - (starting with a letter "
-                f"or digit) and not one of {sorted(RESERVED)}"
-            )
-        if name in models:
-            raise CompareError(f"--predictions: model name {name!r} is given twice")
-        path = Path(folder).expanduser().resolve()
-        if not path.is_dir():
-            raise CompareError(f"--predictions {name}={folder}: folder not found")
-        models[name] = path
-    return models
+def prediction_links(out: Path, datasets: dict[str, DatasetInput]) -> dict[str, str]:
+    """external_models of several data sets: one folder pattern per model, ``out/inputs/{dataset}/MODEL``,
+    each a symbolic link to that data set's prediction folder (the config holds one folder per model)."""
+    models = sorted({m for d in datasets.values() for m in d.predictions})
+    for ds in datasets.values():
+        for model, folder in ds.predictions.items():
+            link = out / "inputs" / ds.name / model
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if link.is_symlink() or link.exists():
+                if link.resolve() == folder:
+                    continue
+                link.unlink()
+            link.symlink_to(folder, target_is_directory=True)
+    return {m: str(out / "inputs" / "{dataset}" / m) for m in models}
 
 
-def check_inputs(args, models: dict[str, Path]) -> list[str]:
-    """Check the folders before anything is written; returns warnings, raises CompareError on bad input."""
-    try:
-        layout = discover(args.reference, args.images)
-        if layout.images_dir:
-            image_files(layout.images_dir, sorted(layout.masks))
-    except (SourceError, FileNotFoundError) as exc:
-        raise CompareError(str(exc)) from exc
-    ids = set(layout.masks)
-    log.info("%s: %s layout, %d reference cases in %s", args.reference, layout.kind, len(ids), layout.masks_dir)
-    problems, warnings = [], []
-    for name, folder in models.items():
-        files = prediction_files(folder)
-        doubled = sorted(c for c in ids if len(files.get(c, [])) > 1)
-        if doubled:
-            problems.append(
-                f"{folder}: two prediction files for case(s) "
-                + "; ".join(f"{c} ({', '.join(p.name for p in files[c])})" for c in doubled)
-            )
-        missing = sorted(ids - set(files))
-        if missing:
-            text = f"{folder} ({name}): {len(missing)} of {len(ids)} reference cases have no prediction: {missing}"
-            if args.missing_as_empty:
-                warnings.append(text + " (scored as empty predictions, flagged missing_prediction)")
-            else:
-                problems.append(text)
-        extra = sorted(set(files) - ids)
-        if extra:
-            warnings.append(
-                f"{folder} ({name}): {len(extra)} file(s) match no reference case and are ignored: "
-                f"{', '.join(p.name for c in extra for p in files[c])}"
-            )
-    if problems:
-        hint = "" if args.missing_as_empty else " (--missing-as-empty scores missing cases as empty predictions)"
-        raise CompareError("bad input:\n  - " + "\n  - ".join(problems) + hint)
-    return warnings
-
-
-def build_config(args, models: dict[str, Path]) -> dict:
-    """The pipeline config of the run (absolute paths, so it runs from any working directory)."""
-    out = args.out.expanduser().resolve()
-    dataset: dict[str, Any] = {
+def dataset_block(args, ds: DatasetInput) -> dict[str, Any]:
+    block: dict[str, Any] = {
         "source": "references",
         "modality": "reference masks",
-        "path": str(args.reference.expanduser().resolve()),
+        "path": str(ds.reference),
         "split": {"all_test": True},
         "preprocessing": {"normalization": "minmax", "resize": None},
         "evaluation": {"contour_tolerance_mm": float(args.tolerance_mm), "lesion_dilation_mm": float(args.dilation_mm)},
     }
-    if args.images:
-        dataset["images"] = str(args.images.expanduser().resolve())
+    if ds.images:
+        block["images"] = str(ds.images)
     if args.spacing:
-        dataset["spacing"] = [float(s) for s in args.spacing]
+        block["spacing"] = [float(s) for s in args.spacing]
     labels = {k: list(v) for k, v in (("lesion", args.lesion_labels), ("ignore", args.ignore_labels)) if v}
     if labels:
-        dataset["labels"] = labels
+        block["labels"] = labels
+    return block
+
+
+def build_config(args, datasets: dict[str, DatasetInput], external: dict[str, str] | None = None) -> dict:
+    """The pipeline config of the run (absolute paths, so it runs from any working directory). ``external``:
+    the external_models (default: the prediction folders of the one data set)."""
+    out = args.out.expanduser().resolve()
+    if external is None:
+        if len(datasets) != 1:
+            raise CompareError("several data sets need their prediction links (prediction_links)")
+        external = {m: str(p) for m, p in next(iter(datasets.values())).predictions.items()}
     post: dict[str, Any] = {"min_component_voxels": int(args.min_component_voxels)}
     if args.threshold is not None:
         post["threshold"] = float(args.threshold)
+    evaluation: dict[str, Any] = {
+        "distance_penalty_mm": args.penalty_mm,
+        "probability_maps": args.threshold is not None,
+        "missing_predictions": "empty" if args.missing_as_empty else "error",
+    }
+    if getattr(args, "surface", "voxel") != "voxel":
+        evaluation["surface_definition"] = args.surface
     return {
         "results": str(out),
         "figures": str(out / "figures"),
         "device": "cpu",
         "seeds": [0],
-        "datasets": {DATASET: dataset},
+        "datasets": {name: dataset_block(args, ds) for name, ds in sorted(datasets.items())},
         "models": {},
-        "external_models": {name: str(path) for name, path in sorted(models.items())},
+        "external_models": dict(sorted(external.items())),
         "training": {},
         "postprocessing": post,
-        "evaluation": {
-            "distance_penalty_mm": args.penalty_mm,
-            "probability_maps": args.threshold is not None,
-            "missing_predictions": "empty" if args.missing_as_empty else "error",
-        },
+        "evaluation": evaluation,
         "statistics": {},
     }
 
@@ -278,41 +255,62 @@ def snakemake_command(root: Path, config_path: Path, out: Path, cores: int | Non
     return cmd
 
 
+def library_env(root: Path) -> dict[str, str]:
+    """The environment of the Snakemake call: a checkout's src/ first on the path (an installed workflow
+    runs the installed package)."""
+    if not (root / "src" / "lesionbench").is_dir():
+        return dict(os.environ)
+    paths = [str(root / "src")] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
 def run(args) -> int:
-    models = parse_predictions(args.predictions)
+    datasets = parse_datasets(args.reference, args.predictions, args.images, args.name)
     check_settings(args)
-    root = repository()
-    for warning in check_inputs(args, models):
-        log.warning(warning)
+    root = workflow_root()
+    n_cases = {}
+    for ds in datasets.values():
+        layout, warnings = check_folders(ds, args.missing_as_empty)
+        for warning in warnings:
+            say(f"warning: {warning}")
+        precheck(ds, layout, args.threshold is not None)
+        n_cases[ds.name] = len(layout.masks)
     out = args.out.expanduser().resolve()
-    config = build_config(args, models)
     out.mkdir(parents=True, exist_ok=True)
+    external = prediction_links(out, datasets) if len(datasets) > 1 else None
+    config = build_config(args, datasets, external)
     config_path = out / "config.yaml"
     with atomic_path(config_path, suffix=".yaml") as tmp:
         tmp.write_text(
-            "# Written by `lesionbench compare`; rerun with: snakemake --configfile "
+            "# Written by `lesionbench compare`; rerun with: snakemake --snakefile "
+            + str(root / "Snakefile")
+            + " --configfile "
             + str(config_path)
             + "\n"
             + yaml.safe_dump(config, sort_keys=False)
         )
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join(
-            [str(root / "src")] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
-        ),
-    )
+    models = sorted({m for d in datasets.values() for m in d.predictions})
+    log_path = out / "logs" / "snakemake.log"
+    cases = ", ".join(f"{name} ({n} cases)" for name, n in n_cases.items())
+    say(f"lesionbench compare: {len(models)} model(s) on {cases}; inputs checked")
+    say(f"running the workflow ({root / 'Snakefile'}); its output: {log_path}")
     cmd = snakemake_command(root, config_path, out, args.cores, args.profile)
-    log.info("running %s", " ".join(cmd))
     # one Snakemake call runs the study and then writes the report (a second call would rebuild the DAG)
     report = out / "report.html"
-    proc = subprocess.run(cmd + ["--report", str(report), "--report-after-run"], env=env)
-    if proc.returncode != 0:
+    cmd += ["--report", str(report), "--report-after-run"]
+    code, output = run_logged(cmd, library_env(root), log_path, args.verbose)
+    if code != 0:
         raise CompareError(
-            f"the run failed (Snakemake exit {proc.returncode}; the failing rule's log is shown "
-            f"above, all logs are in {out / 'logs'}; with every rule done, it was the HTML report); fix the "
-            f"input and rerun the same command: finished steps are kept"
+            f"{failure_line(output)} [Snakemake's output: {log_path}; rerun the same command after the fix: "
+            f"finished steps are kept]"
         )
-    log.info("done: %s (summary.json, metrics/<model>/, study tables, figures/, report.html)", out)
+    summary = out / "answer" / "summary.txt"
+    say(summary.read_text().rstrip() if summary.is_file() else f"done: {out}")
+    say(f"Tables: {out} (summary/<data set>.json, *.csv, figures/)")
     return 0
 
 
@@ -329,9 +327,9 @@ def main(argv: list[str] | None = None, prog: str = "lesionbench compare") -> in
 
 
 def run_main(args) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return run(args)
     except (CompareError, PredictionError, SourceError, OSError) as exc:
-        print(f"lesionbench compare: error: {exc}", file=sys.stderr)
+        # the cause as the last line, without a traceback: several lines of a list are joined
+        print(f"lesionbench compare: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1

@@ -1,5 +1,6 @@
-"""``summary.json`` of an evaluation-only run: per model, the means of every case-level metric, lesion recall,
-false positives per case and every case's values (like nnU-Net's summary.json, beside the stratified tables).
+"""``summary/{dataset}.json`` of an evaluation-only run, one per data set: per model, the means of every
+case-level metric, lesion recall, false positives per case and every case's values (like nnU-Net's
+summary.json, beside the stratified tables).
 
 Definitions (the same as the overall study table, docs/metrics.md):
 - metric mean = mean over test cases of the case-level value (dice, iou, hd95, asd, contour_f1, nsd);
@@ -13,7 +14,7 @@ import os
 
 import pandas as pd
 
-from ..io.atomic import write_csv, write_json
+from ..io.atomic import write_json
 from ..io.tables import read_table
 
 CASE_METRICS = ["dice", "iou", "hd95", "asd", "contour_f1", "nsd"]
@@ -53,31 +54,21 @@ def _plain(value):
 
 
 def write_summary(
-    dataset: str,
-    models: list[str],
-    per_case_paths: list,
-    per_lesion_paths: list,
-    summary_path: str | os.PathLike,
-    model_tables: list,
-    settings: dict,
+    dataset: str, models: list[str], per_case_paths: list, summary_path: str | os.PathLike, settings: dict
 ) -> dict:
-    """Write summary.json and copy each model's per_case / per_lesion tables to ``model_tables``
-    (``[(per_case.csv, per_lesion.csv)]`` in the order of ``models``)."""
-    from ..evaluation import PER_CASE_COLUMNS, PER_LESION_COLUMNS
+    """Write the summary of one data set (``summary/{dataset}.json``) from each model's per_case table (in
+    the order of ``models``)."""
+    from ..evaluation import PER_CASE_COLUMNS
 
     models_out: dict[str, dict] = {}
     summary: dict = {"dataset": dataset, "settings": settings, "models": models_out}
-    for model, pc_path, pl_path, (pc_out, pl_out) in zip(models, per_case_paths, per_lesion_paths, model_tables):
-        per_case = read_table(pc_path, PER_CASE_COLUMNS)
-        per_lesion = read_table(pl_path, PER_LESION_COLUMNS)
-        models_out[model] = model_summary(per_case)
-        write_csv(per_case, pc_out)
-        write_csv(per_lesion, pl_out)
+    for model, pc_path in zip(models, per_case_paths):
+        models_out[model] = model_summary(read_table(pc_path, PER_CASE_COLUMNS))
     summary["comparison"] = (
         "one model: nothing to compare (the ranking and pairwise tables hold no model pair)"
         if len(models) < 2
-        else f"{len(models)} models: see overall_metrics.csv, size_stratified_metrics.csv, ranking_reversals.csv "
-        f"and bootstrap_directional_robustness.csv"
+        else f"{len(models)} models: see answer/summary.txt, overall_metrics.csv, size_stratified_metrics.csv, "
+        f"ranking_reversals.csv and bootstrap_directional_robustness.csv"
     )
     write_json(summary, summary_path)
     return summary

@@ -50,8 +50,8 @@ class Example:
     case_id: str
     lesion_id: int
     size_fraction: float
-    model_a: str
-    model_b: str
+    pair_first: str
+    pair_second: str
     metrics_a: dict
     metrics_b: dict
     near_equal_dice: bool = True  # False: no candidate within the Dice tolerance, the closest were taken
@@ -66,13 +66,13 @@ def choose_examples(
     n_examples: int = 2,
     dice_tolerance: float = 0.05,
 ) -> list[Example]:
-    """Q1 lesions of ``dataset`` where the two top models (by mean case Dice) have near-equal Dice but the
-    most different HD95. ``per_case``/``per_lesion``: one seed, all models."""
+    """Q1 lesions of ``dataset`` that the two top models (by mean case Dice) both delineate (detected with
+    Dice > 0), with near-equal Dice but the most different HD95. ``per_case``/``per_lesion``: one seed, all models."""
     means = per_case.groupby("model")["dice"].mean().to_dict()
     if len(means) < 2:
         log.warning("%s: fewer than two models, no qualitative comparison", dataset)
         return []
-    model_a, model_b = order_models(means, "dice")[:2]
+    pair_first, pair_second = order_models(means, "dice")[:2]
     ref = reference.assign(
         quartile=assign_quartile(reference["size_fraction"], edges["q25"], edges["q50"], edges["q75"])
     )
@@ -86,18 +86,22 @@ def choose_examples(
     merged = les.duplicated(["model", "case_id"] + scores, keep=False) & les["detected"]
     merged_ids = set(zip(les.loc[merged, "case_id"], les.loc[merged, "lesion_id"]))
     les = les[[p not in merged_ids for p in zip(les.case_id, les.lesion_id)]]
-    a = les[les.model == model_a][cols]
-    b = les[les.model == model_b][cols]
+    a = les[les.model == pair_first][cols]
+    b = les[les.model == pair_second][cols]
     pairs = q1.merge(a, on=["case_id", "lesion_id"]).merge(b, on=["case_id", "lesion_id"], suffixes=("_a", "_b"))
     if pairs.empty:
-        log.warning("%s: no Q1 lesion with metrics for %s and %s", dataset, model_a, model_b)
+        log.warning("%s: no Q1 lesion with metrics for %s and %s", dataset, pair_first, pair_second)
         return []
-    both = pairs[pairs.detected_a & pairs.detected_b]
-    pool = both if len(both) else pairs
+    # only lesions both models delineate (detected, Dice > 0): a missed lesion's HD95 is the distance
+    # penalty, which shows a detection failure, not a boundary difference
+    pool = pairs[pairs.detected_a & pairs.detected_b & (pairs.dice_a > 0) & (pairs.dice_b > 0)]
+    if pool.empty:
+        log.warning("%s: no Q1 lesion that both %s and %s delineate; no example", dataset, pair_first, pair_second)
+        return []
     pool = pool.assign(d_dice=(pool.dice_a - pool.dice_b).abs(), d_hd95=(pool.hd95_a - pool.hd95_b).abs())
     pool = pool[pool.d_hd95 > 0]  # an example must show a boundary difference
     if pool.empty:
-        log.warning("%s: %s and %s have the same HD95 on every Q1 lesion; no example", dataset, model_a, model_b)
+        log.warning("%s: %s and %s have the same HD95 on every Q1 lesion; no example", dataset, pair_first, pair_second)
         return []
     close = pool[pool.d_dice <= dice_tolerance]
     near = not close.empty
@@ -107,8 +111,8 @@ def choose_examples(
             "%s: no Q1 lesion where %s and %s differ by at most %.3g in Dice; showing the closest "
             "(Dice difference up to %.3g)",
             dataset,
-            model_a,
-            model_b,
+            pair_first,
+            pair_second,
             dice_tolerance,
             close.d_dice.max(),
         )
@@ -125,8 +129,8 @@ def choose_examples(
             r.case_id,
             int(r.lesion_id),
             float(r.size_fraction),
-            model_a,
-            model_b,
+            pair_first,
+            pair_second,
             {m: getattr(r, f"{m}_a") for m in metrics},
             {m: getattr(r, f"{m}_b") for m in metrics},
             near,
@@ -194,8 +198,8 @@ def load_example_slice(
         )
     lesion = labels == example.lesion_id
     label_map = _prediction_labels(prepared) if (meta.get("source") or {}).get("labels") else None
-    pa = read_prediction(predictions[example.model_a], meta, threshold=threshold, labels=label_map)
-    pb = read_prediction(predictions[example.model_b], meta, threshold=threshold, labels=label_map)
+    pa = read_prediction(predictions[example.pair_first], meta, threshold=threshold, labels=label_map)
+    pb = read_prediction(predictions[example.pair_second], meta, threshold=threshold, labels=label_map)
     ref = np.asarray(case.mask) > 0
     image = np.asarray(case.image)
     k = None
@@ -276,12 +280,12 @@ def render_examples(
         ax.set_yticks([])
         ax.grid(False)
         ax.set_xlabel(
-            _metric_text(ex.model_a, ex.metrics_a) + "\n" + _metric_text(ex.model_b, ex.metrics_b), fontsize=7.5
+            _metric_text(ex.pair_first, ex.metrics_a) + "\n" + _metric_text(ex.pair_second, ex.metrics_b), fontsize=7.5
         )
         handles = [
             Patch(facecolor=REFERENCE_COLOR, alpha=0.6, edgecolor=REFERENCE_COLOR, label="reference"),
-            Line2D([], [], color=COLOR_A, lw=2.6, label=ex.model_a),
-            Line2D([], [], color=COLOR_B, lw=1.1, label=ex.model_b),
+            Line2D([], [], color=COLOR_A, lw=2.6, label=ex.pair_first),
+            Line2D([], [], color=COLOR_B, lw=1.1, label=ex.pair_second),
         ]
         ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.8)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
@@ -341,7 +345,7 @@ def qualitative_figure(
             dataset, pc, pl, ref, read_quartiles(quartiles[dataset], dataset), n_examples, dice_tolerance
         )
         for ex in chosen:
-            for model in (ex.model_a, ex.model_b):
+            for model in (ex.pair_first, ex.pair_second):
                 if model not in predictions[dataset]:
                     raise FigureInputError(f"data set {dataset!r}: no predictions folder for model {model!r}")
         examples += chosen

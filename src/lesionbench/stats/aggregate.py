@@ -110,10 +110,11 @@ def point_estimates(sums: CaseSums, min_lesions: int = DEFAULT_MIN_LESIONS) -> p
 
 
 def all_estimates(sums_by_dataset: dict, min_lesions: int = DEFAULT_MIN_LESIONS, pooled: bool = True) -> pd.DataFrame:
-    """Point estimates of every data set, and of all data sets pooled as data set ``pooled``."""
+    """Point estimates of every data set, and with ``pooled`` and more than one data set, of all data sets
+    pooled as data set ``pooled`` (one data set pooled would only repeat its rows)."""
     sums = [sums_by_dataset[d] for d in sorted(sums_by_dataset)]
     frames = [point_estimates(s, min_lesions) for s in sums]
-    if pooled:
+    if pooled and len(sums) > 1:
         frames.append(point_estimates(pool(sums), min_lesions))
     return sort_rows(pd.concat(frames, ignore_index=True), SORT_KEYS)
 

@@ -94,12 +94,13 @@ def case_weights(sums: CaseSums, resamples: int, bootstrap_seed: int) -> np.ndar
 
 
 def resampled_datasets(sums_by_dataset: dict, resamples: int, bootstrap_seed: int, pooled: bool = True):
-    """(sums, weights) of every data set and, with ``pooled``, of all data sets pooled (their weight matrices
-    side by side: resampling stratified by data set)."""
+    """(sums, weights) of every data set and, with ``pooled`` and more than one data set, of all data sets
+    pooled (their weight matrices side by side: resampling stratified by data set). One data set has no
+    pooled entry: it would only repeat that data set."""
     names = sorted(sums_by_dataset)
     weights = {d: case_weights(sums_by_dataset[d], resamples, bootstrap_seed) for d in names}
     out = [(sums_by_dataset[d], weights[d]) for d in names]
-    if pooled and names:
+    if pooled and len(names) > 1:
         out.append((pool([sums_by_dataset[d] for d in names]), np.concatenate([weights[d] for d in names], axis=1)))
     return out
 
@@ -125,8 +126,8 @@ ROBUSTNESS_COLUMNS = [
     "stratum",
     "metric",
     "higher_is_better",
-    "model_a",
-    "model_b",
+    "pair_first",
+    "pair_second",
     "top_k_pair",
     "dice_rank_a",
     "dice_rank_b",
@@ -157,7 +158,7 @@ def pairwise_robustness(
     min_lesions: int = DEFAULT_MIN_LESIONS,
 ) -> pd.DataFrame:
     """Every model pair x lesion set (``all``, ``common``) x stratum x metric of one data set: observed
-    difference (model_a - model_b, model_a ranked higher by overall Dice), the share of resamples whose
+    difference (pair_first - pair_second, pair_first ranked higher by overall Dice), the share of resamples whose
     difference has the observed sign, and the percentile CI of the difference. ``n_lesions`` is the count of
     the set's lesions in the stratum (flagged below ``min_lesions``, lesion-level rows only). ``weights``:
     the (B, n_cases) resampling matrix (``case_weights``, or stratified for the pooled data set)."""
@@ -207,8 +208,8 @@ def pairwise_robustness(
                     "stratum": stratum,
                     "metric": metric,
                     "higher_is_better": HIGHER_IS_BETTER[metric],
-                    "model_a": a,
-                    "model_b": b,
+                    "pair_first": a,
+                    "pair_second": b,
                     "top_k_pair": rank[a] <= top_k and rank[b] <= top_k,
                     "dice_rank_a": rank[a],
                     "dice_rank_b": rank[b],

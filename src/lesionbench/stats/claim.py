@@ -135,8 +135,8 @@ def _extreme_pair_share(
         & (robustness.stratum == "Q1")
         & (robustness.metric == metric)
         & (
-            ((robustness.model_a == low) & (robustness.model_b == high))
-            | ((robustness.model_a == high) & (robustness.model_b == low))
+            ((robustness.pair_first == low) & (robustness.pair_second == high))
+            | ((robustness.pair_first == high) & (robustness.pair_second == low))
         )
     ]
     return float(r["sign_share"].iloc[0]) if len(r) else float("nan")
@@ -235,9 +235,9 @@ def claim_check(
                     & (robustness.lesion_set == COMMON)
                     & (robustness.stratum == "Q1")
                     & robustness.metric.isin(changed)
-                    & robustness.model_a.isin(models)
-                    & robustness.model_b.isin(models)
-                    & (robustness.better_model == robustness.model_b)
+                    & robustness.pair_first.isin(models)
+                    & robustness.pair_second.isin(models)
+                    & (robustness.better_model == robustness.pair_second)
                 ]
                 best = float(b["sign_share"].max()) if len(b) else float("nan")
                 obs += f"; {len(b)} reversed pair(s), best sign share {_fmt(best) if len(b) else 'n/a'}"

@@ -180,7 +180,9 @@ def model_comparisons(
         return sort_rows(out, keys)
 
     return Comparisons(
-        stack("pairwise", PAIRWISE_COLUMNS, ["dataset", "lesion_set", "stratum", "metric", "model_a", "model_b"]),
+        stack(
+            "pairwise", PAIRWISE_COLUMNS, ["dataset", "lesion_set", "stratum", "metric", "pair_first", "pair_second"]
+        ),
         stack("schemes", SCHEMES_COLUMNS, ["dataset", "lesion_set", "stratum", "metric", "rank_aggregate_then_rank"]),
         stack("stability", RANK_STABILITY_COLUMNS, ["dataset", "lesion_set", "stratum", "metric", "model", "rank"]),
     )

@@ -182,8 +182,8 @@ TEST_COLUMNS = [
     "stratum",
     "metric",
     "higher_is_better",
-    "model_a",
-    "model_b",
+    "pair_first",
+    "pair_second",
     "n_cases",
     "n_cases_left_out",
     "n_nonzero",
@@ -218,7 +218,7 @@ def pairwise_tests(
     models: names along axis 0 of ``num`` (n_models, n_cases, n_keys, seed-averaged numerators); den:
     (n_cases, n_keys), the same for every model (a paired lesion set); keys: (lesion_set, stratum, metric)
     per key; weights: (B, n_cases) bootstrap counts; pairs:
-    [(model_a, model_b)] with differences taken as a - b. Keys without any included case give no row.
+    [(pair_first, pair_second)] with differences taken as a - b. Keys without any included case give no row.
     ``better_model`` is the side with the larger signed-rank sum, accounting for the metric's direction
     ("tie" when the sums are equal); Holm adjustment is applied afterwards over families (``holm_families``).
     """
@@ -246,8 +246,8 @@ def pairwise_tests(
                     "stratum": stratum,
                     "metric": metric,
                     "higher_is_better": higher_is_better[metric],
-                    "model_a": a,
-                    "model_b": b,
+                    "pair_first": a,
+                    "pair_second": b,
                     "n_cases": n_inc,
                     "n_cases_left_out": int(len(inc) - n_inc),
                     "median_difference": float(med[p]),
@@ -263,7 +263,7 @@ def pairwise_tests(
         if ra == rb:
             better = "tie"
         else:
-            better = cell["model_a"] if (ra > rb) == cell["higher_is_better"] else cell["model_b"]
+            better = cell["pair_first"] if (ra > rb) == cell["higher_is_better"] else cell["pair_second"]
         rows.append(
             {
                 **cell,

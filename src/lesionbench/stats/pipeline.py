@@ -182,7 +182,7 @@ def write_sanity_checks(inputs: StudyInputs, provenance_paths, small_lesion_path
 def write_claim_check(summary_path, stratified_path, robustness_path, sanity_path, output, claim: dict) -> pd.DataFrame:
     summary = pd.read_csv(summary_path, dtype={"dataset": str})
     stratified = pd.read_csv(stratified_path, dtype={"dataset": str, "model": str})
-    robustness = pd.read_csv(robustness_path, dtype={"dataset": str, "model_a": str, "model_b": str})
+    robustness = pd.read_csv(robustness_path, dtype={"dataset": str, "pair_first": str, "pair_second": str})
     sanity = pd.read_csv(sanity_path, dtype={"dataset": str})
     df = claim_check(summary, stratified, robustness, sanity, claim_settings(claim))
     write_table(df, output)
