@@ -233,13 +233,18 @@ rule sanity_checks:
         "../../scripts/analyze_sanity_checks.py"
 
 
+# The verdict's permutation tests relabel the per-case sums (STUDY_INPUTS); the prepared cases give the voxel
+# spacing of the resolution floor; the committed power table says how many lesions would decide a finding.
+CLAIM_CODE = script_code("analyze_claim_check.py", "stats/verdict_power.csv")
+
+
 rule claim_check:
     input:
+        **STUDY_INPUTS,
+        prepared=expand(f"{R}/data/{{dataset}}/prepared", dataset=DATASETS),
         summary=f"{R}/study_summary.csv",
-        stratified=f"{R}/size_stratified_metrics.csv",
-        robustness=f"{R}/bootstrap_directional_robustness.csv",
         sanity=f"{R}/sanity_checks.csv",
-        code=script_code("analyze_claim_check.py"),
+        code=CLAIM_CODE,
     output:
         table=report(
             f"{R}/claim_check.csv",
