@@ -8,8 +8,8 @@ the dependencies of findings 4 and 5; Dice tie and sanity checks taken as passed
 - ``exchangeable``: four models from one law (the null) at each number of common Q1 lesions, and at the
   size of the issue's held-out null sets (40 images x 18 lesions: 180 common Q1 lesions);
 - ``negative_control``: two replicates from one law (the negative-control pair) on a study shaped like the
-  default run's test references (its three data sets' test cases and lesions, 90 % of them common: the
-  controls miss the same 10 %), pooled row included; one row per data set and one for the whole study;
+  default run's negative control (its three data sets' test cases, lesions per case and common Q1 lesions),
+  pooled row included; one row per data set and one for the whole study;
 - ``planted``: four models, two of them with their Q1 boundary error scaled so their expected Q1 HD95 is
   ``effect`` % higher (Dice tied), at each effect x number of common Q1 lesions: the power curves.
 
@@ -31,21 +31,22 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from scipy.stats import binomtest  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from scipy.stats import binomtest
 
-from lesionbench.io.atomic import write_csv  # noqa: E402
-from lesionbench.stats import calibration, claim  # noqa: E402
-from lesionbench.stats.strata import pool  # noqa: E402
-from lesionbench.stats.verdict_simulation import simulated_sums  # noqa: E402
+from lesionbench.io.atomic import write_csv
+from lesionbench.stats import calibration, claim
+from lesionbench.stats.strata import pool
+from lesionbench.stats.verdict_simulation import simulated_sums
 
 COLUMNS = ["finding", "scenario", "n_common_q1_lesions", "effect", "n_sims", "supported_rate", "ci_low", "ci_high"]
 ANY = "any_boundary_finding"
 ISSUE_NULL_Q1 = 180  # 40 images x 18 lesions, a quarter of them in Q1
-# The default run's test references (config/config.yaml of 2026-12-05): test cases and test lesions per data set.
-DEFAULT_TEST_SETS = {"synthetic_fundus": (14, 125), "synthetic_mri": (8, 43), "synthetic_ct": (8, 19)}
+# The default run's negative control (config/config.yaml of 2026-12-05, results/controls/negative/
+# study_datasets.csv): test cases, test lesions and common Q1 lesions per data set.
+DEFAULT_TEST_SETS = {"synthetic_fundus": (14, 125, 19), "synthetic_mri": (8, 43, 8), "synthetic_ct": (8, 19, 3)}
 SETTINGS = {
     "min_lesions": 10,
     "min_boundary_spread_pct": 10.0,
@@ -63,10 +64,8 @@ def _one_study(task: tuple) -> dict:
     settings = {**SETTINGS, "permutations": permutations, "permutation_seed": seed}
     if kind == "negative_control":
         sums = {
-            name: simulated_sums(
-                rng, max(1, round(lesions * 0.9 / 4)), n_models=2, lesions_per_case=max(1, lesions // cases), dataset=name
-            )
-            for name, (cases, lesions) in test_sets.items()
+            name: simulated_sums(rng, n_common, n_models=2, lesions_per_case=max(1, lesions // cases), dataset=name)
+            for name, (cases, lesions, n_common) in test_sets.items()
         }
         sums["pooled"] = pool([sums[d] for d in sorted(sums)])
     else:
@@ -108,9 +107,8 @@ def run(args) -> pd.DataFrame:
             tasks = [(kind, s, n_q1, effect, args.permutations, DEFAULT_TEST_SETS) for s in range(args.sims)]
             verdicts = list(pool_.map(_one_study, tasks, chunksize=max(1, args.sims // (4 * args.workers))))
             if kind == "negative_control":
-                for name, (_, lesions) in DEFAULT_TEST_SETS.items():
-                    n = round(lesions * 0.9 / 4)
-                    rows += _rate_rows(verdicts, f"negative_control/{name}", n, 0.0, name)
+                for name, (_, _, n_common) in DEFAULT_TEST_SETS.items():
+                    rows += _rate_rows(verdicts, f"negative_control/{name}", n_common, 0.0, name)
                 rows += _rate_rows(verdicts, "negative_control/pooled", 0, 0.0, "pooled")
                 rows += _rate_rows(verdicts, "negative_control/study", 0, 0.0, None)
             else:

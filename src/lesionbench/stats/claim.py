@@ -145,12 +145,16 @@ def run_tests(sums: CaseSums, models, claim: dict, floor: float) -> dict:
 # Holm families: a Q1 separation and a ranking change are the two ways the claim can show up, so they share
 # one family (over the data sets and pooled); findings 4 and 5 are only supported on top of 2 and 3, so
 # the chance of any boundary finding supported on null data is at most alpha.
-HOLM_FAMILIES = (("q1_boundary_separation", "ranking_change"), ("smallest_quartile_strongest",), ("large_lesions_align",))
+HOLM_FAMILIES = (
+    ("q1_boundary_separation", "ranking_change"),
+    ("smallest_quartile_strongest",),
+    ("large_lesions_align",),
+)
 
 
 def holm_adjust(raw: dict) -> dict:
     """{(dataset, finding): p} -> Holm-adjusted within each of ``HOLM_FAMILIES`` over the data sets."""
-    out = {}
+    out: dict = {}
     for family in HOLM_FAMILIES:
         keys = [k for k in raw if k[1] in family]
         if keys:
@@ -208,14 +212,18 @@ def _describe(sums: CaseSums, models, floor: float) -> dict:
     for m in cs.DISTANCES:
         q1, gap = cs.relative_spread(cs.means(x, den, (COMMON, "Q1", m)))
         overall, _ = cs.relative_spread(cs.means(x, den, ("all", "overall", m)))
-        parts.append(f"{m.upper()} {_fmt(q1[0])}% ({_fmt(gap[0])} mm) on common Q1 vs {_fmt(overall[0])}% over all cases")
+        parts.append(
+            f"{m.upper()} {_fmt(q1[0])}% ({_fmt(gap[0])} mm) on common Q1 vs {_fmt(overall[0])}% over all cases"
+        )
     dis = cs.quartile_disagreement(x, den, floor)[0]
     counts = common_counts(sums)
     tau = {q: float(cs.kendall_tau_to_dice(x, den, q)[0]) for q in ("Q1", "Q4")}
     return {
         "q1_boundary_separation": "; ".join(parts),
         "ranking_change": f"largest studentised reversal {{stat}} (floor {_fmt(floor)} mm)",
-        "smallest_quartile_strongest": ", ".join(f"{q} {_fmt(v)}% ({counts[q]} lesions)" for q, v in zip(QUARTILES, dis)),
+        "smallest_quartile_strongest": ", ".join(
+            f"{q} {_fmt(v)}% ({counts[q]} lesions)" for q, v in zip(QUARTILES, dis)
+        ),
         "large_lesions_align": f"tau Q4 {_fmt(tau['Q4'])}, Q1 {_fmt(tau['Q1'])}",
     }
 
@@ -334,7 +342,10 @@ def claim_check(
             p = float(adjusted[(dataset, finding)])
             kind = "exact enumeration of" if test.exact else "Monte Carlo,"
             obs = described[dataset][finding].replace("{stat}", _fmt(test.observed))
-            obs += f"; statistic {_fmt(test.observed)}, raw p {_fmt(test.p_value)} ({kind} {test.n_permutations} relabellings)"
+            obs += (
+                f"; statistic {_fmt(test.observed)}, raw p {_fmt(test.p_value)} "
+                f"({kind} {test.n_permutations} relabellings)"
+            )
             verdict, reason, needed = decide(finding, test.observed, p, counts["Q1"], alpha)
             results[finding] = (COMMON, verdict, crit, obs, reason, p, needed)
 
@@ -354,7 +365,11 @@ def claim_check(
                 verdict = "inconclusive"
             elif failed:
                 reasons.append(f"failed sanity check(s): {', '.join(failed)}")
-            if finding in ("q1_boundary_separation", "ranking_change") and not tied[dataset] and verdict != "inconclusive":
+            if (
+                finding in ("q1_boundary_separation", "ranking_change")
+                and not tied[dataset]
+                and verdict != "inconclusive"
+            ):
                 reasons.insert(0, f"the top models are not tied under Dice (verdict would be {verdict})")
                 verdict = "inconclusive"
             if warned:

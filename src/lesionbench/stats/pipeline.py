@@ -211,7 +211,9 @@ def resolution_floors(tables: dict, prepared_dirs, voxels: float) -> dict:
     return floors
 
 
-def write_claim_check(inputs: StudyInputs, prepared_dirs, summary_path, sanity_path, output, claim: dict) -> pd.DataFrame:
+def write_claim_check(
+    inputs: StudyInputs, prepared_dirs, summary_path, sanity_path, output, claim: dict
+) -> pd.DataFrame:
     """The verdict from the study summary, the sanity checks and the per-case sums of every data set (the
     permutation tests relabel those)."""
     settings = claim_settings(claim)
