@@ -3,10 +3,11 @@ null), or with a planted small-lesion boundary effect, as plain PNG masks for ``
 
 References: ``n_images`` images of ``shape`` with ``lesions`` disc lesions of radius 1-3 px each, centres at
 least 14 px apart (so a 3 mm dilation never merges two). Per model and lesion, independently: missed with
-probability 0.04, else the disc with its centre moved by a rounded N(0, 0.6) px per axis and its radius by
-N(0, 0.35) px (at least 0.8). With ``planted``, the models in it get a 1-px spur of 6 px on every small lesion
-(radius < 1.8 px: HD95 about 7 px instead of 1 px) and the other models the same spur pixels on their
-largest lesion of the image, so every model adds the same number of pixels and Dice stays tied.
+probability 0.02, else the disc with its centre moved by a rounded N(0, 0.6) px per axis and its radius by
+N(0, 0.2) px (at least 0.8). With ``planted``, the models in it get a 1-px spur of 9 px on every small lesion
+(radius < 1.8 px: their common-Q1 HD95 about 6-7 px instead of 1 px), and the other models as many extra
+pixels as the first planted model's spurs added, on rays leaving the image's largest lesion, so Dice stays
+tied.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 MODELS = ("model_a", "model_b", "model_c", "model_d")
-SPUR = 6
+SPUR = 9
 SMALL = 1.8
 
 
@@ -34,6 +35,17 @@ def _spur(mask: np.ndarray, centre, radius: float, direction: int) -> None:
         y, x = centre[0] + dy * step, centre[1] + dx * step
         if 0 <= y < mask.shape[0] and 0 <= x < mask.shape[1]:
             mask[y, x] = 1
+
+
+def _pad(pred: np.ndarray, ref: np.ndarray, centre, radius: float, count: int) -> None:
+    """Add ``count`` prediction pixels outside the reference on rays leaving the largest lesion (the Dice
+    cost of the planted spurs, paid on a large lesion)."""
+    for step in range(int(np.ceil(radius)) + 1, max(shape := pred.shape) + 1):
+        for dy, dx in ((0, 1), (1, 0), (0, -1), (-1, 0)):
+            y, x = centre[0] + dy * step, centre[1] + dx * step
+            if count and 0 <= y < shape[0] and 0 <= x < shape[1] and not pred[y, x] and not ref[y, x]:
+                pred[y, x] = 1
+                count -= 1
 
 
 def _centres(rng, shape, n, margin=12, gap=14):
@@ -69,18 +81,23 @@ def null_study(
         name = f"img{i:03d}.png"
         Image.fromarray(ref * 255).save(refs / name)
         largest = int(np.argmax(radii))
-        n_small = int((radii < SMALL).sum())
+        added = 0  # pixels the spurs of the first planted model added in this image
         for model, folder in folders.items():
             pred = np.zeros(shape, np.uint8)
+            spurs = []
             for c, r in zip(centres, radii):
-                if rng.random() < 0.04:
+                if rng.random() < 0.02:
                     continue
                 moved = (c[0] + round(rng.normal(0, 0.6)), c[1] + round(rng.normal(0, 0.6)))
-                _disc(pred, moved, max(0.8, r + rng.normal(0, 0.35)))
-                if planted and model in planted and r < SMALL:
-                    _spur(pred, moved, r, int(rng.integers(4)))
+                _disc(pred, moved, max(0.8, r + rng.normal(0, 0.2)))
+                if model in planted and r < SMALL:
+                    spurs.append((moved, r, int(rng.integers(4))))
+            before = int(pred.sum())
+            for moved, r, direction in spurs:
+                _spur(pred, moved, r, direction)
+            if planted and model == planted[0]:
+                added = int(pred.sum()) - before
             if planted and model not in planted:
-                for k in range(n_small):  # the same spur pixels, on the largest lesion
-                    _spur(pred, centres[largest], radii[largest] + 1 + 2 * (k // 4), k % 4)
+                _pad(pred, ref, centres[largest], radii[largest], added)
             Image.fromarray(pred * 255).save(folder / name)
     return refs, folders
