@@ -235,7 +235,7 @@ rule sanity_checks:
 
 # The verdict's permutation tests relabel the per-case sums (STUDY_INPUTS); the prepared cases give the voxel
 # spacing of the resolution floor; the committed power table says how many lesions would decide a finding.
-CLAIM_CODE = script_code("analyze_claim_check.py", "stats/verdict_power.csv")
+VERDICT_POWER = str(SRC / "stats" / "verdict_power.csv")
 
 
 rule claim_check:
@@ -244,7 +244,8 @@ rule claim_check:
         prepared=expand(f"{R}/data/{{dataset}}/prepared", dataset=DATASETS),
         summary=f"{R}/study_summary.csv",
         sanity=f"{R}/sanity_checks.csv",
-        code=CLAIM_CODE,
+        power=VERDICT_POWER,
+        code=script_code("analyze_claim_check.py"),
     output:
         table=report(
             f"{R}/claim_check.csv",

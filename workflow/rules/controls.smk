@@ -282,7 +282,8 @@ use rule claim_check as controls_claim_check with:
         prepared=expand(f"{R}/data/{{dataset}}/prepared", dataset=DATASETS),
         summary=f"{CR}/{{group}}/study_summary.csv",
         sanity=f"{CR}/{{group}}/sanity_checks.csv",
-        code=CLAIM_CODE,
+        power=VERDICT_POWER,
+        code=script_code("analyze_claim_check.py"),
     output:
         table=report(
             f"{CR}/{{group}}/claim_check.csv",
