@@ -333,7 +333,11 @@ def claim_check(
                 elif finding != "smallest_quartile_strongest":
                     few = ["Q1"] if counts["Q1"] < min_lesions else []
                 obs = ", ".join(f"{counts[q]} common {q} lesions" for q in QUARTILES)
-                reason = f"too few common lesions in {', '.join(few) or 'Q1'} (< {min_lesions})"
+                reason = (
+                    f"too few common lesions in {', '.join(few)} (< {min_lesions})"
+                    if few
+                    else "fewer than two top models: nothing to compare"
+                )
                 if "Q1" in few:
                     text, needed = _lesions_reason(finding, counts["Q1"])
                     reason += f"; {text}"
