@@ -133,7 +133,7 @@ def testable(counts: dict, min_lesions: int) -> dict:
 
 
 def run_tests(sums: CaseSums, models, claim: dict, floor: float) -> dict:
-    """{finding: TestResult} of the testable findings of one data set (raw p-values)."""
+    """{finding: PermutationResult} of the testable findings of one data set (raw p-values)."""
     todo = testable(common_counts(sums), int(claim["min_lesions"]))
     stats = {f: s for f, s in statistics(claim, floor).items() if todo[f]}
     if not stats:

@@ -104,7 +104,7 @@ Statistic = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass
-class TestResult:
+class PermutationResult:
     observed: float
     p_value: float
     n_permutations: int
@@ -113,9 +113,9 @@ class TestResult:
 
 def permutation_tests(
     data: LabelData, statistics: dict[str, Statistic], permutations: int, rng: np.random.Generator
-) -> dict[str, TestResult]:
+) -> dict[str, PermutationResult]:
     """Each ``statistic(per_case, den) -> (P,)`` (per_case: (P, n_cases, k, n_keys)) on the observed
-    labelling and on the same relabellings: {name: TestResult}."""
+    labelling and on the same relabellings: {name: PermutationResult}."""
     k = data.x.shape[0]
     first = relabelled(data, identity(data.n_cases, k))
     observed = {name: float(f(first, data.den)[0]) for name, f in statistics.items()}
@@ -126,7 +126,7 @@ def permutation_tests(
         for name, f in statistics.items():
             null[name].append(f(chunk, data.den))
     return {
-        name: TestResult(
+        name: PermutationResult(
             observed[name], permutation_pvalue(observed[name], np.concatenate(null[name]), exact), len(index), exact
         )
         for name in statistics
