@@ -6,5 +6,10 @@ from lesionbench.stats import pipeline
 with rule_logging(snakemake.log[0]):
     sm = snakemake
     pipeline.write_claim_check(
-        sm.input.summary, sm.input.stratified, sm.input.robustness, sm.input.sanity, sm.output.table, sm.params.claim
+        pipeline.StudyInputs.from_snakemake(sm.input),
+        list(sm.input.prepared),
+        sm.input.summary,
+        sm.input.sanity,
+        sm.output.table,
+        sm.params.claim,
     )

@@ -40,6 +40,9 @@ MAY_BE_EMPTY = {
     "mean_kendall_tau",
     "dice_leader_hd95_rank",
 }
+# The verdict's cells empty by design: no p-value for dice_tie and untested rows, lesions_needed only where
+# lesions decide an inconclusive row.
+VERDICT_MAY_BE_EMPTY = {"p_value", "lesions_needed"}
 FIGURES = [
     "overall_vs_small_lesion_comparison.png",
     "quartile_disagreement.png",
@@ -91,6 +94,8 @@ def test_tables_hold_their_invariants(run):
     for name in TABLES:
         table = pd.read_csv(results / name)
         assert len(table) > 0, name
+        if name == "claim_check.csv":
+            table = table.drop(columns=list(VERDICT_MAY_BE_EMPTY))
         empty = table.isna()
         assert not empty[[c for c in table.columns if c not in MAY_BE_EMPTY]].any().any(), f"{name} has NaN"
         assert (table.loc[empty.any(axis=1), "n_lesions"] == 0).all() if empty.any().any() else True, name

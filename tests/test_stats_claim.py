@@ -1,9 +1,14 @@
-"""The verdict on the five expected findings: every state of every finding on hand-made tables."""
+"""The verdict on the five expected findings: every state of every finding, on summaries made by hand and
+per-case sums drawn from one per-lesion error law (``verdict_simulation``: exchangeable models, or a planted
+small-lesion boundary effect with Dice tied)."""
 
+import numpy as np
 import pandas as pd
+import pytest
 
-from lesionbench.stats import claim
+from lesionbench.stats import claim, verdict_simulation
 from lesionbench.stats.sanity import CHECKS
+from lesionbench.stats.strata import pool
 from lesionbench.stats.summary import SUMMARY_COLUMNS
 
 SETTINGS = {
@@ -12,9 +17,13 @@ SETTINGS = {
     "seed_sd_factor": 2.0,
     "min_boundary_spread_pct": 10.0,
     "separation_ratio": 2.0,
-    "min_sign_share": 0.975,
+    "alpha": 0.05,
+    "permutations": 199,
+    "permutation_seed": 11,
+    "resolution_floor_voxels": 0.5,
 }
-TOP = "a > b > c"
+MODELS = ("model_0", "model_1", "model_2", "model_3")
+TOP = " > ".join(MODELS)
 
 
 def summary(
@@ -29,7 +38,7 @@ def summary(
     q1_agree=(True, True, True),
     q1_tau=-1 / 3,
     q4_tau=1.0,
-    dataset="d1",
+    dataset="sim",
 ):
     base = {c: None for c in SUMMARY_COLUMNS}
     rows = []
@@ -45,7 +54,7 @@ def summary(
                 "setting": setting,
                 "lesion_set": lesion_set,
                 "top_models": TOP,
-                "n_models": 4,
+                "n_models": len(MODELS),
                 "n_seeds": n_seeds,
                 "n_lesions": n,
                 "insufficient_lesions": n < 10,
@@ -65,57 +74,7 @@ def summary(
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-def stratified(q_spreads=(50.0, 20.0, 10.0, 5.0), counts=(20, 20, 20, 20), dataset="d1"):
-    """Common-set HD95 and ASD values of a, b, c whose relative spread is the given % per quartile."""
-    rows = []
-    for q, spread, n in zip(("Q1", "Q2", "Q3", "Q4"), q_spreads, counts):
-        for metric in ("dice", "hd95", "asd"):
-            for model, v in zip("abc", (1.0, 1.0 + spread / 200, 1.0 + spread / 100)):
-                rows.append(
-                    {
-                        "dataset": dataset,
-                        "model": model,
-                        "lesion_set": "common",
-                        "quartile": q,
-                        "metric": metric,
-                        "value": v,
-                        "n_lesions": n,
-                    }
-                )
-    return pd.DataFrame(rows)
-
-
-def robustness(sign_share=0.99, dataset="d1", separation_share=0.99):
-    """A robust Q1 reversal of a and b under HD95, and the best-vs-worst pair (a, c) of the separation."""
-    rows = [
-        {
-            "dataset": dataset,
-            "lesion_set": "common",
-            "stratum": "Q1",
-            "metric": "hd95",
-            "pair_first": "a",
-            "pair_second": "b",
-            "better_model": "b",
-            "sign_share": sign_share,
-        }
-    ]
-    rows += [
-        {
-            "dataset": dataset,
-            "lesion_set": "common",
-            "stratum": "Q1",
-            "metric": m,
-            "pair_first": "a",
-            "pair_second": "c",
-            "better_model": "a",
-            "sign_share": separation_share,
-        }
-        for m in ("hd95", "asd")
-    ]
-    return pd.DataFrame(rows)
-
-
-def sanity(failed=(), warned=(), dataset="d1"):
+def sanity(failed=(), warned=(), dataset="sim"):
     return pd.DataFrame(
         [
             {
@@ -129,27 +88,54 @@ def sanity(failed=(), warned=(), dataset="d1"):
     )
 
 
-def verdicts(s=None, st=None, rob=None, san=None, **settings):
+def planted(n_q1=60, effect_pct=300.0, seed=0, dataset="sim"):
+    """Per-case sums with models 0 and 1 worse on Q1 boundaries by ``effect_pct`` % (Dice tied)."""
+    rng = np.random.default_rng(seed)
+    return verdict_simulation.simulated_sums(rng, n_q1, effect_pct=effect_pct, dataset=dataset)
+
+
+def null(n_q1=60, seed=0, dataset="sim"):
+    return planted(n_q1, 0.0, seed, dataset)
+
+
+def verdicts(sums=None, s=None, san=None, floor=0.5, **settings):
+    sums = planted() if sums is None else sums
     out = claim.claim_check(
         summary() if s is None else s,
-        stratified() if st is None else st,
-        robustness() if rob is None else rob,
         sanity() if san is None else san,
+        {"sim": sums},
         {**SETTINGS, **settings},
+        {"sim": floor},
     )
     assert list(out.columns) == claim.CLAIM_COLUMNS
     assert set(out.verdict) <= set(claim.VERDICTS)
     return out.set_index("finding")
 
 
-def test_all_supported_with_criteria_and_scope_written():
-    v = verdicts(s=summary(q1_agree=(False, True, True)))
-    assert v.verdict.to_dict() == {f: "supported" for f in claim.FINDINGS}
-    assert (v.reason == "criterion met").all()
+@pytest.fixture
+def needs_40(monkeypatch):
+    """The calibration's answer fixed at 40 common Q1 lesions for every finding."""
+    monkeypatch.setattr(claim, "lesions_needed", lambda finding: 40)
+
+
+def test_a_planted_small_lesion_effect_is_supported_with_p_value_and_criteria_written():
+    v = verdicts()
+    assert v.loc["dice_tie", "verdict"] == "supported"
+    assert v.loc["q1_boundary_separation", "verdict"] == "supported"
+    assert v.loc["ranking_change", "verdict"] == "supported"
+    assert v.loc["smallest_quartile_strongest", "verdict"] == "supported"
+    assert v.loc["q1_boundary_separation", "p_value"] <= 0.05
+    assert np.isnan(v.loc["dice_tie", "p_value"])  # a bound, not a test
+    assert (v.alpha == 0.05).all()
     assert v.loc["dice_tie", "criterion"] == "all-cases Dice spread of the top models <= 0.01 (one seed)"
-    assert "top 3 of the 4 models of this run" in v.loc["dice_tie", "models"]
-    assert "best sign share 0.99" in v.loc["ranking_change", "observed"]
-    assert v.loc["q1_boundary_separation", "lesion_set"] == "common"
+    assert "best-vs-worst >= 0.5 mm" in v.loc["q1_boundary_separation", "criterion"]
+    assert "Monte Carlo, 199 relabellings" in v.loc["q1_boundary_separation", "observed"]
+    assert f"top 4 of the 4 models of this run by overall Dice: {TOP}" == v.loc["dice_tie", "models"]
+
+
+def test_exchangeable_models_support_no_boundary_finding():
+    v = verdicts(null(seed=3))
+    assert not (v.drop(index="dice_tie").verdict == "supported").any(), v[["verdict", "reason"]]
 
 
 def test_dice_tie_states():
@@ -163,104 +149,90 @@ def test_dice_tie_states():
     assert "failed sanity check(s): metric_code (verdict would be supported)" in v.loc["dice_tie", "reason"]
 
 
-def test_q1_separation_states():
-    assert verdicts(s=summary(q1_hd95=15.0)).loc["q1_boundary_separation", "verdict"] == "not_supported"  # 1.5x
-    assert (
-        verdicts(s=summary(q1_hd95=8.0, overall_hd95=1.0, q1_asd=1.0)).loc["q1_boundary_separation", "verdict"]
-        == "not_supported"
-    )  # < 10 %
-    assert verdicts(s=summary(q1_hd95=1.0, q1_asd=30.0)).loc["q1_boundary_separation", "verdict"] == "supported"
-    v = verdicts(s=summary(q1_n=4))
-    assert v.loc["q1_boundary_separation", "verdict"] == "inconclusive"
-    assert v.loc["q1_boundary_separation", "reason"].startswith("too few common Q1 lesions (4 < 10)")
-    v = verdicts(s=summary(dice_spread=0.05))  # not tied under Dice
+def test_not_tied_under_dice_makes_the_separation_inconclusive():
+    v = verdicts(s=summary(dice_spread=0.05))
     assert v.loc["q1_boundary_separation", "verdict"] == "inconclusive"
     assert "not tied under Dice (verdict would be supported)" in v.loc["q1_boundary_separation", "reason"]
 
 
-def test_ranking_change_states():
-    changed = summary(q1_agree=(False, True, True))
-    assert verdicts(s=summary()).loc["ranking_change", "verdict"] == "not_supported"
-    assert verdicts(s=changed).loc["ranking_change", "verdict"] == "supported"
-    v = verdicts(s=changed, rob=robustness(0.7))
-    assert v.loc["ranking_change", "verdict"] == "inconclusive"
-    assert "not robust under case resampling and one seed only" in v.loc["ranking_change", "reason"]
-    # a reversal under a metric whose order agrees with Dice does not count
-    rob = robustness().assign(metric="asd")
-    assert verdicts(s=changed, rob=rob).loc["ranking_change", "verdict"] == "inconclusive"
+def test_a_difference_below_the_resolution_floor_is_no_separation():
+    """The planted 40 % is 0.8-0.9 mm at these HD95 values: above a 0.5 mm floor, below a 2 mm one."""
+    sums = planted(n_q1=80, effect_pct=40.0, seed=2)
+    assert verdicts(sums, floor=0.5).loc["q1_boundary_separation", "verdict"] == "supported"
+    v = verdicts(sums, floor=2.0)
+    assert v.loc["q1_boundary_separation", "verdict"] == "not_supported"
+    assert v.loc["q1_boundary_separation", "reason"] == claim.NO_EFFECT["q1_boundary_separation"]
+    assert "best-vs-worst >= 2 mm" in v.loc["q1_boundary_separation", "criterion"]
 
 
-def test_smallest_quartile_states():
-    q2_strongest = stratified((5.0, 50.0, 10.0, 5.0))
-    assert verdicts(st=q2_strongest).loc["smallest_quartile_strongest", "verdict"] == "not_supported"
-    v = verdicts(st=stratified(counts=(20, 3, 20, 20)))
-    assert v.loc["smallest_quartile_strongest", "verdict"] == "inconclusive"
-    assert "too few common lesions in Q2" in v.loc["smallest_quartile_strongest", "reason"]
-    assert "Q1 50% (20 lesions)" in v.loc["smallest_quartile_strongest", "observed"]
+def test_too_few_lesions_say_how_many_would_decide(needs_40):
+    v = verdicts(planted(n_q1=6))
+    row = v.loc["q1_boundary_separation"]
+    assert row.verdict == "inconclusive"
+    assert row.reason.startswith("too few common lesions in Q1 (< 10); about 40 common Q1 lesions would decide it")
+    assert row.lesions_needed == 40 and np.isnan(row.p_value)
 
 
-def test_large_lesions_align_states():
-    assert verdicts(s=summary(q4_tau=-1 / 3)).loc["large_lesions_align", "verdict"] == "not_supported"
-    v = verdicts(s=summary(q4_n=2))
-    assert v.loc["large_lesions_align", "verdict"] == "inconclusive"
-    assert "too few common Q4 lesions (2 < 10)" in v.loc["large_lesions_align", "reason"]
+def test_an_effect_short_of_significance_is_inconclusive_below_the_needed_lesions_else_not_supported(needs_40):
+    sums = planted(n_q1=20, effect_pct=15.0, seed=5)  # a faint effect: spread seen, not significant
+    v = verdicts(sums, floor=0.0, permutations=99)
+    row = v.loc["q1_boundary_separation"]
+    assert row.verdict == "inconclusive" and row.p_value > 0.05, row.to_dict()
+    assert "not significant (adjusted p" in row.reason and row.lesions_needed == 40
+    assert claim.decide("ranking_change", 2.0, 0.4, 60, 0.05)[0] == "not_supported"
+    assert claim.decide("ranking_change", 2.0, 0.4, 20, 0.05)[:1] == ("inconclusive",)
+    assert claim.decide("ranking_change", 0.0, 0.01, 20, 0.05)[0] == "not_supported"  # no effect at all
+
+
+def test_dependent_findings_need_their_base():
+    assert claim.gate(
+        {
+            "q1_boundary_separation": "inconclusive",
+            "ranking_change": "supported",
+            "smallest_quartile_strongest": "supported",
+            "large_lesions_align": "supported",
+        }
+    ) == {
+        "q1_boundary_separation": "inconclusive",
+        "ranking_change": "supported",
+        "smallest_quartile_strongest": "inconclusive",
+        "large_lesions_align": "supported",
+    }
+
+
+def test_holm_runs_over_data_sets_and_joins_separation_and_ranking():
+    raw = {
+        ("a", "q1_boundary_separation"): 0.01,
+        ("b", "q1_boundary_separation"): 0.04,
+        ("a", "ranking_change"): 0.03,
+        ("b", "ranking_change"): 0.5,
+        ("a", "large_lesions_align"): 0.03,
+    }
+    adj = claim.holm_adjust(raw)
+    # family of four: 0.01 x 4, then max(0.04, 0.03 x 3 = 0.09), 0.04 x 2, 0.5
+    assert adj[("a", "q1_boundary_separation")] == pytest.approx(0.04)
+    assert adj[("a", "ranking_change")] == pytest.approx(0.09)
+    assert adj[("b", "q1_boundary_separation")] == pytest.approx(0.09)
+    assert adj[("b", "ranking_change")] == pytest.approx(0.5)
+    assert adj[("a", "large_lesions_align")] == pytest.approx(0.03)  # its own family of one
 
 
 def test_warnings_are_named_and_pooled_uses_every_data_set():
-    s = pd.concat([summary(), summary(dataset="pooled", q1_agree=(False, True, True))], ignore_index=True)
-    st = pd.concat([stratified(), stratified(dataset="pooled")], ignore_index=True)
-    san = pd.concat([sanity(warned=("small_lesions",)), sanity(dataset="d2", failed=("quartiles",))], ignore_index=True)
-    rob = pd.concat([robustness(), robustness(dataset="pooled")], ignore_index=True)
-    out = claim.claim_check(s, st, rob, san, SETTINGS)
+    a, b = planted(dataset="d1"), planted(seed=1, dataset="d2")
+    sums = {"d1": a, "d2": b, "pooled": pool([a, b])}
+    s = pd.concat([summary(dataset=d) for d in sums], ignore_index=True)
+    san = pd.concat([sanity(dataset="d1", warned=("small_lesions",)), sanity(dataset="d2", failed=("quartiles",))])
+    out = claim.claim_check(s, san, sums, SETTINGS, {d: 0.5 for d in sums})
     d1 = out[out.dataset == "d1"].set_index("finding")
     assert d1.loc["q1_boundary_separation", "verdict"] == "supported"
     assert "warning: small_lesions" in d1.loc["q1_boundary_separation", "reason"]
     pooled = out[out.dataset == "pooled"].set_index("finding")
     assert pooled.loc["dice_tie", "verdict"] == "supported"  # does not depend on quartiles
-    assert pooled.loc["ranking_change", "verdict"] == "inconclusive"
-    assert "quartiles (d2)" in pooled.loc["ranking_change", "reason"]
+    assert pooled.loc["q1_boundary_separation", "verdict"] == "inconclusive"
+    assert "quartiles (d2) (verdict would be supported)" in pooled.loc["q1_boundary_separation", "reason"]
     assert out.dataset.tolist()[-1] == "pooled"
 
 
-def test_a_separation_noise_could_make_is_inconclusive_and_so_are_the_findings_built_on_it():
-    """Two replicates of one model (the negative control) can show a Q1 spread and a reordering by chance:
-    without a robust best-vs-worst pair the separation is inconclusive, and so are the quartile findings
-    that presuppose it."""
-    v = verdicts(s=summary(q1_agree=(False, True, True)), rob=robustness(sign_share=0.9, separation_share=0.8))
-    assert v.loc["q1_boundary_separation", "verdict"] == "inconclusive"
-    assert "not robust under case resampling" in v.loc["q1_boundary_separation", "reason"]
-    assert "HD95 best-vs-worst sign share 0.8" in v.loc["q1_boundary_separation", "observed"]
-    assert v.loc["ranking_change", "verdict"] == "inconclusive"
-    for finding, prerequisite in (
-        ("smallest_quartile_strongest", "q1_boundary_separation"),
-        ("large_lesions_align", "ranking_change"),
-    ):
-        assert v.loc[finding, "verdict"] == "inconclusive"
-        assert f"({prerequisite} is inconclusive)" in v.loc[finding, "reason"]
-    # the pair that defines the spread is found whichever way round its robustness row is written
-    swapped = robustness().rename(columns={"pair_first": "pair_second", "pair_second": "pair_first"})
-    assert (
-        verdicts(s=summary(q1_hd95=1.0, q1_asd=30.0), rob=swapped).loc["q1_boundary_separation", "verdict"]
-        == "supported"
-    )
-
-
-def test_pooled_findings_are_held_to_the_pooled_bootstrap():
-    """A pooled spread or reordering counts only when the pooled (data-set-stratified) resampling confirms it,
-    as for a single data set: pooling does not turn noise into a finding."""
-    s = summary(dataset="pooled", q1_agree=(False, True, True))
-    st, san = stratified(dataset="pooled"), sanity()
-
-    def pooled_verdicts(rob):
-        return claim.claim_check(s, st, rob, san, SETTINGS).set_index("finding")
-
-    robust = pooled_verdicts(robustness(dataset="pooled"))
-    assert robust.loc["q1_boundary_separation", "verdict"] == "supported"
-    assert robust.loc["ranking_change", "verdict"] == "supported"
-    assert "sign share >= 0.975" in robust.loc["q1_boundary_separation", "criterion"]
-    noisy = pooled_verdicts(robustness(dataset="pooled", sign_share=0.9, separation_share=0.8))
-    for finding in ("q1_boundary_separation", "ranking_change"):
-        assert noisy.loc[finding, "verdict"] == "inconclusive"
-        assert "not robust under case resampling" in noisy.loc[finding, "reason"]
-    # robustness rows of another data set say nothing about the pooled one
-    assert pooled_verdicts(robustness(dataset="d1")).loc["ranking_change", "verdict"] == "inconclusive"
+def test_missing_sums_or_floor_is_an_error():
+    with pytest.raises(ValueError, match=r"no per-case sums or resolution floor for data set\(s\) \['sim'\]"):
+        claim.claim_check(summary(), sanity(), {}, SETTINGS, {})

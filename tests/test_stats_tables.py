@@ -1,6 +1,9 @@
 """Reading the metric tables from disk: identifiers stay strings, and broken or inconsistent inputs fail with
 a message naming the file; the analysis entry points write NaN-free, byte-stable tables."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -128,8 +131,12 @@ def test_pipeline_writes_every_table_stably(tmp_path):
         "seed_sd_factor": 2.0,
         "min_boundary_spread_pct": 10.0,
         "separation_ratio": 2.0,
-        "min_sign_share": 0.9,
+        "alpha": 0.05,
+        "permutations": 99,
+        "permutation_seed": 3,
+        "resolution_floor_voxels": 0.5,
     }
+    prepared = prepared_meta(tmp_path / "data", inputs)
     out = tmp_path / "out"
     files = [
         out / f
@@ -153,14 +160,14 @@ def test_pipeline_writes_every_table_stably(tmp_path):
         pipeline.write_robustness(inputs, files[5], stats, claim)
         pipeline.write_study_summary(inputs, files[6], files[7], stats, claim)
         pipeline.write_sanity_checks(inputs, p1["provenance"] + p2["provenance"], files[2], files[8], claim)
-        pipeline.write_claim_check(files[6], files[1], files[5], files[8], files[9], claim)
+        pipeline.write_claim_check(inputs, prepared, files[6], files[8], files[9], claim)
         if _ == 0:
             first = [f.read_bytes() for f in files]
     assert [f.read_bytes() for f in files] == first
     for f in files:
         df = pd.read_csv(f)
         assert len(df), f
-        empty = df.isna().any(axis=1)
+        empty = df.drop(columns=["p_value", "lesions_needed"], errors="ignore").isna().any(axis=1)
         assert not empty.any() or (df.loc[empty, "n_lesions"] == 0).all(), f
     overall = pd.read_csv(files[0])
     assert sorted(overall.dataset.unique()) == ["alpha", "beta"]
@@ -174,8 +181,26 @@ def test_pipeline_writes_every_table_stably(tmp_path):
     assert set(sanity.loc[sanity.check != "small_lesions", "status"]) == {"pass"}
     verdict = pd.read_csv(files[9])
     assert verdict.dataset.tolist() == ["alpha"] * 5 + ["beta"] * 5 + ["pooled"] * 5
+    assert verdict.loc[verdict.finding == "dice_tie", "p_value"].isna().all()  # a bound, not a test
+    assert (verdict.loc[verdict.finding != "dice_tie", "verdict"] == "inconclusive").all()  # 0-1 common Q1
+    assert (verdict.alpha == 0.05).all()
     with pytest.raises(StudyTableError, match=r"claim block lacks \['dice_tie'"):
-        pipeline.write_claim_check(files[6], files[1], files[5], files[8], files[9], {"min_lesions": 10})
+        pipeline.write_claim_check(inputs, prepared, files[6], files[8], files[9], {"min_lesions": 10})
+
+
+def prepared_meta(root, inputs) -> list:
+    """A prepared folder per data set holding only each test case's meta.json (the claim check reads the
+    voxel spacing there), spacing 1 mm."""
+    folders = []
+    for split in inputs.split:
+        split_df = pd.read_csv(split, dtype={"case_id": str})
+        dataset = Path(split).parent.name
+        folder = root / dataset / "prepared"
+        for case_id in split_df.case_id:
+            (folder / case_id).mkdir(parents=True, exist_ok=True)
+            (folder / case_id / "meta.json").write_text(json.dumps({"spacing": [1.0, 1.0]}))
+        folders.append(folder)
+    return folders
 
 
 @pytest.mark.parametrize("rule", ["train_quartiles", [0.0003, 0.0006, 0.001]])

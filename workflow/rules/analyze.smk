@@ -233,12 +233,18 @@ rule sanity_checks:
         "../../scripts/analyze_sanity_checks.py"
 
 
+# The verdict's permutation tests relabel the per-case sums (STUDY_INPUTS); the prepared cases give the voxel
+# spacing of the resolution floor; the committed power table says how many lesions would decide a finding.
+VERDICT_POWER = str(SRC / "stats" / "verdict_power.csv")
+
+
 rule claim_check:
     input:
+        **STUDY_INPUTS,
+        prepared=expand(f"{R}/data/{{dataset}}/prepared", dataset=DATASETS),
         summary=f"{R}/study_summary.csv",
-        stratified=f"{R}/size_stratified_metrics.csv",
-        robustness=f"{R}/bootstrap_directional_robustness.csv",
         sanity=f"{R}/sanity_checks.csv",
+        power=VERDICT_POWER,
         code=script_code("analyze_claim_check.py"),
     output:
         table=report(

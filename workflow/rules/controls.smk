@@ -278,10 +278,11 @@ use rule sanity_checks as controls_sanity_checks with:
 
 use rule claim_check as controls_claim_check with:
     input:
+        **CONTROL_STUDY_INPUTS,
+        prepared=expand(f"{R}/data/{{dataset}}/prepared", dataset=DATASETS),
         summary=f"{CR}/{{group}}/study_summary.csv",
-        stratified=f"{CR}/{{group}}/size_stratified_metrics.csv",
-        robustness=f"{CR}/{{group}}/bootstrap_directional_robustness.csv",
         sanity=f"{CR}/{{group}}/sanity_checks.csv",
+        power=VERDICT_POWER,
         code=script_code("analyze_claim_check.py"),
     output:
         table=report(

@@ -1,46 +1,55 @@
 """The verdict on the study's five expected findings (``results/claim_check.csv``).
 
-Each finding is tested per data set and on all data sets pooled (whose bootstrap resamples each data set's
-cases within that data set, ``bootstrap.resampled_datasets``), on the ``top_k`` models by overall Dice of
-this run (the verdict is about these models, not about the architectures in general), with a numeric
-criterion written in the row. Thresholds come from the ``claim:`` config block (defaults in the schema):
+Each finding is tested per data set and on all data sets pooled (each data set's cases keeping their own
+quartiles and common set), on the ``top_k`` models by overall Dice of this run (the verdict is about these
+models, not about the architectures in general), with a numeric criterion written in the row. Settings come
+from the ``claim:`` config block (defaults in the schema). docs/statistics.md states the tests.
 
 1. ``dice_tie`` (top models tight under full-test Dice): their all-cases Dice spread (max - min) is at most
    ``claim.dice_tie``, or, with several seeds, at most ``claim.seed_sd_factor`` x the largest seed SD of
-   their Dice. Otherwise not_supported.
-2. ``q1_boundary_separation`` (boundary metrics separate them more in Q1): on the ``common`` Q1 lesions, the
-   relative spread ((max - min) / min) of HD95 or of ASD is at least ``claim.min_boundary_spread_pct`` and
-   at least ``claim.separation_ratio`` x the same metric's all-cases relative spread, and the
-   pair defining that spread (best vs worst of the top models) has a bootstrap sign share >=
-   ``claim.min_sign_share``; a spread that noise could make is inconclusive.
-3. ``ranking_change`` (model ranking changes across metrics): on the ``common`` Q1 lesions the top models'
-   order under HD95, ASD or contour F1 differs from their overall-Dice order, and at least one reversed
-   pair has a bootstrap sign share >= ``claim.min_sign_share``. A reversal none of whose pairs reach the
-   sign share is inconclusive.
-4. ``smallest_quartile_strongest`` (disagreement strongest in the smallest quartile): on the ``common``
-   lesions, the mean of the HD95 and ASD relative spreads of the top models is largest in Q1 of Q1..Q4
-   (every quartile needs ``claim.min_lesions`` common lesions). Supported only where finding 2 is: without an
-   established Q1 separation, the largest spread in Q1 is the noise of the fewest-pixel lesions.
-5. ``large_lesions_align`` (larger lesions align better with Dice): on the ``common`` lesions, the mean
-   Kendall tau between the top models' overall-Dice order and their HD95/ASD/contour-F1 orders is higher
-   in Q4 than in Q1. Supported only where finding 3 is: among tied models, orders that differ by noise alone
-   make either quartile "align better" half of the time.
+   their Dice. Otherwise not_supported. (A bound on a spread, not a test: it has no p-value.)
 
-Inconclusive instead of a verdict, with the reason: a failed sanity check the finding depends on
-(``DEPENDS_ON``); a stratum whose ``common`` lesions are fewer than ``claim.min_lesions``; for findings 2
-and 3, top models not tied under Dice (finding 1 not supported: the claim is about tied models); for finding
-3, a reversal not robust under case resampling (with one seed, the seed noise is not measured either).
+Findings 2-5 are label-permutation tests (``permutation``; null: the top models are exchangeable within a
+case) of a statistic that holds every post-hoc choice of the finding (``claim_statistics``), with the
+p-value Holm-adjusted over the data sets and the pooled row (family-wise error ``claim.alpha``). A
+boundary difference below the resolution floor (``claim.resolution_floor_voxels`` x the in-plane voxel
+spacing) counts as no difference.
+
+2. ``q1_boundary_separation``: on the ``common`` Q1 lesions, the relative spread of HD95 or ASD is at least
+   ``claim.min_boundary_spread_pct``, at least ``claim.separation_ratio`` x the all-cases spread and at
+   least the floor in absolute terms (statistic ``separation``), and its adjusted p-value <= alpha.
+3. ``ranking_change``: on the ``common`` Q1 lesions a pair of top models is reversed under HD95, ASD or
+   contour F1 relative to overall Dice (by at least the floor for distances; statistic ``reversal``, the
+   largest studentised reversal), adjusted p <= alpha.
+4. ``smallest_quartile_strongest``: the mean of the HD95 and ASD relative spreads is largest in Q1
+   (statistic ``q1_strongest`` > 0; every quartile needs ``claim.min_lesions`` common lesions), adjusted
+   p <= alpha; supported only where finding 2 is.
+5. ``large_lesions_align``: mean Kendall tau between the overall-Dice order and the boundary orders is
+   higher in Q4 than in Q1 (statistic ``alignment`` > 0), adjusted p <= alpha; supported only where
+   finding 3 is.
+
+A finding whose statistic shows no effect at all is not_supported. An effect that is not significant is
+not_supported when the data set has at least ``lesions_needed`` common Q1 lesions (the verdict calibration
+gives >= 80 % power for the paper's effect there, ``calibration``), else inconclusive with the number of
+common Q1 lesions that would decide it. Also inconclusive, with the reason: a failed sanity check the
+finding depends on (``DEPENDS_ON``); a stratum with fewer than ``claim.min_lesions`` common lesions; for
+findings 2 and 3, top models not tied under Dice.
 """
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from . import claim_statistics as cs
+from .calibration import lesions_needed
+from .paired_tests import holm
+from .permutation import label_data, permutation_tests
 from .ranking import ORDER_SEPARATOR
-from .strata import COMMON
+from .strata import COMMON, CaseSums
 from .tables import POOLED, QUARTILES, sort_rows
 
 FINDINGS = {
@@ -50,6 +59,7 @@ FINDINGS = {
     "smallest_quartile_strongest": "boundary-metric disagreement is strongest in the smallest size quartile",
     "large_lesions_align": "larger lesions (Q4) align better with the Dice ranking than small ones (Q1)",
 }
+TESTED = ("q1_boundary_separation", "ranking_change", "smallest_quartile_strongest", "large_lesions_align")
 ALL_CHECKS = ("quartiles", "metric_code", "small_lesions", "postprocessing", "connectivity", "completeness", "borders")
 DEPENDS_ON = {
     "dice_tie": ("metric_code", "postprocessing", "completeness"),
@@ -67,9 +77,14 @@ CLAIM_COLUMNS = [
     "criterion",
     "observed",
     "reason",
+    "p_value",
+    "alpha",
+    "lesions_needed",
     "models",
     "depends_on",
 ]
+# Cells left empty: dice_tie has no p-value; lesions_needed only where lesions decide an inconclusive row.
+CLAIM_OPTIONAL = ("p_value", "lesions_needed")
 VERDICTS = ("supported", "not_supported", "inconclusive")
 BOUNDARY = ("hd95", "asd", "contour_f1")
 
@@ -84,62 +99,95 @@ def _row(summary: pd.DataFrame, dataset: str, setting: str, lesion_set: str) -> 
     return s.iloc[0] if len(s) else None
 
 
-def _quartile_disagreement(stratified: pd.DataFrame, dataset: str, models: list[str]) -> tuple[dict, dict]:
-    """Mean of the HD95 and ASD relative spreads (%) of ``models`` per quartile on the common lesions (NaN
-    where a quartile has no common lesion), and the common-lesion count of each quartile."""
-    from .summary import relative_spread_pct
-
-    out, counts = {}, {}
-    for q in QUARTILES:
-        n = stratified[
-            (stratified.dataset == dataset)
-            & (stratified.lesion_set == COMMON)
-            & (stratified.quartile == q)
-            & (stratified.metric == "dice")
-        ]["n_lesions"]
-        counts[q] = int(n.min()) if len(n) else 0
-        spreads = []
-        for metric in ("hd95", "asd"):
-            d = stratified[
-                (stratified.dataset == dataset)
-                & (stratified.lesion_set == COMMON)
-                & (stratified.quartile == q)
-                & (stratified.metric == metric)
-                & stratified.model.isin(models)
-            ]
-            v = d["value"].to_numpy(float)
-            spreads.append(relative_spread_pct(v) if len(v) == len(models) and not np.isnan(v).any() else np.nan)
-        out[q] = float(np.mean(spreads))
-    return out, counts
+def settings_rng(claim: dict, dataset: str) -> np.random.Generator:
+    """The relabelling stream of one data set: independent of which other data sets are configured."""
+    seq = np.random.SeedSequence([int(claim["permutation_seed"]), zlib.crc32(dataset.encode())])
+    return np.random.default_rng(seq)
 
 
-def _extreme_pair_share(
-    stratified: pd.DataFrame, robustness: pd.DataFrame, dataset: str, models: list[str], metric: str
-) -> float:
-    """Bootstrap sign share of the pair that defines a metric's common-Q1 spread among ``models``: the one
-    with the lowest and the one with the highest value (NaN when the pair has no robustness row)."""
-    d = stratified[
-        (stratified.dataset == dataset)
-        & (stratified.lesion_set == COMMON)
-        & (stratified.quartile == "Q1")
-        & (stratified.metric == metric)
-        & stratified.model.isin(models)
-    ]
-    if len(d) < 2 or d["value"].isna().any():
-        return float("nan")
-    values, names = d["value"].to_numpy(float), d["model"].to_numpy()
-    low, high = names[np.argmin(values)], names[np.argmax(values)]  # first on ties, as idxmin/idxmax
-    r = robustness[
-        (robustness.dataset == dataset)
-        & (robustness.lesion_set == COMMON)
-        & (robustness.stratum == "Q1")
-        & (robustness.metric == metric)
-        & (
-            ((robustness.pair_first == low) & (robustness.pair_second == high))
-            | ((robustness.pair_first == high) & (robustness.pair_second == low))
+def statistics(claim: dict, floor: float) -> dict:
+    """{finding: statistic} of the tested findings under the claim settings and a floor (mm)."""
+    return {
+        "q1_boundary_separation": cs.separation(
+            float(claim["min_boundary_spread_pct"]), float(claim["separation_ratio"]), floor
+        ),
+        "ranking_change": cs.reversal(floor),
+        "smallest_quartile_strongest": cs.q1_strongest(floor),
+        "large_lesions_align": cs.alignment,
+    }
+
+
+def common_counts(sums: CaseSums) -> dict:
+    return {q: sums.n_lesions(q, COMMON) for q in QUARTILES}
+
+
+def testable(counts: dict, min_lesions: int) -> dict:
+    """Which findings have enough common lesions to be tested."""
+    q1 = counts["Q1"] >= min_lesions
+    return {
+        "q1_boundary_separation": q1,
+        "ranking_change": q1,
+        "smallest_quartile_strongest": all(counts[q] >= min_lesions for q in QUARTILES),
+        "large_lesions_align": q1 and counts["Q4"] >= min_lesions,
+    }
+
+
+def run_tests(sums: CaseSums, models, claim: dict, floor: float) -> dict:
+    """{finding: PermutationResult} of the testable findings of one data set (raw p-values)."""
+    todo = testable(common_counts(sums), int(claim["min_lesions"]))
+    stats = {f: s for f, s in statistics(claim, floor).items() if todo[f]}
+    if not stats:
+        return {}
+    data = label_data(sums, models, cs.STAT_KEYS)
+    return permutation_tests(data, stats, int(claim["permutations"]), settings_rng(claim, sums.dataset))
+
+
+# Holm families: a Q1 separation and a ranking change are the two ways the claim can show up, so they share
+# one family (over the data sets and pooled); findings 4 and 5 are only supported on top of 2 and 3, so
+# the chance of any boundary finding supported on null data is at most alpha.
+HOLM_FAMILIES = (
+    ("q1_boundary_separation", "ranking_change"),
+    ("smallest_quartile_strongest",),
+    ("large_lesions_align",),
+)
+
+
+def holm_adjust(raw: dict) -> dict:
+    """{(dataset, finding): p} -> Holm-adjusted within each of ``HOLM_FAMILIES`` over the data sets."""
+    out: dict = {}
+    for family in HOLM_FAMILIES:
+        keys = [k for k in raw if k[1] in family]
+        if keys:
+            out.update(zip(keys, holm(np.array([raw[k] for k in keys], float))))
+    return out
+
+
+def decide(finding: str, observed: float, p_adjusted: float, n_q1: int, alpha: float) -> tuple[str, str, float]:
+    """(verdict, reason, lesions_needed or NaN) of a tested finding, before dependencies, tie and sanity."""
+    if observed <= 0:
+        return "not_supported", NO_EFFECT[finding], np.nan
+    if p_adjusted <= alpha:
+        return "supported", "", np.nan
+    text, needed = _lesions_reason(finding, n_q1)
+    if not np.isnan(needed) and n_q1 >= needed:
+        reason = (
+            f"not significant (adjusted p {_fmt(p_adjusted)} > {_fmt(alpha)}) with enough common Q1 lesions "
+            f"({n_q1}) for 80% power at the paper's effect"
         )
-    ]
-    return float(r["sign_share"].iloc[0]) if len(r) else float("nan")
+        return "not_supported", reason, np.nan
+    return "inconclusive", f"not significant (adjusted p {_fmt(p_adjusted)} > {_fmt(alpha)}); {text}", needed
+
+
+DEPENDENT = {"smallest_quartile_strongest": "q1_boundary_separation", "large_lesions_align": "ranking_change"}
+
+
+def gate(verdicts: dict) -> dict:
+    """{finding: verdict} with findings 4 and 5 held to 2 and 3: supported only where their base is."""
+    out = dict(verdicts)
+    for dependent, base in DEPENDENT.items():
+        if out.get(dependent) == "supported" and out.get(base) != "supported":
+            out[dependent] = "inconclusive"
+    return out
 
 
 def _failed_checks(sanity: pd.DataFrame, dataset: str, finding: str) -> tuple[list[str], list[str]]:
@@ -152,23 +200,108 @@ def _failed_checks(sanity: pd.DataFrame, dataset: str, finding: str) -> tuple[li
     )
 
 
-def claim_check(
-    summary: pd.DataFrame, stratified: pd.DataFrame, robustness: pd.DataFrame, sanity: pd.DataFrame, claim: dict
-) -> pd.DataFrame:
-    """The five findings for every data set of the summary (``pooled`` included)."""
-    tie, sd_factor = float(claim["dice_tie"]), float(claim["seed_sd_factor"])
-    min_spread, ratio = float(claim["min_boundary_spread_pct"]), float(claim["separation_ratio"])
-    min_share, min_lesions = float(claim["min_sign_share"]), int(claim["min_lesions"])
-    rows = []
-    for dataset in summary["dataset"].unique():
-        overall = _row(summary, dataset, "all_cases", "all")
-        q1 = _row(summary, dataset, "Q1", COMMON)
-        q4 = _row(summary, dataset, "Q4", COMMON)
-        models = overall.top_models.split(ORDER_SEPARATOR)
-        scope = f"top {len(models)} of the {overall.n_models} models of this run by overall Dice: {overall.top_models}"
-        results = {}
+def _identity(sums: CaseSums, models) -> tuple[np.ndarray, np.ndarray]:
+    data = label_data(sums, models, cs.STAT_KEYS)
+    return np.moveaxis(data.x, 0, 1)[None], data.den
 
-        # 1. Dice tie
+
+def _describe(sums: CaseSums, models, floor: float) -> dict:
+    """The observed text of the tested findings (identity labelling)."""
+    x, den = _identity(sums, models)
+    parts = []
+    for m in cs.DISTANCES:
+        q1, gap = cs.relative_spread(cs.means(x, den, (COMMON, "Q1", m)))
+        overall, _ = cs.relative_spread(cs.means(x, den, ("all", "overall", m)))
+        parts.append(
+            f"{m.upper()} {_fmt(q1[0])}% ({_fmt(gap[0])} mm) on common Q1 vs {_fmt(overall[0])}% over all cases"
+        )
+    dis = cs.quartile_disagreement(x, den, floor)[0]
+    counts = common_counts(sums)
+    tau = {q: float(cs.kendall_tau_to_dice(x, den, q)[0]) for q in ("Q1", "Q4")}
+    return {
+        "q1_boundary_separation": "; ".join(parts),
+        "ranking_change": f"largest studentised reversal {{stat}} (floor {_fmt(floor)} mm)",
+        "smallest_quartile_strongest": ", ".join(
+            f"{q} {_fmt(v)}% ({counts[q]} lesions)" for q, v in zip(QUARTILES, dis)
+        ),
+        "large_lesions_align": f"tau Q4 {_fmt(tau['Q4'])}, Q1 {_fmt(tau['Q1'])}",
+    }
+
+
+CRITERIA = {
+    "q1_boundary_separation": (
+        "common-Q1 relative spread of HD95 or ASD >= {spread}% and >= {ratio} x its all-cases relative spread and "
+        "best-vs-worst >= {floor} mm; permutation p (max over HD95/ASD, Holm over data sets) <= {alpha}"
+    ),
+    "ranking_change": (
+        "on common Q1 lesions a pair of top models is reversed under HD95, ASD or contour F1 relative to overall "
+        "Dice (distances by >= {floor} mm); permutation p of the largest studentised reversal (Holm) <= {alpha}"
+    ),
+    "smallest_quartile_strongest": (
+        "mean of the HD95 and ASD relative spreads of the top models on common lesions is largest in Q1; "
+        "permutation p of Q1 minus the largest other quartile (Holm) <= {alpha}"
+    ),
+    "large_lesions_align": (
+        "mean Kendall tau between the top models' overall-Dice order and their HD95/ASD/contour-F1 orders on "
+        "common lesions is higher in Q4 than in Q1; permutation p (Holm) <= {alpha}"
+    ),
+}
+NO_EFFECT = {
+    "q1_boundary_separation": "neither HD95 nor ASD meets the spread criteria above the resolution floor",
+    "ranking_change": "no pair of top models is reversed by more than the resolution floor",
+    "smallest_quartile_strongest": "disagreement is not strongest in Q1",
+    "large_lesions_align": "Q4 does not align better than Q1",
+}
+
+
+def _lesions_reason(finding: str, n_q1: int) -> tuple[str, float]:
+    """Text saying how many common Q1 lesions would decide the finding, and that number (NaN if unknown)."""
+    needed = lesions_needed(finding)
+    if needed is None:
+        return "the verdict calibration reaches 80% power for the paper's effect at no lesion count it ran", np.nan
+    return (
+        f"about {needed} common Q1 lesions would decide it (80% power for the paper's effect in the verdict "
+        f"calibration; this data set has {n_q1})",
+        float(needed),
+    )
+
+
+def claim_check(
+    summary: pd.DataFrame,
+    sanity: pd.DataFrame,
+    sums: dict[str, CaseSums],
+    claim: dict,
+    floors: dict[str, float],
+) -> pd.DataFrame:
+    """The five findings for every data set of the summary (``pooled`` included); ``sums``: the per-case
+    sums of each of those data sets (the pooled one included), ``floors``: the resolution floor (mm) of each."""
+    tie, sd_factor = float(claim["dice_tie"]), float(claim["seed_sd_factor"])
+    min_lesions, alpha = int(claim["min_lesions"]), float(claim["alpha"])
+    datasets = list(summary["dataset"].unique())
+    missing = [d for d in datasets if d not in sums or d not in floors]
+    if missing:
+        raise ValueError(f"claim check: no per-case sums or resolution floor for data set(s) {missing}")
+
+    tests, raw, described, scope, tied, overall_rows = {}, {}, {}, {}, {}, {}
+    for dataset in datasets:
+        overall = _row(summary, dataset, "all_cases", "all")
+        models = overall.top_models.split(ORDER_SEPARATOR)
+        scope[dataset] = (
+            f"top {len(models)} of the {overall.n_models} models of this run by overall Dice: {overall.top_models}"
+        )
+        overall_rows[dataset] = overall
+        tests[dataset] = run_tests(sums[dataset], models, claim, floors[dataset]) if len(models) > 1 else {}
+        raw.update({(dataset, f): r.p_value for f, r in tests[dataset].items()})
+        described[dataset] = _describe(sums[dataset], models, floors[dataset]) if len(models) > 1 else {}
+    adjusted = holm_adjust(raw)
+
+    rows = []
+    for dataset in datasets:
+        overall = overall_rows[dataset]
+        counts = common_counts(sums[dataset])
+        results: dict[str, tuple] = {}
+
+        # 1. Dice tie (a bound, no test)
         n_seeds = int(overall.n_seeds)
         bound = max(tie, sd_factor * float(overall.dice_seed_sd)) if n_seeds > 1 else tie
         crit = f"all-cases Dice spread of the top models <= {_fmt(tie)}" + (
@@ -177,121 +310,58 @@ def claim_check(
         obs = (
             f"Dice spread {_fmt(overall.dice_spread)}, largest seed SD {_fmt(overall.dice_seed_sd)}, {n_seeds} seed(s)"
         )
-        tied = float(overall.dice_spread) <= bound
+        tied[dataset] = is_tied = float(overall.dice_spread) <= bound
         apart = f"the top models are {_fmt(overall.dice_spread)} apart in Dice (> {_fmt(bound)})"
-        results["dice_tie"] = ("all", "supported" if tied else "not_supported", crit, obs, "" if tied else apart)
+        results["dice_tie"] = ("all", "supported" if is_tied else "not_supported", crit, obs, "" if is_tied else apart)
+        results["dice_tie"] += (np.nan, np.nan)
 
-        q1_ok = q1 is not None and int(q1.n_lesions) >= min_lesions and not pd.isna(q1.dice_spread)
-        n_q1 = 0 if q1 is None else int(q1.n_lesions)
-        n_q4 = 0 if q4 is None else int(q4.n_lesions)
-        q1_count = f"{n_q1} common Q1 lesions"
-        q1_reason = f"too few common Q1 lesions ({n_q1} < {min_lesions})" if not q1_ok else ""
-
-        # 2. Q1 separation
-        crit = (
-            f"common-Q1 relative spread of HD95 or ASD >= {_fmt(min_spread)}% and >= {_fmt(ratio)} x its "
-            f"all-cases relative spread, its best-vs-worst pair with bootstrap sign share >= {_fmt(min_share)}"
-        )
-        if q1_ok:
-            obs = "; ".join(
-                f"{m.upper()} {_fmt(q1[f'{m}_spread_pct'])}% on common Q1 vs "
-                f"{_fmt(overall[f'{m}_spread_pct'])}% over all cases"
-                for m in ("hd95", "asd")
+        # 2-5. permutation tests
+        fmt = {
+            "spread": _fmt(float(claim["min_boundary_spread_pct"])),
+            "ratio": _fmt(float(claim["separation_ratio"])),
+            "floor": _fmt(floors[dataset]),
+            "alpha": _fmt(alpha),
+        }
+        for finding in TESTED:
+            crit = CRITERIA[finding].format(**fmt)
+            test = tests[dataset].get(finding)
+            needed = np.nan
+            if test is None:
+                few = [q for q in QUARTILES if counts[q] < min_lesions]
+                if finding == "large_lesions_align":
+                    few = [q for q in ("Q1", "Q4") if q in few]
+                elif finding != "smallest_quartile_strongest":
+                    few = ["Q1"] if counts["Q1"] < min_lesions else []
+                obs = ", ".join(f"{counts[q]} common {q} lesions" for q in QUARTILES)
+                reason = (
+                    f"too few common lesions in {', '.join(few)} (< {min_lesions})"
+                    if few
+                    else "fewer than two top models: nothing to compare"
+                )
+                if "Q1" in few:
+                    text, needed = _lesions_reason(finding, counts["Q1"])
+                    reason += f"; {text}"
+                results[finding] = (COMMON, "inconclusive", crit, obs, reason, np.nan, needed)
+                continue
+            p = float(adjusted[(dataset, finding)])
+            kind = "exact enumeration of" if test.exact else "Monte Carlo,"
+            obs = described[dataset][finding].replace("{stat}", _fmt(test.observed))
+            obs += (
+                f"; statistic {_fmt(test.observed)}, raw p {_fmt(test.p_value)} "
+                f"({kind} {test.n_permutations} relabellings)"
             )
-            met = [
-                m
-                for m in ("hd95", "asd")
-                if q1[f"{m}_spread_pct"] >= min_spread and q1[f"{m}_spread_pct"] >= ratio * overall[f"{m}_spread_pct"]
-            ]
-            if not met:
-                verdict, reason = "not_supported", "neither HD95 nor ASD meets the criterion"
-            else:
-                shares = {m: _extreme_pair_share(stratified, robustness, dataset, models, m) for m in met}
-                obs += "; " + ", ".join(f"{m.upper()} best-vs-worst sign share {_fmt(s)}" for m, s in shares.items())
-                if any(s >= min_share for s in shares.values()):
-                    verdict, reason = "supported", ""
-                else:
-                    verdict, reason = "inconclusive", "the Q1 separation is not robust under case resampling"
-        else:
-            obs, verdict, reason = q1_count, "inconclusive", q1_reason
-        results["q1_boundary_separation"] = (COMMON, verdict, crit, obs, reason)
+            verdict, reason, needed = decide(finding, test.observed, p, counts["Q1"], alpha)
+            results[finding] = (COMMON, verdict, crit, obs, reason, p, needed)
 
-        # 3. ranking change
-        crit = (
-            "on common Q1 lesions the top models' order under HD95, ASD or contour F1 differs from their "
-            f"overall-Dice order, with a reversed pair of bootstrap sign share >= {_fmt(min_share)}"
-        )
-        if q1_ok:
-            changed = [m for m in BOUNDARY if str(q1[f"{m}_agrees_with_dice"]) != "True"]
-            obs = (
-                f"order differs under {', '.join(changed) if changed else 'no boundary metric'}; Dice leader "
-                f"ranks {int(q1.dice_leader_hd95_rank)} under HD95"
-            )
-            if not changed:
-                verdict, reason = "not_supported", "every boundary metric orders the top models as Dice does"
-            else:
-                b = robustness[
-                    (robustness.dataset == dataset)
-                    & (robustness.lesion_set == COMMON)
-                    & (robustness.stratum == "Q1")
-                    & robustness.metric.isin(changed)
-                    & robustness.pair_first.isin(models)
-                    & robustness.pair_second.isin(models)
-                    & (robustness.better_model == robustness.pair_second)
-                ]
-                best = float(b["sign_share"].max()) if len(b) else float("nan")
-                obs += f"; {len(b)} reversed pair(s), best sign share {_fmt(best) if len(b) else 'n/a'}"
-                if len(b) and best >= min_share:
-                    verdict, reason = "supported", ""
-                else:
-                    verdict = "inconclusive"
-                    reason = "the reversal is not robust under case resampling" + (
-                        " and one seed only: seed noise unmeasured" if n_seeds == 1 else ""
-                    )
-        else:
-            obs, verdict, reason = q1_count, "inconclusive", q1_reason
-        results["ranking_change"] = (COMMON, verdict, crit, obs, reason)
+        gated = gate({f: r[1] for f, r in results.items()})
+        for dependent, base in DEPENDENT.items():
+            r = results[dependent]
+            if gated[dependent] != r[1]:
+                what = "Q1 separation" if base == "q1_boundary_separation" else "Q1 reordering"
+                reason = f"no established {what} to compare ({base} is {results[base][1]})"
+                results[dependent] = (r[0], gated[dependent], r[2], r[3], reason, r[5], r[6])
 
-        # 4. strongest in the smallest quartile
-        crit = "mean of the HD95 and ASD relative spreads of the top models on common lesions is largest in Q1"
-        dis, counts = _quartile_disagreement(stratified, dataset, models)
-        obs = ", ".join(f"{q} {_fmt(v)}% ({counts[q]} lesions)" for q, v in dis.items())
-        few = [q for q in QUARTILES if counts[q] < min_lesions]
-        if not q1_ok:
-            verdict, reason = "inconclusive", q1_reason
-        elif few or any(np.isnan(v) for v in dis.values()):
-            verdict, reason = "inconclusive", f"too few common lesions in {', '.join(few)} (< {min_lesions})"
-        else:
-            strongest = max(dis, key=lambda q: (dis[q], q == "Q1"))
-            verdict = "supported" if strongest == "Q1" else "not_supported"
-            reason = "" if verdict == "supported" else f"disagreement is strongest in {strongest}"
-        separation = results["q1_boundary_separation"][1]
-        if verdict == "supported" and separation != "supported":
-            verdict = "inconclusive"
-            reason = f"no established Q1 separation to compare (q1_boundary_separation is {separation})"
-        results["smallest_quartile_strongest"] = (COMMON, verdict, crit, obs, reason)
-
-        # 5. larger lesions align better
-        crit = (
-            "mean Kendall tau between the top models' overall-Dice order and their HD95/ASD/contour-F1 "
-            "orders on common lesions is higher in Q4 than in Q1"
-        )
-        q4_ok = q4 is not None and int(q4.n_lesions) >= min_lesions and not pd.isna(q4.dice_spread)
-        if q1_ok and q4_ok:
-            obs = f"tau Q4 {_fmt(q4.mean_kendall_tau)}, Q1 {_fmt(q1.mean_kendall_tau)}"
-            better = float(q4.mean_kendall_tau) > float(q1.mean_kendall_tau)
-            verdict, reason = ("supported", "") if better else ("not_supported", "Q4 does not align better than Q1")
-        else:
-            obs = f"{n_q1} common Q1, {n_q4} common Q4 lesions"
-            verdict = "inconclusive"
-            reason = q1_reason or f"too few common Q4 lesions ({n_q4} < {min_lesions})"
-        change = results["ranking_change"][1]
-        if verdict == "supported" and change != "supported":
-            verdict = "inconclusive"
-            reason = f"no established Q1 reordering to compare (ranking_change is {change})"
-        results["large_lesions_align"] = (COMMON, verdict, crit, obs, reason)
-
-        for finding, (lesion_set, verdict, crit, obs, reason) in results.items():
+        for finding, (lesion_set, verdict, crit, obs, reason, p_value, needed) in results.items():
             failed, warned = _failed_checks(sanity, dataset, finding)
             reasons = [reason] if reason else []
             if failed and verdict != "inconclusive":
@@ -299,7 +369,11 @@ def claim_check(
                 verdict = "inconclusive"
             elif failed:
                 reasons.append(f"failed sanity check(s): {', '.join(failed)}")
-            if finding in ("q1_boundary_separation", "ranking_change") and not tied and verdict != "inconclusive":
+            if (
+                finding in ("q1_boundary_separation", "ranking_change")
+                and not tied[dataset]
+                and verdict != "inconclusive"
+            ):
                 reasons.insert(0, f"the top models are not tied under Dice (verdict would be {verdict})")
                 verdict = "inconclusive"
             if warned:
@@ -318,10 +392,31 @@ def claim_check(
                     else "criterion met"
                     if verdict == "supported"
                     else "criterion not met",
-                    "models": scope,
+                    "p_value": p_value,
+                    "alpha": alpha,
+                    "lesions_needed": needed,
+                    "models": scope[dataset],
                     "depends_on": ";".join(DEPENDS_ON[finding]),
                 }
             )
     out = pd.DataFrame(rows, columns=CLAIM_COLUMNS)
+    out["lesions_needed"] = out["lesions_needed"].astype("Int64")
     out["finding_order"] = out["finding"].map(list(FINDINGS).index)
     return sort_rows(out, ["dataset", "finding_order"]).drop(columns="finding_order")
+
+
+def boundary_verdicts(sums: dict[str, CaseSums], claim: dict, floors: dict[str, float]) -> dict:
+    """{(dataset, finding): verdict} of the tested findings on every model of each data set (the pooled one
+    included in ``sums`` if wanted), Dice tie and sanity checks taken as passed: the decision rule the
+    verdict calibration measures."""
+    tests = {d: run_tests(s, list(s.models), claim, floors[d]) for d, s in sums.items()}
+    adjusted = holm_adjust({(d, f): r.p_value for d, t in tests.items() for f, r in t.items()})
+    alpha, out = float(claim["alpha"]), {}
+    for d, s in sums.items():
+        n_q1 = s.n_lesions("Q1", COMMON)
+        verdicts = {
+            f: decide(f, tests[d][f].observed, adjusted[(d, f)], n_q1, alpha)[0] if f in tests[d] else "inconclusive"
+            for f in TESTED
+        }
+        out.update({(d, f): v for f, v in gate(verdicts).items()})
+    return out

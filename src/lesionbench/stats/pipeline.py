@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..io.atomic import write_csv
+from ..io.cases import read_meta
 from .aggregate import OPTIONAL_COLUMNS, all_estimates, ranking_estimates, size_stratified_metrics, small_lesion_metrics
 from .bootstrap import directional_robustness
-from .claim import claim_check
+from .claim import CLAIM_OPTIONAL, claim_check
 from .merged import merged_recall_sums
 from .overall import overall_metrics
 from .ranking import ranking_reversals, reversal_summary
 from .sanity import read_small_lesion_table, sanity_checks
-from .strata import case_sums
+from .strata import case_sums, pool
 from .summary import SUMMARY_OPTIONAL, dataset_table, study_summary
-from .tables import StudyTableError, load_study
+from .tables import POOLED, StudyTableError, load_study
 
 log = logging.getLogger("lesionbench")
 
@@ -134,19 +137,24 @@ def write_robustness(inputs: StudyInputs, output, statistics: dict, claim: dict)
     return df
 
 
+CLAIM_KEYS = (
+    "min_lesions",
+    "dice_tie",
+    "seed_sd_factor",
+    "min_boundary_spread_pct",
+    "separation_ratio",
+    "alpha",
+    "permutations",
+    "permutation_seed",
+    "resolution_floor_voxels",
+)
+
+
 def claim_settings(claim: dict) -> dict:
-    keys = (
-        "min_lesions",
-        "dice_tie",
-        "seed_sd_factor",
-        "min_boundary_spread_pct",
-        "separation_ratio",
-        "min_sign_share",
-    )
-    missing = [k for k in keys if k not in claim]
+    missing = [k for k in CLAIM_KEYS if k not in claim]
     if missing:
         raise StudyTableError(f"config claim block lacks {missing}")
-    return {k: claim[k] for k in keys}
+    return {k: claim[k] for k in CLAIM_KEYS}
 
 
 def write_study_summary(
@@ -179,13 +187,49 @@ def write_sanity_checks(inputs: StudyInputs, provenance_paths, small_lesion_path
     return df
 
 
-def write_claim_check(summary_path, stratified_path, robustness_path, sanity_path, output, claim: dict) -> pd.DataFrame:
+def in_plane_spacing(prepared, case_ids) -> float:
+    """Median over the cases of the finest in-plane spacing (mm): both axes of a 2D case, the last two of a
+    volume (slice axis first), read from the prepared cases' meta.json."""
+    per_case = []
+    for case_id in case_ids:
+        spacing = read_meta(prepared, case_id)["spacing"]
+        per_case.append(min(float(s) for s in spacing[-2:]))
+    if not per_case:
+        raise StudyTableError(f"{prepared}: no test case to read the voxel spacing from")
+    return float(np.median(per_case))
+
+
+def resolution_floors(tables: dict, prepared_dirs, voxels: float) -> dict:
+    """{dataset: floor in mm} = ``voxels`` x in-plane spacing, and ``pooled``: the largest of them."""
+    by_name = {Path(p).parent.name: p for p in prepared_dirs}
+    floors = {}
+    for name, t in tables.items():
+        if name not in by_name:
+            raise StudyTableError(f"no prepared cases given for data set {name!r} (need results/data/{name}/prepared)")
+        floors[name] = float(voxels) * in_plane_spacing(by_name[name], t.test_cases)
+    floors[POOLED] = max(floors.values())
+    return floors
+
+
+def write_claim_check(
+    inputs: StudyInputs, prepared_dirs, summary_path, sanity_path, output, claim: dict
+) -> pd.DataFrame:
+    """The verdict from the study summary, the sanity checks and the per-case sums of every data set (the
+    permutation tests relabel those)."""
+    settings = claim_settings(claim)
     summary = pd.read_csv(summary_path, dtype={"dataset": str})
-    stratified = pd.read_csv(stratified_path, dtype={"dataset": str, "model": str})
-    robustness = pd.read_csv(robustness_path, dtype={"dataset": str, "pair_first": str, "pair_second": str})
     sanity = pd.read_csv(sanity_path, dtype={"dataset": str})
-    df = claim_check(summary, stratified, robustness, sanity, claim_settings(claim))
-    write_table(df, output)
+    tables = load_tables(inputs)
+    sums = {name: case_sums(t) for name, t in tables.items()}
+    if POOLED in set(summary["dataset"]):
+        sums[POOLED] = pool([sums[d] for d in sorted(sums)])
+    floors = resolution_floors(tables, prepared_dirs, float(settings["resolution_floor_voxels"]))
+    df = claim_check(summary, sanity, sums, settings, floors)
+    # p_value (dice_tie) and lesions_needed (decided rows) are empty by design; nothing else may be.
+    bad = df.drop(columns=list(CLAIM_OPTIONAL)).isna().any()
+    if bad.any():
+        raise StudyTableError(f"{output}: refusing to write NaN in columns {list(bad[bad].index)}")
+    write_csv(df, output)
     for r in df.itertuples():
-        log.info("%s %s: %s (%s)", r.dataset, r.finding, r.verdict, r.reason)
+        log.info("%s %s: %s (p %s; %s)", r.dataset, r.finding, r.verdict, r.p_value, r.reason)
     return df
