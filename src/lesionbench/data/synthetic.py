@@ -131,9 +131,9 @@ def make_fundus(size, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]
                 break
         kind = rng.choice(["dot", "haemorrhage", "exudate"], p=[0.45, 0.25, 0.30])
         if kind == "dot":
-            r = rng.uniform(0.6, 1.8)
+            r = rng.uniform(1.0, 2.2)  # 3 to 15 px: the smallest a model of the laptop budget detects
             radii, rough = (r, r), 0.1
-            colour = np.array([-0.35, -0.25, -0.08])
+            colour = np.array([-0.45, -0.3, -0.1])
         elif kind == "haemorrhage":
             r = log_uniform(rng, 1.5, 5.5)
             radii, rough = (r * rng.uniform(0.6, 1.0), r), 0.45
@@ -175,11 +175,11 @@ def make_mri(size, spacing, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
     labels = np.zeros(size, np.uint8)
     lesion_zone = wm & ~vent
     candidates = np.argwhere(lesion_zone)
-    n_lesions = int(rng.integers(2, 12))
+    n_lesions = int(rng.integers(4, 17))
     lesion_signal = np.zeros(vol.shape)
     for _ in range(n_lesions):
         c = candidates[rng.integers(len(candidates))].astype(float)
-        r_mm = log_uniform(rng, 1.2, 7.0)
+        r_mm = log_uniform(rng, 1.5, 7.0)
         radii = (r_mm / sx * rng.uniform(0.6, 1.0), r_mm / sy, max(r_mm / sz * rng.uniform(0.5, 1.0), 0.4))
         blob = irregular_blob(size, c, radii, rng, roughness=0.45) & brain
         labels[blob] = 1
@@ -225,15 +225,15 @@ def make_ct(size, spacing, rng: np.random.Generator) -> tuple[np.ndarray, np.nda
     labels = np.zeros(size, np.uint8)
     core = ndimage.binary_erosion(liver, iterations=3)
     candidates = np.argwhere(core if core.any() else liver)
-    n_lesions = int(rng.integers(2, 11))
+    n_lesions = int(rng.integers(4, 15))
     delta = np.zeros(size)
     for _ in range(n_lesions):
         c = candidates[rng.integers(len(candidates))].astype(float)
-        r_mm = log_uniform(rng, 2.0, 16.0)
+        r_mm = log_uniform(rng, 3.0, 16.0)
         radii = (r_mm / sx, r_mm / sy * rng.uniform(0.7, 1.0), r_mm / sz * rng.uniform(0.7, 1.0))
         blob = irregular_blob(size, c, radii, rng, roughness=0.35) & liver
         labels[blob] = 1
-        contrast = -rng.uniform(25, 45)  # hypodense, low contrast
+        contrast = -rng.uniform(35, 55)  # hypodense, low contrast
         delta += ndimage.gaussian_filter(blob.astype(float), (0.8, 0.8, 0.4)) * contrast
     hu += delta
     hu = ndimage.gaussian_filter(hu, (0.6, 0.6, 0.3))
