@@ -18,8 +18,10 @@ blurred shape (partial volume), and noise is added after blurring.
 
 Lesions are placed apart: a lesion is redrawn (up to ``PLACEMENT_ATTEMPTS`` times, then left out) when it
 comes within ``LESION_GAP_MM`` of one already placed (twice the default evaluation's lesion dilation,
-2 mm fundus and 3 mm MRI/CT, plus a diagonal voxel step), so every drawn lesion is one lesion of the evaluation and the test
-split's lesion count (the statistical power of the study) is what the generator draws.
+2 mm fundus and 3 mm MRI/CT, plus a diagonal voxel step), so every drawn lesion is one lesion of the
+evaluation and the test split's lesion count (the statistical power of the study) is what the generator
+draws. Sizes and contrasts are set so the smallest lesions (about ten pixels) are ones a model of the
+default run's budget detects (docs/datasets.md).
 """
 
 from __future__ import annotations
