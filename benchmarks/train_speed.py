@@ -11,12 +11,22 @@ of each gives images/s and the overhead of lesionbench in percent (target: under
 
     .venv/bin/python benchmarks/train_speed.py                       # all families, volume slices
     .venv/bin/python benchmarks/train_speed.py --kind image --size 160 --channels 3 --models resunet
+
+`--choices` instead prints what the default run's training budget was chosen from: the process CPU time of
+one bare training step (one torch thread, so load from other processes barely moves it) of each family as
+config/full.yaml builds it (the study's encoders) and as config/config.yaml builds it (the laptop
+encoders), at each `--sizes` patch size, side by side, plus the CPU seconds of one training job's process
+start (importing torch, smp and the training code), which every job pays once.
+
+    .venv/bin/python benchmarks/train_speed.py --choices --sizes 64 96
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -102,6 +112,44 @@ def timed(step, n):
     return times
 
 
+def cpu_ms_per_step(step, n: int) -> float:
+    """Median process CPU time of ``n`` steps after two warm-up steps, in ms."""
+    step(), step()
+    times = []
+    for _ in range(n):
+        t0 = time.process_time()
+        step()
+        times.append(time.process_time() - t0)
+    return 1000 * statistics.median(times)
+
+
+def import_cpu_seconds() -> float:
+    """CPU seconds a fresh interpreter spends importing what a training job imports (its fixed cost)."""
+    code = "import time, lesionbench.training, segmentation_models_pytorch; print(time.process_time())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.split()[-1])
+
+
+def choices(args, batch: int, lr: float) -> None:
+    """The per-step CPU cost of every family: study encoders against laptop encoders, per patch size."""
+    full = yaml.safe_load((ROOT / "config" / "full.yaml").read_text())["models"]
+    laptop = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["models"]
+    print(f"bare training step, batch {batch}, {args.channels} channel(s), 1 thread: CPU ms, median of {args.steps}")
+    print(f"process start of a training job: {import_cpu_seconds():.2f} CPU s")
+    header = f"{'model':<20} {'full encoder':<16} {'laptop encoder':<20}"
+    header += "".join(f" {'full ' + str(s):>9} {'laptop ' + str(s):>10} {'ratio':>6}" for s in args.sizes)
+    print(header)
+    for name in args.models:
+        row = f"{name:<20} {full[name]['encoder']:<16} {laptop[name]['encoder']:<20}"
+        for size in args.sizes:
+            ms = [
+                cpu_ms_per_step(bare_setup(name, cfg[name], args.channels, size, batch, lr), args.steps)
+                for cfg in (full, laptop)
+            ]
+            row += f" {ms[0]:>9.0f} {ms[1]:>10.0f} {ms[1] / ms[0]:>6.2f}"
+        print(row, flush=True)
+
+
 def main(argv=None):
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -112,11 +160,17 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=None, help="batch size (default: training.batch_size)")
     ap.add_argument("--steps", type=int, default=20, help="timed steps of each loop")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--choices", action="store_true", help="study against laptop encoders, CPU time per step")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[64, 96], help="patch sizes of --choices")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     cfg = resolve_training_config(config["training"])
     size = args.size or cfg["input_size"]
     cfg["batch_size"] = args.batch or cfg["batch_size"]
+    if args.choices:
+        torch.set_num_threads(1)
+        choices(args, cfg["batch_size"], cfg["lr"])
+        return
     print(
         f"{args.kind} inputs {args.channels}x{size}x{size}, batch {cfg['batch_size']}, {args.threads} thread(s), "
         f"{args.steps} alternating steps, torch {torch.__version__}"

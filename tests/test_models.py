@@ -33,7 +33,7 @@ def configured_inputs():
 
 def test_default_config_names_the_four_families():
     assert sorted(CONFIG["models"]) == sorted(FAMILIES)
-    assert configured_inputs() == [(1, 96), (3, 160)]
+    assert configured_inputs() == [(1, 64), (3, 64)]
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
@@ -60,8 +60,12 @@ def test_family_forward_backward(name, channels, size):
 
 def test_family_structure():
     unet = build_model("unet", CONFIG["models"]["unet"], 1)
-    assert type(unet.encoder).__name__ == "VGGEncoder"
+    assert type(unet.encoder).__name__ == "TimmUniversalEncoder"  # tu-mobilenetv1_100: plain, no shortcut
+    blocks = [m for m in unet.encoder.modules() if type(m).__name__ == "DepthwiseSeparableConv"]
+    assert len(blocks) >= 8 and not any(b.has_skip for b in blocks)
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in unet.encoder.modules())
+    study = yaml.safe_load((ROOT / "config" / "full.yaml").read_text())["models"]
+    assert type(build_model("unet", study["unet"], 1).encoder).__name__ == "VGGEncoder"
     res = build_model("resunet", CONFIG["models"]["resunet"], 1)
     assert type(res.encoder).__name__ == "ResNetEncoder"
     att = build_model("attention_unet", CONFIG["models"]["attention_unet"], 1)
@@ -86,6 +90,7 @@ def test_same_seed_same_initial_weights():
     "name,cfg,message",
     [
         ("unet", {"encoder": "resnet18", "encoder_depth": 3, "decoder_channels": [8, 8, 8]}, "not a plain"),
+        ("unet", {"encoder": "tu-mobilenetv2_100", "encoder_depth": 3, "decoder_channels": [8, 8, 8]}, "not a plain"),
         ("resunet", {"encoder": "vgg11_bn", "encoder_depth": 3, "decoder_channels": [8, 8, 8]}, "not a residual"),
         (
             "attention_unet",

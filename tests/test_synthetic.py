@@ -2,6 +2,7 @@ import hashlib
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from lesionbench.components import label_components, size_fractions
 from lesionbench.data import synthetic
@@ -57,8 +58,30 @@ def test_fundus_is_rgb_with_small_lesions_and_some_empty_images(tmp_path):
         # the field of view is a bright disc: its centre is brighter than the corner
         assert image[64, 64].sum() > image[2, 2].sum()
     assert empty >= 1
-    assert min(sizes) <= 4  # lesions down to a few pixels
-    assert max(sizes) >= 40 * min(sizes)  # a wide size range
+    assert min(sizes) <= 12  # lesions down to about ten pixels (the smallest a laptop-budget model detects)
+    assert max(sizes) >= 10 * min(sizes)  # a wide size range
+
+
+@pytest.mark.parametrize("kind", sorted(CFGS))
+def test_lesions_stay_apart_under_the_default_evaluation_dilation(tmp_path, kind):
+    """Every drawn lesion is one evaluated lesion: dilating each by the default config's lesion dilation
+    (fundus 2 mm, MRI/CT 3 mm, a spacing-aware ball) merges none of them."""
+    dilation_mm = {"fundus": 2.0, "mri": 3.0, "ct": 3.0}[kind]
+    cfg = {**CFGS[kind], "n_cases": 4}
+    spacing = tuple(cfg.get("spacing", (1.0, 1.0)))
+    ball = synthetic.gap_structure(dilation_mm, spacing)
+    counted = 0
+    for case_id in synthetic.generate(cfg, tmp_path):
+        if kind == "fundus":
+            labels = read_raster(tmp_path / "masks" / f"{case_id}.png")
+        else:
+            labels = read_nifti(tmp_path / "masks" / f"{case_id}.nii.gz")[0]
+        lesions = labels == 1
+        _, n = label_components(lesions)
+        _, n_dilated = label_components(ndimage.binary_dilation(lesions, ball))
+        assert n_dilated == n
+        counted += n
+    assert counted >= 8
 
 
 def test_mri_has_anisotropic_spacing_and_an_ignore_label(tmp_path):

@@ -7,7 +7,7 @@ null``); ``imagenet`` downloads them once.
 
 | family               | what defines it                         | default build                               |
 | -------------------- | --------------------------------------- | ------------------------------------------- |
-| `unet`               | plain (non-residual) convolutional encoder | smp.Unet, encoder vgg11_bn               |
+| `unet`               | plain (non-residual) convolutional encoder | smp.Unet, encoder vgg11_bn (laptop: MobileNetV1) |
 | `resunet`            | residual encoder                        | smp.Unet, encoder resnet18                  |
 | `attention_unet`     | attention gates in the decoder          | smp.Unet, resnet18, decoder attention scse  |
 | `hybrid_transformer` | transformer encoder, CNN (U-Net) decoder | smp.Unet, encoder mit_b0 (SegFormer MiT-B0) |
@@ -37,7 +37,9 @@ FAMILIES: dict[str, str] = {
 }
 
 MODEL_KEYS = ("arch", "encoder", "encoder_depth", "decoder_channels", "decoder_attention_type")
-PLAIN_ENCODER_PREFIXES = ("vgg",)
+# Plain encoders: conv stacks without shortcuts. VGG (the study's); MobileNetV1 (timm ``tu-mobilenetv1_*``), the
+# same design with depthwise-separable convolutions, about a third of the cost (the laptop default).
+PLAIN_ENCODER_PREFIXES = ("vgg", "mobilenetv1")
 RESIDUAL_ENCODER_MARKERS = ("resnet", "resnext", "res2net", "resnest", "regnet")
 
 
@@ -109,7 +111,7 @@ def check_model_config(name: str, cfg: dict[str, Any]) -> dict[str, Any]:
     if name == "unet" and not bare.startswith(PLAIN_ENCODER_PREFIXES):
         raise ModelConfigError(
             f"model 'unet': encoder {c['encoder']!r} is not a plain (non-residual) encoder; "
-            f"use a VGG encoder such as vgg11_bn"
+            f"use a VGG encoder such as vgg11_bn, or tu-mobilenetv1_100"
         )
     if name == "resunet" and not any(m in bare for m in RESIDUAL_ENCODER_MARKERS):
         raise ModelConfigError(

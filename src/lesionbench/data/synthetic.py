@@ -5,7 +5,7 @@ only on the seed and its index (never on how many cases are made), and writes it
 layout (``images/`` + ``masks/``) read by ``sources.folder``:
 
 - ``fundus``: 2D RGB, a bright disc-shaped field of view with vessels and an optic disc (bright distractor),
-  many small lesions - dark red dots (microaneurysm-like, down to a few pixels), dark irregular blobs
+  many small lesions - dark red dots (microaneurysm-like, down to about ten pixels), dark irregular blobs
   (haemorrhage-like) and bright yellow irregular blobs (exudate-like) - and some images with none.
 - ``mri``: 3D FLAIR-like volume at anisotropic spacing, a brain-like ellipsoid with ventricles, small
   irregular hyperintense periventricular blobs (label 1) and, in some cases, a larger hyperintense
@@ -15,6 +15,13 @@ layout (``images/`` + ``masks/``) read by ``sources.folder``:
 
 Boundaries are ambiguous on purpose: shapes are irregular (random radial harmonics), appearance is the
 blurred shape (partial volume), and noise is added after blurring.
+
+Lesions are placed apart: a lesion is redrawn (up to ``PLACEMENT_ATTEMPTS`` times, then left out) when it
+comes within ``LESION_GAP_MM`` of one already placed (twice the default evaluation's lesion dilation,
+2 mm fundus and 3 mm MRI/CT, plus a diagonal voxel step), so every drawn lesion is one lesion of the
+evaluation and the test split's lesion count (the statistical power of the study) is what the generator
+draws. Sizes and contrasts are set so the smallest lesions (about ten pixels) are ones a model of the
+default run's budget detects (docs/datasets.md).
 """
 
 from __future__ import annotations
@@ -29,6 +36,11 @@ from ..io.atomic import atomic_path
 from ..io.images import write_png
 
 KINDS = ("fundus", "mri", "ct")
+# Least distance between two lesions (mm): twice the default config's evaluation.lesion_dilation_mm (fundus 2,
+# MRI/CT 3) plus a diagonal voxel step (dilated regions that only touch diagonally are connected too), so no
+# two drawn lesions merge into one evaluated lesion.
+LESION_GAP_MM = {"fundus": 6.0, "mri": 10.0, "ct": 10.0}
+PLACEMENT_ATTEMPTS = 20
 
 
 def case_ids(kind: str, n_cases: int) -> list[str]:
@@ -85,6 +97,30 @@ def log_uniform(rng, lo, hi, size=None):
     return np.exp(rng.uniform(np.log(lo), np.log(hi), size))
 
 
+def gap_structure(gap_mm: float, spacing) -> np.ndarray:
+    """Ellipsoidal structuring element holding every offset within ``gap_mm`` (physical, per-axis spacing)."""
+    reach = [max(1, int(gap_mm // s)) for s in spacing]
+    grids = np.meshgrid(*[np.arange(-r, r + 1) * s for r, s in zip(reach, spacing)], indexing="ij")
+    return sum(g * g for g in grids) <= gap_mm**2
+
+
+def place_apart(draw, taken: np.ndarray, structure: np.ndarray) -> np.ndarray | None:
+    """A blob from ``draw()`` that does not touch ``taken`` (redrawn up to ``PLACEMENT_ATTEMPTS`` times; None
+    when none fits); ``taken`` then grows by the blob dilated by ``structure``, in place."""
+    for _attempt in range(PLACEMENT_ATTEMPTS):
+        blob = draw()
+        if blob.any() and not (blob & taken).any():
+            # dilate inside the blob's bounding box grown by the structure's reach (cheap for small blobs)
+            reach = np.array(structure.shape) // 2
+            nonzero = np.nonzero(blob)
+            lo = np.maximum([a.min() for a in nonzero] - reach, 0)
+            hi = np.minimum([a.max() + 1 for a in nonzero] + reach, blob.shape)
+            box = tuple(slice(a, b) for a, b in zip(lo, hi))
+            taken[box] |= ndimage.binary_dilation(blob[box], structure)
+            return blob
+    return None
+
+
 # -- fundus ----------------------------------------------------------------------------------------
 
 
@@ -124,25 +160,32 @@ def make_fundus(size, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]
     labels = np.zeros((h, w), np.uint8)
     n_lesions = 0 if rng.random() < 0.15 else int(rng.integers(3, 22))
     appearance = np.zeros((h, w, 3))
+    taken, gap = np.zeros((h, w), bool), gap_structure(LESION_GAP_MM["fundus"], (1.0, 1.0))
     for _ in range(n_lesions):
-        for _attempt in range(20):
-            centre = np.array([rng.uniform(0, h), rng.uniform(0, w)])
-            if np.hypot(*(centre - [cy, cx])) < 0.9 * radius and np.hypot(*(centre - disc)) > 0.2 * radius:
-                break
         kind = rng.choice(["dot", "haemorrhage", "exudate"], p=[0.45, 0.25, 0.30])
         if kind == "dot":
-            r = rng.uniform(0.6, 1.8)
+            r = rng.uniform(1.8, 3.0)  # about 10 to 30 px: the smallest a model of the laptop budget detects
             radii, rough = (r, r), 0.1
-            colour = np.array([-0.35, -0.25, -0.08])
+            colour = np.array([-0.5, -0.35, -0.1])
         elif kind == "haemorrhage":
-            r = log_uniform(rng, 1.5, 5.5)
+            r = log_uniform(rng, 2.0, 6.0)
             radii, rough = (r * rng.uniform(0.6, 1.0), r), 0.45
             colour = np.array([-0.4, -0.25, -0.08])
         else:
-            r = log_uniform(rng, 1.0, 6.0)
+            r = log_uniform(rng, 2.0, 7.0)
             radii, rough = (r * rng.uniform(0.5, 1.0), r), 0.5
             colour = np.array([0.25, 0.45, 0.05])
-        blob = irregular_blob((h, w), centre, radii, rng, roughness=rough) & fov
+
+        def draw(radii=radii, rough=rough):
+            for _attempt in range(20):  # inside the field of view, away from the optic disc
+                centre = np.array([rng.uniform(0, h), rng.uniform(0, w)])
+                if np.hypot(*(centre - [cy, cx])) < 0.9 * radius and np.hypot(*(centre - disc)) > 0.2 * radius:
+                    break
+            return irregular_blob((h, w), centre, radii, rng, roughness=rough) & fov
+
+        blob = place_apart(draw, taken, gap)
+        if blob is None:
+            continue
         labels[blob] = 1
         soft = ndimage.gaussian_filter(blob.astype(float), rng.uniform(0.5, 0.9))
         appearance += soft[..., None] * colour * rng.uniform(0.8, 1.2)
@@ -175,13 +218,20 @@ def make_mri(size, spacing, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
     labels = np.zeros(size, np.uint8)
     lesion_zone = wm & ~vent
     candidates = np.argwhere(lesion_zone)
-    n_lesions = int(rng.integers(2, 12))
+    n_lesions = int(rng.integers(4, 17))
     lesion_signal = np.zeros(vol.shape)
+    taken, gap = np.zeros(size, bool), gap_structure(LESION_GAP_MM["mri"], spacing)
     for _ in range(n_lesions):
-        c = candidates[rng.integers(len(candidates))].astype(float)
-        r_mm = log_uniform(rng, 1.2, 7.0)
+        r_mm = log_uniform(rng, 2.0, 7.0)
         radii = (r_mm / sx * rng.uniform(0.6, 1.0), r_mm / sy, max(r_mm / sz * rng.uniform(0.5, 1.0), 0.4))
-        blob = irregular_blob(size, c, radii, rng, roughness=0.45) & brain
+
+        def draw(radii=radii):
+            c = candidates[rng.integers(len(candidates))].astype(float)
+            return irregular_blob(size, c, radii, rng, roughness=0.45) & brain
+
+        blob = place_apart(draw, taken, gap)
+        if blob is None:
+            continue
         labels[blob] = 1
         lesion_signal += ndimage.gaussian_filter(blob.astype(float), (0.7, 0.7, 0.35)) * rng.uniform(0.3, 0.5)
     if rng.random() < 0.5:  # "other pathology": large hyperintensity, labelled 2 and ignored
@@ -215,7 +265,7 @@ def make_ct(size, spacing, rng: np.random.Generator) -> tuple[np.ndarray, np.nda
     spine = (x / 9) ** 2 + ((y - 0.22 * ext[1]) / 9) ** 2 <= 1
     hu[spine & inner] = 450.0
     liver_c = np.array([-0.12 * ext[0], -0.04 * ext[1], 0.0]) + rng.uniform(-4, 4, 3)
-    liver_semi = np.array([0.22 * ext[0], 0.2 * ext[1], 0.42 * ext[2]]) * rng.uniform(0.9, 1.1, 3)
+    liver_semi = np.array([0.3, 0.24, 0.45]) * ext * rng.uniform(0.9, 1.1, 3)
     liver = sum(((g - c) / a) ** 2 for g, c, a in zip((x, y, z), liver_c, liver_semi)) <= 1
     liver &= inner
     liver_hu = rng.uniform(55, 70)
@@ -225,15 +275,22 @@ def make_ct(size, spacing, rng: np.random.Generator) -> tuple[np.ndarray, np.nda
     labels = np.zeros(size, np.uint8)
     core = ndimage.binary_erosion(liver, iterations=3)
     candidates = np.argwhere(core if core.any() else liver)
-    n_lesions = int(rng.integers(2, 11))
+    n_lesions = int(rng.integers(4, 15))
     delta = np.zeros(size)
+    taken, gap = np.zeros(size, bool), gap_structure(LESION_GAP_MM["ct"], spacing)
     for _ in range(n_lesions):
-        c = candidates[rng.integers(len(candidates))].astype(float)
-        r_mm = log_uniform(rng, 2.0, 16.0)
+        r_mm = log_uniform(rng, 3.0, 12.0)
         radii = (r_mm / sx, r_mm / sy * rng.uniform(0.7, 1.0), r_mm / sz * rng.uniform(0.7, 1.0))
-        blob = irregular_blob(size, c, radii, rng, roughness=0.35) & liver
+
+        def draw(radii=radii):
+            c = candidates[rng.integers(len(candidates))].astype(float)
+            return irregular_blob(size, c, radii, rng, roughness=0.35) & liver
+
+        blob = place_apart(draw, taken, gap)
+        if blob is None:
+            continue
         labels[blob] = 1
-        contrast = -rng.uniform(25, 45)  # hypodense, low contrast
+        contrast = -rng.uniform(35, 55)  # hypodense, low contrast
         delta += ndimage.gaussian_filter(blob.astype(float), (0.8, 0.8, 0.4)) * contrast
     hu += delta
     hu = ndimage.gaussian_filter(hu, (0.6, 0.6, 0.3))
