@@ -44,9 +44,9 @@ from lesionbench.stats.verdict_simulation import simulated_sums
 COLUMNS = ["finding", "scenario", "n_common_q1_lesions", "effect", "n_sims", "supported_rate", "ci_low", "ci_high"]
 ANY = "any_boundary_finding"
 ISSUE_NULL_Q1 = 180  # 40 images x 18 lesions, a quarter of them in Q1
-# The default run's negative control (config/config.yaml of 2026-12-05, results/controls/negative/
+# The default run's negative control (the three-seed config/config.yaml, results/controls/negative/
 # study_datasets.csv): test cases, test lesions and common Q1 lesions per data set.
-DEFAULT_TEST_SETS = {"synthetic_fundus": (14, 125, 19), "synthetic_mri": (8, 43, 8), "synthetic_ct": (8, 19, 3)}
+DEFAULT_TEST_SETS = {"synthetic_fundus": (24, 207, 49), "synthetic_mri": (20, 156, 31), "synthetic_ct": (20, 152, 34)}
 SETTINGS = {
     "min_lesions": 10,
     "min_boundary_spread_pct": 10.0,
