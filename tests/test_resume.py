@@ -131,6 +131,8 @@ def one_model_config(path: Path) -> dict:
     cfg["datasets"] = {"synthetic_fundus": cfg["datasets"]["synthetic_fundus"]}
     cfg["models"] = {"unet": cfg["models"]["unet"]}
     cfg["training"].update(epochs=4, steps_per_epoch=3, patience=0)
+    for key in ("epochs", "steps_per_epoch", "patience"):  # the data set's own budget would override these
+        cfg["datasets"]["synthetic_fundus"].get("training", {}).pop(key, None)
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return cfg
 
